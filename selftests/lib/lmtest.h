@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by lazymig selftests: known data patterns and the
+ * userfaultfd feature probe.
+ */
+#ifndef LMTEST_H
+#define LMTEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/lazymig_uffd.h>
+
+#define LM_PAGE 4096UL
+
+/* Byte i of a region tagged @seed: cheap, position-dependent, never 0. */
+static inline uint8_t lm_pat(uint64_t seed, size_t i)
+{
+	uint64_t x = (seed + i / 8) * 0x9e3779b97f4a7c15ULL;
+
+	return (uint8_t)((x >> (8 * (i % 8))) | 1);
+}
+
+void lm_fill(void *p, size_t len, uint64_t seed);
+/* Returns the offset of the first wrong byte, or -1 if all match. */
+long lm_check(const void *p, size_t len, uint64_t seed);
+/* Returns the offset of the first non-zero byte, or -1. */
+long lm_check_zero(const void *p, size_t len);
+
+/* userfaultfd(2) with UFFD_USER_MODE_ONLY if allowed; -errno on failure. */
+int lm_uffd_open(void);
+/* UFFDIO_API handshake asking for @want; returns fd or -errno, *have set. */
+int lm_uffd_api(uint64_t want, uint64_t *have);
+
+#endif

@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: GPL-2.0
+# The lazymig tool: every user/*.c is one stage of the data flow.
+
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(B)/user/%.o,$(USER_SRCS))
+USER_HDRS := $(wildcard user/*.h include/uapi/linux/*.h)
+
+.PHONY: tool
+tool: $(B)/lazymig
+
+$(B)/user/%.o: user/%.c $(USER_HDRS) $(BPF_SKELS) | $(B)/user
+	$(Q)echo "  CC      $@"
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+
+$(B)/lazymig: $(USER_OBJS)
+	$(Q)echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_SAN) -o $@ $^ $(USER_LDLIBS)
+
+$(B)/user:
+	$(Q)mkdir -p $@
