@@ -25,10 +25,11 @@ $(KSFT_HDRS):
 		linux-source-6.1/tools/testing/selftests/kselftest.h
 	$(Q)touch $@
 
-$(B)/selftests/%: selftests/%.c $(ST_LIB_SRCS) $(ST_LIB_HDRS) $(KSFT_HDRS) $(USER_HDRS)
+# Tests may call any stage of the tool directly (liblazymig.a).
+$(B)/selftests/%: selftests/%.c $(ST_LIB_SRCS) $(ST_LIB_HDRS) $(KSFT_HDRS) $(USER_HDRS) $(USER_LIB)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)echo "  CC      $@"
-	$(Q)$(CC) $(ST_CFLAGS) -o $@ $< $(ST_LIB_SRCS) $(LDFLAGS_SAN) -lpthread -lz -lcrypto
+	$(Q)$(CC) $(ST_CFLAGS) -o $@ $< $(ST_LIB_SRCS) $(USER_LIB) $(LDFLAGS_SAN) $(USER_LDLIBS)
 
 $(B)/selftests/run.sh: selftests/run.sh
 	$(Q)mkdir -p $(dir $@)

@@ -12,7 +12,13 @@ $(B)/user/%.o: user/%.c $(USER_HDRS) $(BPF_SKELS) | $(B)/user
 	$(Q)echo "  CC      $@"
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
-$(B)/lazymig: $(USER_OBJS)
+# Everything but main.o, for selftests and fuzzers that drive one stage.
+USER_LIB := $(B)/liblazymig.a
+$(USER_LIB): $(filter-out $(B)/user/main.o,$(USER_OBJS))
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(B)/lazymig: $(B)/user/main.o $(USER_LIB)
 	$(Q)echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_SAN) -o $@ $^ $(USER_LDLIBS)
 
