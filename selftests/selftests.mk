@@ -14,8 +14,20 @@ ST_LIB_HDRS := $(wildcard selftests/lib/*.h)
 ST_CFLAGS := $(USER_CFLAGS) -I$(KSFT) -Iselftests/lib -Wno-sign-compare \
 	-Wno-unused-function
 
+# Workloads: the processes the tests dump, migrate and verify; not tests
+# themselves (run.sh never runs them).  Built without the sanitizers: a
+# sanitizer runtime's own mappings are not what we migrate.
+WL_SRCS := $(wildcard selftests/workloads/*.c)
+WL_BINS := $(patsubst selftests/workloads/%.c,$(B)/selftests/workloads/%,$(WL_SRCS))
+
 .PHONY: selftests
-selftests: $(ST_BINS) $(B)/selftests/run.sh
+selftests: $(ST_BINS) $(WL_BINS) $(B)/selftests/run.sh
+
+$(B)/selftests/workloads/%: selftests/workloads/%.c $(ST_LIB_HDRS)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -fno-sanitize=all -Iselftests/lib \
+		-o $@ $< -lpthread
 
 $(KSFT_HDRS):
 	$(Q)echo "  EXTRACT kselftest harness from $(KSRC_TAR)"
