@@ -23,11 +23,11 @@ WL_BINS := $(patsubst selftests/workloads/%.c,$(B)/selftests/workloads/%,$(WL_SR
 .PHONY: selftests
 selftests: $(ST_BINS) $(WL_BINS) $(B)/selftests/run.sh
 
-$(B)/selftests/workloads/%: selftests/workloads/%.c $(ST_LIB_HDRS)
+$(B)/selftests/workloads/%: selftests/workloads/%.c selftests/lib/lmtest.c $(ST_LIB_HDRS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -fno-sanitize=all -Iselftests/lib \
-		-o $@ $< -lpthread
+		-o $@ $< selftests/lib/lmtest.c -lpthread
 
 $(KSFT_HDRS):
 	$(Q)echo "  EXTRACT kselftest harness from $(KSRC_TAR)"
