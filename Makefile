@@ -33,6 +33,7 @@ include user/user.mk
 include bpf/bpf.mk
 include selftests/selftests.mk
 include module/module.mk
+include bench/bench.mk
 
 check:
 	$(Q)scripts/check.sh
