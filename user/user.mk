@@ -18,9 +18,13 @@ $(USER_LIB): $(filter-out $(B)/user/main.o,$(USER_OBJS))
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
+# --whole-archive: main.o's weak "not implemented yet" cmd_* defaults
+# satisfy every reference, so a plain archive would never pull in the
+# members that define the real subcommands.
 $(B)/lazymig: $(B)/user/main.o $(USER_LIB)
 	$(Q)echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_SAN) -o $@ $^ $(USER_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS_SAN) -o $@ $(B)/user/main.o -Wl,--whole-archive \
+		$(USER_LIB) -Wl,--no-whole-archive $(USER_LDLIBS)
 
 $(B)/user:
 	$(Q)mkdir -p $@
