@@ -106,8 +106,13 @@ struct lm_proc {
 struct lm_thread {
 	__s32 tid;
 	__u32 flags;		/* LM_THR_* */
-	__u64 regs[27];		/* struct user_regs_struct, already rewound
-				 * for an interrupted syscall (see restore) */
+	__u64 regs[27];		/* struct user_regs_struct as seen at the
+				 * ptrace stop, NOT rewound: with
+				 * LM_THR_IN_SYSCALL, rax holds -ERESTART*
+				 * and the restorer rewinds rip by 2 and
+				 * reloads rax (orig_rax, or
+				 * __NR_restart_syscall with
+				 * LM_THR_RESTART_BLOCK) */
 	__u64 sigmask;
 	__u64 pending;		/* thread-private pending signals */
 	__u64 clear_child_tid;
@@ -122,7 +127,8 @@ struct lm_thread {
 	char comm[16];
 };
 
-#define LM_THR_IN_SYSCALL	(1U << 0)	/* stopped in a syscall */
+#define LM_THR_IN_SYSCALL	(1U << 0)	/* stopped in a syscall that the
+						 * kernel would restart */
 #define LM_THR_RESTART_BLOCK	(1U << 1)	/* -ERESTART_RESTARTBLOCK */
 
 struct lm_sigact_one {
@@ -151,7 +157,12 @@ enum lm_mem_kind {
 	LM_MEM_VSYSCALL,
 };
 
-/* Followed by path_len bytes of path (NUL-terminated) for file kinds. */
+/*
+ * Followed by path_len bytes of path (NUL-terminated): the file for file
+ * kinds; for the others the bracketed name from /proc/PID/maps when there
+ * is one ("[heap]", "[stack]", "[vdso]", "[vvar]", "[vvar_vclock]" (Linux
+ * >= 6.13 has two LM_MEM_VVAR VMAs), "[anon:NAME]"), else path_len = 0.
+ */
 struct lm_vma {
 	__u64 start, end;
 	__u64 pgoff;		/* in bytes, as in /proc/PID/maps */
@@ -310,6 +321,14 @@ struct lm_stream {
 	size_t buf_len, buf_pos, buf_cap;
 	__u64 bytes;		/* bytes read or written so far */
 	char errmsg[256];	/* human-readable reason of err */
+	/* reader state (image.c): records are read exactly, never ahead */
+	unsigned char *rec;	/* payload of the current record */
+	size_t rec_cap;
+	int state;		/* which records may come next */
+	int peeked;		/* rec/peek_hdr hold an unconsumed record */
+	struct lm_rec_hdr peek_hdr;
+	const struct lm_image *img;	/* set by lm_read_meta; PAGES records
+					 * are checked against it */
 };
 
 int lm_stream_open(struct lm_stream *s, int fd, int writing, const char *what);
