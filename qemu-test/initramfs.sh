@@ -1,0 +1,273 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the two halves of the qemu-test initramfs (newc cpio archives, which
+# the kernel unpacks one after the other):
+#
+#   initramfs.sh base KVER MODDIR MODULES
+#	Prints the path of the cached base archive: busybox-static, /init, the
+#	shared libraries of the guest binaries, bpftool, ip, tc and the kernel
+#	modules MODULES (comma-separated names) with their dependencies,
+#	decompressed, with a modules.dep busybox modprobe understands.  MODDIR
+#	is the kernel's lib/modules/KVER (may be empty: no modules).  Rebuilt
+#	only when one of its inputs changed; the key is in the file name.
+#
+#   initramfs.sh overlay OUT KO CMDFILE NONCE
+#	Writes OUT: the project's build outputs under /lazymig/build (same
+#	relative paths as on the host), KO as build/lazymig.ko when given,
+#	and the command to run (CMDFILE) with the run's marker NONCE.
+#
+# Run from the top of the checkout.  Nothing here touches the host system.
+set -euo pipefail
+
+die() {
+	echo "qemu-test/initramfs.sh: $*" >&2
+	exit 1
+}
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+QDIR=build/qemu
+# Build outputs the guest never needs (kernel build trees, harness headers,
+# our own caches, check logs).
+SKIP_DIRS="kmod kselftest qemu check"
+
+[ -d build ] || die "no build/ here: run it from the top of the checkout after 'make'"
+
+# Executables the guest runs from the host: iproute2 and bpftool.
+host_bins() {
+	local b
+
+	for b in bpftool ip tc; do
+		command -v "$b" >/dev/null 2>&1 ||
+			die "'$b' not found on the host: run scripts/deps.sh"
+	done
+	command -v bpftool ip tc
+}
+
+# The project's ELF executables under build/ (skipping SKIP_DIRS).
+build_elves() {
+	local prune="" d
+
+	for d in $SKIP_DIRS; do
+		prune="$prune -path build/$d -prune -o"
+	done
+	# shellcheck disable=SC2086
+	find build $prune -type f -perm -u+x -print | sort | while read -r f; do
+		[ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && echo "$f"
+	done
+}
+
+# Shared libraries (and the dynamic loader) that the given ELF files need,
+# as absolute host paths, one per line, sorted.
+needed_libs() {
+	[ $# -gt 0 ] || return 0
+	# ldd exits 1 when one of its arguments is static: that is fine.
+	{ ldd "$@" 2>/dev/null || true; } | awk '
+		/=> \// { print $3; next }
+		/^[ \t]*\/[^ ]*ld-linux/ { print $1 }' | sort -u
+}
+
+# "NAME PATH" for every module file under MODDIR ("-" and "_" are the same).
+mod_index() {
+	find "$MODDIR" -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' \
+		-o -name '*.ko.gz' | while read -r f; do
+		b=${f##*/}
+		b=${b%%.ko*}
+		echo "${b//-/_} $f"
+	done
+}
+
+# Module file of NAME, from the index in $MODIDX.
+mod_path() {
+	awk -v n="${1//-/_}" '$1 == n { print $2; exit }' "$MODIDX"
+}
+
+# Is NAME built into the kernel?  Then there is nothing to load.
+mod_builtin() {
+	[ -f "$MODDIR/modules.builtin" ] &&
+		sed 's,.*/,,; s,\.ko$,,; s,-,_,g' "$MODDIR/modules.builtin" |
+		grep -qx "${1//-/_}"
+}
+
+# NAME... and everything they depend on (hard dependencies, and the soft
+# "pre:" ones that name a module file: others are aliases such as crc32c),
+# as module file paths, one per line.
+mod_closure() {
+	local todo=("$@") seen=" " n p d
+
+	while [ ${#todo[@]} -gt 0 ]; do
+		n=${todo[0]//-/_}
+		todo=("${todo[@]:1}")
+		case $seen in *" ${n#\?} "*) continue ;; esac
+		seen="$seen${n#\?} "
+		p=$(mod_path "${n#\?}")
+		if [ -z "$p" ]; then
+			mod_builtin "${n#\?}" && continue
+			[ "${n:0:1}" = "?" ] && continue
+			die "kernel module '$n' not found under $MODDIR (nor built in): check the names given to --modules"
+		fi
+		echo "$p"
+		for d in $(modinfo -F depends "$p" | tr ',' ' '); do
+			todo+=("$d")
+		done
+		for d in $(modinfo -F softdep "$p" | awk '{
+			for (i = 1; i <= NF; i++) {
+				if ($i == "pre:") { pre = 1; continue }
+				if ($i == "post:") { pre = 0; continue }
+				if (pre) print $i
+			} }'); do
+			todo+=("?$d")
+		done
+	done
+}
+
+stat_key() {	# path...: what identifies these files' contents cheaply
+	[ $# -gt 0 ] || return 0
+	stat -L -c '%n %s %Y' "$@"
+}
+
+cmd_base() {
+	local kver=$1 modules=$2 key keyfile out stage elves libs mods lib f rel
+	MODDIR=$3
+
+	mkdir -p "$QDIR"
+	host_bins >/dev/null
+	mapfile -t hbins < <(host_bins)
+	mapfile -t elves < <(build_elves)
+	mapfile -t libs < <(needed_libs "${hbins[@]}" "${elves[@]}")
+	[ -x /bin/busybox ] || die "/bin/busybox missing: run scripts/deps.sh (busybox-static)"
+	mods=()
+	if [ -n "$MODDIR" ]; then
+		[ -d "$MODDIR" ] || die "module directory $MODDIR does not exist"
+		MODIDX=$(mktemp)
+		mod_index >"$MODIDX"
+		# shellcheck disable=SC2086
+		mod_closure ${modules//,/ } >"$MODIDX.list"
+		mapfile -t mods < <(sort -u "$MODIDX.list")
+		rm -f "$MODIDX" "$MODIDX.list"
+	fi
+	# Everything the archive is made of, cheaply: if this text is the
+	# same, so is the archive.
+	keyfile=$(mktemp)
+	{
+		echo "kver $kver moddir $MODDIR modules $modules"
+		stat_key "$HERE/init" "$HERE/initramfs.sh" /bin/busybox \
+			"${hbins[@]}" "${libs[@]}" "${mods[@]}"
+		[ -d /usr/lib/x86_64-linux-gnu/tc ] &&
+			stat_key /usr/lib/x86_64-linux-gnu/tc/*.dist
+	} >"$keyfile"
+	key=$(sha256sum "$keyfile" | cut -c1-16)
+	out=$QDIR/base-$kver-$key.cpio
+	if [ -f "$out" ]; then
+		rm -f "$keyfile"
+		echo "$out"
+		return
+	fi
+
+	stage=$(mktemp -d "$QDIR/stage.XXXXXX")
+	trap 'rm -rf "$stage" "$keyfile"' EXIT
+	mkdir -p "$stage"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/local/bin,etc,dev,proc,sys,tmp,run,root,mnt,lazymig}
+	# merged /usr, as on the host, so ldd's paths resolve unchanged
+	ln -s usr/bin "$stage/bin"
+	ln -s usr/sbin "$stage/sbin"
+	ln -s usr/lib "$stage/lib"
+	ln -s usr/lib64 "$stage/lib64"
+	cp /bin/busybox "$stage/usr/bin/busybox"
+	/bin/busybox --list-full | while read -r f; do
+		case $f in
+		bin/busybox) continue ;;
+		usr/*) rel=$f ;;
+		*) rel=usr/$f ;;
+		esac
+		mkdir -p "$stage/${rel%/*}"
+		ln -sf /usr/bin/busybox "$stage/$rel"
+	done
+	# real iproute2 and bpftool replace busybox's ip/tc applets
+	for f in "${hbins[@]}"; do
+		rm -f "$stage/usr/sbin/${f##*/}" "$stage/usr/bin/${f##*/}"
+		cp -L "$f" "$stage/usr/sbin/${f##*/}"
+	done
+	for lib in "${libs[@]}"; do
+		rel=${lib#/usr}
+		mkdir -p "$stage/usr${rel%/*}"
+		cp -L "$lib" "$stage/usr$rel"
+	done
+	if [ -d /usr/lib/x86_64-linux-gnu/tc ]; then	# netem distributions
+		mkdir -p "$stage/usr/lib/x86_64-linux-gnu/tc"
+		cp /usr/lib/x86_64-linux-gnu/tc/*.dist "$stage/usr/lib/x86_64-linux-gnu/tc/"
+	fi
+	if [ ${#mods[@]} -gt 0 ]; then
+		local kmd=$stage/usr/lib/modules/$kver
+
+		mkdir -p "$kmd"
+		for f in "${mods[@]}"; do
+			rel=${f#"$MODDIR"/}
+			mkdir -p "$kmd/${rel%/*}"
+			case $f in
+			*.ko.xz) xz -dc "$f" >"$kmd/${rel%.xz}" ;;
+			*.ko.zst) zstd -qdc "$f" >"$kmd/${rel%.zst}" ;;
+			*.ko.gz) gzip -dc "$f" >"$kmd/${rel%.gz}" ;;
+			*) cp "$f" "$kmd/$rel" ;;
+			esac
+		done
+		for f in modules.builtin modules.builtin.modinfo modules.order; do
+			[ -f "$MODDIR/$f" ] &&
+				sed 's/\.ko\.\(xz\|zst\|gz\)$/.ko/' "$MODDIR/$f" >"$kmd/$f"
+		done
+		depmod -b "$stage/usr" "$kver" ||
+			die "depmod failed on the guest's module tree ($kver)"
+		# depmod -b DIR looks in DIR/lib/modules: that is usr/lib here
+	fi
+	cp "$HERE/init" "$stage/init"
+	chmod 0755 "$stage/init"
+	echo "lazymig-vm" >"$stage/etc/hostname"
+	echo "root:x:0:0:root:/root:/bin/sh" >"$stage/etc/passwd"
+	echo "root:x:0:" >"$stage/etc/group"
+	# the kernel opens /dev/console for /init before devtmpfs is mounted
+	mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --quiet) >"$out.tmp.$$"
+	mv "$out.tmp.$$" "$out"
+	rm -rf "$stage" "$keyfile"
+	trap - EXIT
+	# keep the few newest bases (stock and patched may alternate)
+	ls -t "$QDIR"/base-*.cpio 2>/dev/null | tail -n +7 | xargs -r rm -f
+	echo "$out"
+}
+
+cmd_overlay() {
+	local out=$1 ko=$2 cmdfile=$3 nonce=$4 stage excl=() d
+
+	stage=$(mktemp -d "$QDIR/overlay.XXXXXX")
+	trap 'rm -rf "$stage"' EXIT
+	mkdir -p "$stage/lazymig/build" "$stage/etc" "$stage/usr/local/bin"
+	for d in $SKIP_DIRS; do
+		excl+=(--exclude "/$d")
+	done
+	# headers and dependency files are build-time only
+	rsync -a "${excl[@]}" --exclude '*.h' --exclude '*.d' --exclude '*.ko' \
+		build/ "$stage/lazymig/build/"
+	if [ -n "$ko" ]; then
+		cp "$ko" "$stage/lazymig/build/lazymig.ko"
+	fi
+	cp "$cmdfile" "$stage/etc/lazymig-cmd"
+	echo "$nonce" >"$stage/etc/lazymig-nonce"
+	ln -s /lazymig/build/lazymig "$stage/usr/local/bin/lazymig"
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --quiet) >"$out"
+	rm -rf "$stage"
+	trap - EXIT
+}
+
+case ${1:-} in
+base)
+	[ $# -eq 4 ] || die "usage: initramfs.sh base KVER MODDIR MODULES"
+	cmd_base "$2" "$4" "$3"
+	;;
+overlay)
+	[ $# -eq 5 ] || die "usage: initramfs.sh overlay OUT KO CMDFILE NONCE"
+	cmd_overlay "$2" "$3" "$4" "$5"
+	;;
+*)
+	die "usage: initramfs.sh base|overlay ..."
+	;;
+esac
