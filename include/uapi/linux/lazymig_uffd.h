@@ -56,10 +56,11 @@ struct uffdio_poison {
 /*
  * Set by a kernel carrying lazymig's patches/: shmem hole punch and
  * truncate on a registered range raise UFFD_EVENT_REMOVE.  Bit chosen
- * above every upstream feature bit known at the time of writing.
+ * above every upstream feature bit known at the time of writing; not 31,
+ * which fs/userfaultfd.c uses internally (UFFD_FEATURE_INITIALIZED).
  */
 #ifndef UFFD_FEATURE_EVENT_SHMEM_REMOVE
-#define UFFD_FEATURE_EVENT_SHMEM_REMOVE		(1ULL << 31)
+#define UFFD_FEATURE_EVENT_SHMEM_REMOVE		(1ULL << 30)
 #endif
 
 #endif /* _UAPI_LINUX_LAZYMIG_UFFD_H */
