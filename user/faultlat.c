@@ -647,30 +647,60 @@ static void print_hists(int fd)
 	free(ents);
 }
 
+struct event_ent {
+	struct fl_event_key k;
+	struct fl_event_val v;
+};
+
+static int cmp_event(const void *a, const void *b)
+{
+	const struct event_ent *x = a, *y = b;
+
+	if (x->k.tgid != y->k.tgid)
+		return x->k.tgid < y->k.tgid ? -1 : 1;
+	return (int)x->k.event - (int)y->k.event;
+}
+
 static void print_events(int fd)
 {
 	struct fl_event_key key, next, *prev = NULL;
-	struct fl_event_val v;
-	int ev, rows = 0;
+	struct event_ent *ents = NULL;
+	size_t n = 0, cap = 0, i;
 
-	/* few keys: one pass per event type keeps the output ordered */
-	for (ev = 0; ev < FL_EV_MAX; ev++) {
-		prev = NULL;
-		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-			key = next;
-			prev = &key;
-			if ((int)next.event != ev ||
-			    bpf_map_lookup_elem(fd, &next, &v))
-				continue;
-			if (!rows++)
-				printf("\nuserfaultfd events:\n%-8s %-16s %-16s %s\n",
-				       "PID", "COMM", "EVENT", "COUNT");
-			printf("%-8u %-16.*s %-16s %llu\n", next.tgid, FL_COMM_LEN,
-			       v.comm, event_name[ev], (unsigned long long)v.count);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (n == cap) {
+			struct event_ent *e;
+
+			cap = cap ? 2 * cap : 32;
+			e = realloc(ents, cap * sizeof(*ents));
+			if (!e)
+				break;
+			ents = e;
 		}
+		if (bpf_map_lookup_elem(fd, &next, &ents[n].v) == 0) {
+			ents[n].k = next;
+			n++;
+		}
+		key = next;
+		prev = &key;
 	}
-	if (!rows)
+	if (!n) {
 		printf("\nuserfaultfd events: none\n");
+		free(ents);
+		return;
+	}
+	qsort(ents, n, sizeof(*ents), cmp_event);
+	printf("\nuserfaultfd events:\n%-8s %-16s %-16s %s\n",
+	       "PID", "COMM", "EVENT", "COUNT");
+	for (i = 0; i < n; i++) {
+		const struct event_ent *e = &ents[i];
+
+		printf("%-8u %-16.*s %-16s %llu\n", e->k.tgid, FL_COMM_LEN,
+		       e->v.comm, e->k.event < FL_EV_MAX ?
+		       event_name[e->k.event] : "?",
+		       (unsigned long long)e->v.count);
+	}
+	free(ents);
 }
 
 /* ---- the command ---- */
