@@ -41,6 +41,7 @@ host_bins() {
 			die "'$b' not found on the host: run scripts/deps.sh"
 	done
 	command -v bpftool ip tc
+	echo /bin/dash
 }
 
 # The project's ELF executables under build/ (skipping SKIP_DIRS).
@@ -181,8 +182,14 @@ cmd_base() {
 		mkdir -p "$stage/${rel%/*}"
 		ln -sf /usr/bin/busybox "$stage/$rel"
 	done
+	# /bin/sh is dash, as on the host: busybox ash runs its own applets
+	# before PATH, and its ip and tc are not iproute2's
+	rm -f "$stage/usr/bin/sh"
+	cp -L /bin/dash "$stage/usr/bin/dash"
+	ln -s dash "$stage/usr/bin/sh"
 	# real iproute2 and bpftool replace busybox's ip/tc applets
 	for f in "${hbins[@]}"; do
+		[ "$f" = /bin/dash ] && continue
 		rm -f "$stage/usr/sbin/${f##*/}" "$stage/usr/bin/${f##*/}"
 		cp -L "$f" "$stage/usr/sbin/${f##*/}"
 	done
