@@ -211,7 +211,7 @@ static void make_plan(struct fl_plan *plan)
 	btf__free(vmlinux);
 }
 
-/* "CONFIG_X=y", "# CONFIG_X is not set", or NULL without /proc/config.gz. */
+/* "CONFIG_X=y", "CONFIG_X is not set", or NULL without /proc/config.gz. */
 static const char *kconfig(const char *opt, char *buf, size_t len)
 {
 	gzFile gz = gzopen("/proc/config.gz", "r");
@@ -225,6 +225,7 @@ static const char *kconfig(const char *opt, char *buf, size_t len)
 
 		if (!strncmp(p, opt, n) && (p[n] == '=' || p[n] == ' ')) {
 			buf[strcspn(buf, "\n")] = '\0';
+			memmove(buf, p, strlen(p) + 1);	/* drop "# " */
 			ret = buf;
 			break;
 		}
@@ -406,8 +407,8 @@ static void explain_kprobe(char *buf, size_t len)
 	else
 		snprintf(buf, len,
 			 "no kprobe PMU (/sys/bus/event_source/devices/kprobe missing)"
-			 " and no tracefs kprobe_events%s%s",
-			 k ? "; " : "", k ? k : "");
+			 " and no tracefs kprobe_events%s%s%s",
+			 k ? " (" : "", k ? k : "", k ? ")" : "");
 }
 
 static void explain_fentry(char *buf, size_t len)
