@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Eager checkpoint/restore end to end, one memory kind or state kind per
+ * variant: start a workload (wl_mem, or restore_mm for the mm fields and
+ * vdso), `lazymig dump -t PID -o IMG` (which kills it), `lazymig restore
+ * -i IMG --pidfile F`, then the restored process checks itself byte for
+ * byte (SIGUSR1 -> STATEFILE.result) and exits 0.  The test is a child
+ * subreaper, so it inherits and reaps the restored process.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include "kselftest_harness.h"
+#include "wl.h"
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait up to @ms for @pid (our child or adopted); its status or -1. */
+static int reap(pid_t pid, int ms)
+{
+	int st, i;
+
+	for (i = 0; i <= ms / 10; i++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return st;
+		if (r < 0)
+			return -1;
+		msleep(10);
+	}
+	return -1;
+}
+
+static pid_t read_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int pid = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = -1;
+	fclose(f);
+	return pid;
+}
+
+FIXTURE(restore)
+{
+	struct lm_wl w;
+	char img[PATH_MAX + 16], pidfile[PATH_MAX + 16], log[PATH_MAX + 16];
+	pid_t restored;
+};
+
+FIXTURE_VARIANT(restore)
+{
+	const char *prog;
+	const char *opts;
+};
+
+FIXTURE_VARIANT_ADD(restore, private_anon) {
+	.prog = "wl_mem", .opts = "--anon --heap --bss --stack",
+};
+FIXTURE_VARIANT_ADD(restore, shared_anon) {
+	.prog = "wl_mem", .opts = "--shared",
+};
+FIXTURE_VARIANT_ADD(restore, memfd) {
+	.prog = "wl_mem", .opts = "--memfd",
+};
+FIXTURE_VARIANT_ADD(restore, file_private_shared) {
+	.prog = "wl_mem", .opts = "--fpriv --fshared",
+};
+FIXTURE_VARIANT_ADD(restore, tmpfs) {
+	.prog = "wl_mem", .opts = "--tmpfs",
+};
+FIXTURE_VARIANT_ADD(restore, hugetlb) {
+	.prog = "wl_mem", .opts = "--hugetlb",
+};
+FIXTURE_VARIANT_ADD(restore, threads) {
+	.prog = "wl_mem", .opts = "--threads",
+};
+FIXTURE_VARIANT_ADD(restore, signals) {
+	.prog = "wl_mem", .opts = "--signals",
+};
+FIXTURE_VARIANT_ADD(restore, fds) {
+	.prog = "wl_mem", .opts = "--fds",
+};
+FIXTURE_VARIANT_ADD(restore, cwd_rlimits) {
+	.prog = "wl_mem", .opts = "--cwd --rlimits",
+};
+FIXTURE_VARIANT_ADD(restore, everything) {
+	.prog = "wl_mem", .opts = "--all",
+};
+FIXTURE_VARIANT_ADD(restore, mm_brk_vdso) {
+	.prog = "restore_mm", .opts = "",
+};
+
+FIXTURE_SETUP(restore)
+{
+	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+	self->restored = -1;
+	ASSERT_EQ(0, lm_wl_start(&self->w, variant->prog, variant->opts))
+		TH_LOG("cannot start %s %s", variant->prog, variant->opts);
+	snprintf(self->img, sizeof(self->img), "%s/img", self->w.dir);
+	snprintf(self->pidfile, sizeof(self->pidfile), "%s/pid", self->w.dir);
+	snprintf(self->log, sizeof(self->log), "%s/restored.log", self->w.dir);
+}
+
+FIXTURE_TEARDOWN(restore)
+{
+	if (self->restored > 0 && reap(self->restored, 0) < 0) {
+		kill(self->restored, SIGKILL);
+		reap(self->restored, 5000);
+	}
+	lm_wl_stop(&self->w);
+	unlink(self->img);
+	unlink(self->pidfile);
+	unlink(self->log);
+	rmdir(self->w.dir);
+}
+
+TEST_F(restore, dump_restore_verify)
+{
+	char out[8192], msg[600];
+	pid_t pid = self->w.pid;
+	int rc, st;
+
+	if (self->w.skips[0])
+		TH_LOG("workload skips: %s", self->w.skips);
+	if (strstr(variant->opts, "--hugetlb") && strstr(self->w.skips, "hugetlb"))
+		SKIP(return, "no huge pages: %s", self->w.skips);
+	rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s", pid, self->img);
+	ASSERT_EQ(0, rc) TH_LOG("dump: %s", out);
+	/* The dump killed it: reap it so that its PID is free again. */
+	ASSERT_GE(lm_wl_reap(&self->w, 5000), 0);
+	rc = lm_run_tool(out, sizeof(out), "restore -i %s --pidfile %s --stdio %s",
+			 self->img, self->pidfile, self->log);
+	ASSERT_EQ(0, rc) TH_LOG("restore: %s", out);
+	self->restored = read_pidfile(self->pidfile);
+	ASSERT_GT(self->restored, 0);
+	EXPECT_EQ(pid, self->restored) TH_LOG("restore said: %s", out);
+	ASSERT_TRUE(lm_pid_alive(self->restored));
+	rc = lm_wl_verify(&self->w, self->restored, msg, sizeof(msg), 20000);
+	EXPECT_EQ(0, rc) TH_LOG("restored %s %s: %s", variant->prog,
+				variant->opts, msg);
+	st = reap(self->restored, 10000);
+	ASSERT_NE(-1, st) TH_LOG("the restored process did not exit");
+	self->restored = -1;
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		TH_LOG("restored process: status %#x", st);
+	if (!rc)
+		ksft_print_msg("%s %s: restored as PID %d, verified: %s",
+			       variant->prog, variant->opts, pid, msg);
+}
+
+TEST_HARNESS_MAIN

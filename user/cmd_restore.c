@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymig restore -i FILE [--pidfile F] [--stdio inherit|null|PATH]
+ *
+ * Reads the image stream, rebuilds the process (restore.h), installs
+ * every page, lets it run and exits 0.  The restored process is a child
+ * of this command; when the command exits it is reparented (to the
+ * nearest PR_SET_CHILD_SUBREAPER, e.g. a test harness, else init), so it
+ * outlives lazymig and whoever started lazymig can wait for it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lazymig.h"
+#include "restore.h"
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: lazymig restore -i FILE [--pidfile F] [--stdio inherit|null|PATH]\n");
+}
+
+static int write_pidfile(const char *path, pid_t pid)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", pid);
+	if (fclose(f) || rename(tmp, path))
+		return -errno;
+	return 0;
+}
+
+static int install_pages(struct lm_stream *s, struct lm_restorer *r)
+{
+	for (;;) {
+		struct lm_pages p;
+		void *data;
+		int t = lm_read_next(s, &p, &data), err;
+
+		if (t == LM_REC_END)
+			return 0;
+		if (t == LM_REC_META_END)
+			continue;
+		if (t != LM_REC_PAGES) {
+			fprintf(stderr, "restore: %s: %s\n", s->what,
+				s->errmsg[0] ? s->errmsg : strerror(-t));
+			return t < 0 ? t : -EBADMSG;
+		}
+		err = lm_restore_write_pages(r, &p, data);
+		if (err)
+			return err;
+	}
+}
+
+static int do_restore(const char *in, const char *pidfile,
+		      struct lm_restore_opts *o)
+{
+	struct lm_image img;
+	struct lm_stream s;
+	struct lm_restorer *r = NULL;
+	char what[4200];
+	pid_t pid;
+	int fd, err;
+
+	memset(&img, 0, sizeof(img));
+	fd = open(in, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "restore: cannot open image %s: %s\n", in,
+			strerror(errno));
+		return 1;
+	}
+	snprintf(what, sizeof(what), "image %s", in);
+	err = lm_stream_open(&s, fd, 0, what);
+	if (err)
+		goto out_fd;
+	err = lm_read_meta(&s, &img);
+	if (err) {
+		fprintf(stderr, "restore: %s: %s\n", what,
+			s.errmsg[0] ? s.errmsg : strerror(-err));
+		goto out_stream;
+	}
+	err = lm_restore_prepare(&img, o, &r);
+	if (err)
+		goto out_img;
+	err = install_pages(&s, r);
+	if (err) {
+		lm_restore_abort(r);
+		fprintf(stderr, "restore: PID %d not restored; nothing is left running\n",
+			img.proc.pid);
+		goto out_img;
+	}
+	err = lm_restore_resume(r, &pid);
+	if (err)
+		goto out_img;
+	lm_restore_free(r);
+	if (pid != img.proc.pid)
+		fprintf(stderr, "restore: PID %d restored as PID %d (its PID was taken)\n",
+			img.proc.pid, pid);
+	if (pidfile) {
+		err = write_pidfile(pidfile, pid);
+		if (err)
+			fprintf(stderr, "restore: cannot write pidfile %s: %s (PID %d runs)\n",
+				pidfile, strerror(-err), pid);
+	}
+out_img:
+	lm_image_free(&img);
+out_stream:
+	lm_stream_close(&s);
+out_fd:
+	close(fd);
+	return err ? 1 : 0;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "input", required_argument, NULL, 'i' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "stdio", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lm_restore_opts o = { .stdio = "inherit" };
+	const char *in = NULL, *pidfile = NULL;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			in = optarg;
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
+		case 's':
+			o.stdio = optarg;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (!in || optind != argc) {
+		usage();
+		return 2;
+	}
+	return do_restore(in, pidfile, &o);
+}

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymig restore: the memory layout.
+ *
+ * Each dumped VMA is mapped at its address by an injected mmap with
+ * MAP_FIXED_NOREPLACE and its final protection: private anon, shared
+ * kinds through the restored shm object's carrier at the VMA's offset,
+ * files through a carrier opened on their path.  Page data goes through
+ * /proc/PID/mem (it writes read-only private mappings too, breaking COW
+ * like the process's own writes did), through UFFDIO_COPY inside ranges
+ * registered with the uffd, and through the object's fd for shm.
+ * madvise flags and names are set right after mmap; mlock comes last,
+ * once the data is in (restore.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/lazymig_uffd.h>
+#include "restore_priv.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
+#define MAP_HUGE_SHIFT_ 26
+
+const char *rst_vma_name(const struct lm_vma_img *v)
+{
+	if (v->path && v->path[0])
+		return v->path;
+	return lm_mem_kind_name(v->v.kind);
+}
+
+static int is_file_kind(const struct lm_vma_img *v)
+{
+	return v->v.kind == LM_MEM_FILE_PRIVATE ||
+	       v->v.kind == LM_MEM_FILE_SHARED ||
+	       (v->v.kind == LM_MEM_HUGETLB_PRIVATE && v->path &&
+		v->path[0] == '/');
+}
+
+/* Carriers for file-backed VMAs, one per path. */
+int rst_open_vma_files(struct lm_restorer *r)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < r->img->proc.nr_vmas; i++) {
+		const struct lm_vma_img *v = &r->img->vmas[i];
+		int fd;
+
+		r->vma_fd[i] = -1;
+		if (!is_file_kind(v))
+			continue;
+		for (j = 0; j < i; j++)
+			if (r->vma_fd[j] >= 0 && !strcmp(r->img->vmas[j].path, v->path) &&
+			    r->img->vmas[j].v.kind == v->v.kind)
+				break;
+		if (j < i) {
+			r->vma_fd[i] = r->vma_fd[j];
+			continue;
+		}
+		fd = -1;
+		if (v->v.kind == LM_MEM_FILE_SHARED)
+			fd = open(v->path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			fd = open(v->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rst_err("cannot open %s, mapped at %#llx-%#llx: %s",
+				v->path, (unsigned long long)v->v.start,
+				(unsigned long long)v->v.end, strerror(errno));
+			return -errno;
+		}
+		fd = rst_add_carrier(r, fd);
+		if (fd < 0)
+			return fd;
+		r->vma_fd[i] = fd;
+	}
+	return 0;
+}
+
+static int shm_index(const struct lm_image *img, int id)
+{
+	unsigned int i;
+
+	for (i = 0; i < img->proc.nr_shms; i++)
+		if (img->shms[i].s.id == id)
+			return i;
+	return -1;
+}
+
+static int huge_shift(__u64 page_size)
+{
+	int shift = 0;
+
+	while ((1ULL << shift) < page_size)
+		shift++;
+	return shift;
+}
+
+static long map_one(struct lm_restorer *r, unsigned int i)
+{
+	const struct lm_vma_img *v = &r->img->vmas[i];
+	unsigned long len = v->v.end - v->v.start;
+	long flags = MAP_FIXED_NOREPLACE, fd = -1, prot = v->v.prot;
+	int k;
+
+	switch (v->v.kind) {
+	case LM_MEM_ANON_PRIVATE:
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		if (v->v.flags & LM_VMA_GROWSDOWN)
+			flags |= MAP_GROWSDOWN;
+		break;
+	case LM_MEM_ANON_SHARED:
+	case LM_MEM_MEMFD:
+	case LM_MEM_TMPFS:
+	case LM_MEM_HUGETLB_SHARED:
+		k = shm_index(r->img, v->v.shm_id);
+		if (k < 0)
+			return -ENOENT;
+		flags |= MAP_SHARED;
+		fd = r->shm_fd[k];
+		break;
+	case LM_MEM_FILE_PRIVATE:
+		flags |= MAP_PRIVATE;
+		fd = r->vma_fd[i];
+		break;
+	case LM_MEM_FILE_SHARED:
+		flags |= MAP_SHARED;
+		fd = r->vma_fd[i];
+		break;
+	case LM_MEM_HUGETLB_PRIVATE:
+		/* /proc/PID/mem cannot force-write hugetlb: map writable. */
+		prot |= PROT_WRITE;
+		flags |= MAP_PRIVATE;
+		fd = r->vma_fd[i];
+		if (fd < 0)
+			flags |= MAP_ANONYMOUS | MAP_HUGETLB |
+				 (huge_shift(v->v.page_size) << MAP_HUGE_SHIFT_);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot, flags, fd,
+		       fd >= 0 ? (long)v->v.pgoff : 0);
+}
+
+static int advise_one(struct lm_restorer *r, unsigned int i)
+{
+	static const struct { __u32 flag; int advice; } adv[] = {
+		{ LM_VMA_DONTFORK, MADV_DONTFORK },
+		{ LM_VMA_WIPEONFORK, MADV_WIPEONFORK },
+		{ LM_VMA_HUGEPAGE, MADV_HUGEPAGE },
+		{ LM_VMA_NOHUGEPAGE, MADV_NOHUGEPAGE },
+		{ LM_VMA_DONTDUMP, MADV_DONTDUMP },
+	};
+	const struct lm_vma_img *v = &r->img->vmas[i];
+	unsigned long len = v->v.end - v->v.start, a;
+	unsigned int k;
+	long ret;
+
+	for (k = 0; k < sizeof(adv) / sizeof(adv[0]); k++) {
+		if (!(v->v.flags & adv[k].flag))
+			continue;
+		ret = rst_sys(r, r->pid, SYS_madvise, v->v.start, len,
+			      adv[k].advice, 0, 0, 0);
+		if (ret) {
+			rst_err("madvise(%d) on %#llx-%#llx (%s): %s",
+				adv[k].advice, (unsigned long long)v->v.start,
+				(unsigned long long)v->v.end, rst_vma_name(v),
+				strerror(-ret));
+			return ret;
+		}
+	}
+	if (v->path && !strncmp(v->path, "[anon:", 6)) {
+		char name[80];
+		size_t n;
+
+		snprintf(name, sizeof(name), "%s", v->path + 6);
+		n = strlen(name);
+		if (n && name[n - 1] == ']')
+			name[n - 1] = 0;
+		if (!rst_put(r, 0, name, strlen(name) + 1, &a))
+			rst_sys(r, r->pid, SYS_prctl, PR_SET_VMA,
+				PR_SET_VMA_ANON_NAME, v->v.start, len, a, 0);
+	}
+	return 0;
+}
+
+static int register_one(struct lm_restorer *r, unsigned int i)
+{
+	const struct lm_vma_img *v = &r->img->vmas[i];
+	struct uffdio_register reg;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = v->v.start;
+	reg.range.len = v->v.end - v->v.start;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(r->uffd, UFFDIO_REGISTER, &reg)) {
+		rst_err("cannot register %#llx-%#llx (%s) with userfaultfd: %s",
+			(unsigned long long)v->v.start,
+			(unsigned long long)v->v.end, rst_vma_name(v),
+			strerror(errno));
+		return -errno;
+	}
+	r->registered[i] = 1;
+	return 0;
+}
+
+int rst_map_vmas(struct lm_restorer *r)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < r->img->proc.nr_vmas; i++) {
+		const struct lm_vma_img *v = &r->img->vmas[i];
+		unsigned int kind = v->v.kind;
+		long ret;
+
+		if (kind == LM_MEM_VDSO || kind == LM_MEM_VVAR ||
+		    kind == LM_MEM_VSYSCALL)
+			continue;
+		ret = map_one(r, i);
+		if (ret != (long)v->v.start) {
+			if (ret >= 0)
+				ret = -EEXIST;
+			rst_err("cannot map %#llx-%#llx (%s, %s): %s",
+				(unsigned long long)v->v.start,
+				(unsigned long long)v->v.end,
+				lm_mem_kind_name(kind), rst_vma_name(v),
+				strerror(-ret));
+			return ret;
+		}
+		err = advise_one(r, i);
+		if (err)
+			return err;
+		if (r->opts.lazy && r->uffd >= 0 && (v->v.flags & LM_VMA_LAZY)) {
+			err = register_one(r, i);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* Called last: pages are in, so locking populates nothing lazily. */
+int rst_lock_vmas(struct lm_restorer *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->img->proc.nr_vmas; i++) {
+		const struct lm_vma_img *v = &r->img->vmas[i];
+		unsigned long len = v->v.end - v->v.start;
+		long ret;
+
+		if (v->v.kind == LM_MEM_HUGETLB_PRIVATE &&
+		    !(v->v.prot & PROT_WRITE)) {
+			ret = rst_sys(r, r->pid, SYS_mprotect, v->v.start, len,
+				      v->v.prot, 0, 0, 0);
+			if (ret)
+				return ret;
+		}
+		if (!(v->v.flags & LM_VMA_LOCKED))
+			continue;
+		ret = rst_sys(r, r->pid, SYS_mlock2, v->v.start, len,
+			      r->registered[i] ? MLOCK_ONFAULT : 0, 0, 0, 0);
+		if (ret) {
+			rst_err("cannot mlock %#llx-%#llx (%s): %s",
+				(unsigned long long)v->v.start,
+				(unsigned long long)v->v.end, rst_vma_name(v),
+				strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* The uffd is created by the stub itself: it binds to the stub's mm. */
+int rst_uffd_create(struct lm_restorer *r)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	long sfd;
+	int fd;
+
+	sfd = rst_sys(r, r->pid, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK,
+		      0, 0, 0, 0, 0);
+	if (sfd < 0) {
+		rst_err("userfaultfd() in the stub failed: %s%s", strerror(-sfd),
+			sfd == -EPERM ? " (needs root or vm.unprivileged_userfaultfd=1)" : "");
+		return sfd;
+	}
+	fd = syscall(SYS_pidfd_getfd, r->pidfd, (int)sfd, 0);
+	if (fd < 0)
+		fd = -errno;
+	rst_sys(r, r->pid, SYS_close, sfd, 0, 0, 0, 0, 0);
+	if (fd < 0) {
+		rst_err("pidfd_getfd of the stub's userfaultfd: %s", strerror(-fd));
+		return fd;
+	}
+	api.features = r->opts.uffd_features;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		rst_err("UFFDIO_API with features %#llx: %s (this kernel lacks some of them)",
+			(unsigned long long)r->opts.uffd_features, strerror(errno));
+		close(fd);
+		return -EINVAL;
+	}
+	r->uffd = fd;
+	return 0;
+}
+
+/* ---- page data ---- */
+
+static int find_vma(const struct lm_image *img, __u64 addr)
+{
+	int lo = 0, hi = (int)img->proc.nr_vmas - 1;
+
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		const struct lm_vma *v = &img->vmas[mid].v;
+
+		if (addr < v->start)
+			hi = mid - 1;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+static int mem_write(struct lm_restorer *r, __u64 addr, const void *data,
+		     size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(r->mem_fd, (const char *)data + done,
+				   len - done, addr + done);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += n;
+	}
+	return 0;
+}
+
+static int uffd_write(struct lm_restorer *r, __u64 addr, const void *data,
+		      size_t len, __u64 page_size)
+{
+	struct uffdio_copy c;
+	size_t off;
+
+	memset(&c, 0, sizeof(c));
+	c.dst = addr;
+	c.src = (unsigned long)data;
+	c.len = len;
+	if (!ioctl(r->uffd, UFFDIO_COPY, &c))
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	/* Some pages are there already: go page by page. */
+	for (off = 0; off < len; off += page_size) {
+		memset(&c, 0, sizeof(c));
+		c.dst = addr + off;
+		c.src = (unsigned long)data + off;
+		c.len = page_size;
+		if (!ioctl(r->uffd, UFFDIO_COPY, &c))
+			continue;
+		if (errno != EEXIST)
+			return -errno;
+		if (mem_write(r, addr + off, (const char *)data + off, page_size))
+			return -EIO;
+	}
+	return 0;
+}
+
+static int write_vm(struct lm_restorer *r, const struct lm_pages *p,
+		    const void *data, size_t len)
+{
+	int a = find_vma(r->img, p->addr);
+	int b = find_vma(r->img, p->addr + len - 1);
+
+	if (a < 0 || b < 0) {
+		rst_err("pages at %#llx (+%zu bytes) are outside every dumped VMA",
+			(unsigned long long)p->addr, len);
+		return -EINVAL;
+	}
+	if (a == b && r->registered[a])
+		return uffd_write(r, p->addr, data, len, p->page_size);
+	return mem_write(r, p->addr, data, len);
+}
+
+static int write_shm(struct lm_restorer *r, const struct lm_pages *p,
+		     const void *data, size_t len)
+{
+	int k = shm_index(r->img, (int)p->space - 1);
+	const struct lm_shm *s;
+	size_t done = 0;
+
+	if (k < 0)
+		return -ENOENT;
+	s = &r->img->shms[k].s;
+	if (p->addr + len > ((s->size + p->page_size - 1) & ~(p->page_size - 1)))
+		return -EINVAL;
+	if (r->shm_map[k]) {
+		memcpy((char *)r->shm_map[k] + p->addr, data, len);
+		return 0;
+	}
+	while (done < len) {
+		ssize_t n = pwrite(r->shm_fd[k], (const char *)data + done,
+				   len - done, p->addr + done);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += n;
+	}
+	return 0;
+}
+
+int lm_restore_write_pages(struct lm_restorer *r, const struct lm_pages *p,
+			   const void *data)
+{
+	size_t len;
+	int err;
+
+	if (!p->npages)
+		return 0;
+	if (!p->page_size || p->npages > (1ULL << 40) / p->page_size)
+		return -EINVAL;
+	len = p->npages * p->page_size;
+	if (p->space == 0)
+		err = write_vm(r, p, data, len);
+	else
+		err = write_shm(r, p, data, len);
+	if (err)
+		rst_err("cannot install %llu pages of space %u at %#llx: %s",
+			(unsigned long long)p->npages, p->space,
+			(unsigned long long)p->addr, strerror(-err));
+	return err;
+}
