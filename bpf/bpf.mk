@@ -25,3 +25,7 @@ $(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
 
 $(B)/bpf:
 	$(Q)mkdir -p $@
+
+# The Makefile reads user/user.mk before this file, so its object rule saw
+# BPF_SKELS empty: make every user object wait for the skeletons.
+$(USER_OBJS): $(BPF_SKELS)
