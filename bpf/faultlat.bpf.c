@@ -7,9 +7,8 @@
  *   fentry/fexit   on handle_userfault, the UFFDIO_COPY/ZEROPAGE workers
  *                  and userfaultfd_event_wait_completion
  *   kprobe/kretprobe on the same functions (kernels without trampolines)
- *   tp_btf         the userfaultfd trace events of patches/ (not yet here:
- *                  a variant only needs new SEC("tp_btf/...") programs
- *                  that call the fl_*() helpers below)
+ *   tp_btf         the userfaultfd trace events of patches/ (patched
+ *                  kernel), plus sys_enter to time resolve ioctls
  * The COPY/ZEROPAGE workers are renamed across kernels (6.1: mcopy_atomic,
  * mfill_zeropage, first argument an mm_struct; 6.5+: mfill_atomic_copy,
  * mfill_atomic_zeropage, first argument a userfaultfd_ctx), so their
@@ -133,6 +132,15 @@ static __always_inline void start_lat(enum fl_lat lat)
 	bpf_map_update_elem(&starts, &key, &st, BPF_ANY);
 }
 
+static __always_inline void drop_lat(enum fl_lat lat)
+{
+	struct start_key key = {
+		.tid = (__u32)bpf_get_current_pid_tgid(), .lat = lat,
+	};
+
+	bpf_map_delete_elem(&starts, &key);
+}
+
 /* Close the interval opened by start_lat(); 0 if none was open, which
  * counts as lost when @must_exist (no filter could have skipped the entry).
  */
@@ -203,13 +211,13 @@ static __always_inline void fl_fault_exit(unsigned int ret)
 		count_event(tgid, FL_EV_FAULT_SIGBUS);
 }
 
-static __always_inline void fl_event_enter(__u8 type)
+static __always_inline bool fl_event_count(__u32 type)
 {
 	__u32 tgid = cur_tgid();
 	enum fl_event ev;
 
 	if (!tgid_wanted(tgid))
-		return;
+		return false;
 	switch (type) {
 	case FL_UFFD_EVENT_FORK:
 		ev = FL_EV_FORK;
@@ -228,7 +236,13 @@ static __always_inline void fl_event_enter(__u8 type)
 		break;
 	}
 	count_event(tgid, ev);
-	start_lat(FL_LAT_EVENT_WAIT);
+	return true;
+}
+
+static __always_inline void fl_event_enter(__u32 type)
+{
+	if (fl_event_count(type))
+		start_lat(FL_LAT_EVENT_WAIT);
 }
 
 static __always_inline void fl_event_exit(void)
@@ -240,23 +254,26 @@ static __always_inline void fl_event_exit(void)
 }
 
 /* @arg0: the worker's first argument (mm_struct or userfaultfd_ctx). */
-static __always_inline void fl_resolve_enter(enum fl_lat lat, __u64 arg0)
+static __always_inline bool resolve_wanted(__u64 arg0, bool is_ctx)
 {
 	struct mm_struct *mm = (struct mm_struct *)arg0;
+	__u32 owner;
 
-	if (targ_tgid) {
-		__u32 owner = 0;
+	if (!targ_tgid)
+		return true;
+	if (is_ctx)
+		mm = BPF_CORE_READ((struct userfaultfd_ctx *)arg0, mm);
+	if (bpf_core_field_exists(mm->owner))
+		owner = BPF_CORE_READ(mm, owner, tgid);
+	else
+		owner = cur_tgid();	/* no memcg: resolver == target */
+	return owner == targ_tgid;
+}
 
-		if (resolve_arg_ctx)
-			mm = BPF_CORE_READ((struct userfaultfd_ctx *)arg0, mm);
-		if (bpf_core_field_exists(mm->owner))
-			owner = BPF_CORE_READ(mm, owner, tgid);
-		else
-			owner = cur_tgid();	/* no memcg: resolver == target */
-		if (owner != targ_tgid)
-			return;
-	}
-	start_lat(lat);
+static __always_inline void fl_resolve_enter(enum fl_lat lat, __u64 arg0)
+{
+	if (resolve_wanted(arg0, resolve_arg_ctx))
+		start_lat(lat);
 }
 
 static __always_inline void fl_resolve_exit(enum fl_lat lat, long ret)
@@ -342,6 +359,77 @@ int fexit_zeropage(void *ctx)
 
 	bpf_get_func_ret(ctx, &ret);
 	fl_resolve_exit(FL_LAT_ZEROPAGE, (long)ret);
+	return 0;
+}
+
+/* ---- tp_btf: the userfaultfd trace events of patches/0001 ----
+ * userfaultfd_fault / _fault_resolved bracket the blocked time;
+ * userfaultfd_event counts the events (no event-read trace event exists,
+ * so FL_LAT_EVENT_WAIT stays empty); userfaultfd_resolve fires after a
+ * resolve ioctl, which is timed from its syscall entry.
+ */
+
+#define FL_NR_IOCTL		16		/* x86_64 */
+#define FL_UFFDIO_COPY		0xc028aa03U	/* _IOWR(0xAA, 3, 40 bytes) */
+#define FL_UFFDIO_ZEROPAGE	0xc020aa04U	/* _IOWR(0xAA, 4, 32 bytes) */
+#define FL_TRACE_OP_COPY	0
+#define FL_TRACE_OP_ZEROPAGE	1
+
+SEC("tp_btf/userfaultfd_fault")
+int BPF_PROG(tp_fault, const void *uctx, unsigned long address,
+	     unsigned int flags, unsigned long reason)
+{
+	fl_fault_enter(reason);
+	return 0;
+}
+
+SEC("tp_btf/userfaultfd_fault_resolved")
+int BPF_PROG(tp_fault_resolved, const void *uctx, unsigned long address,
+	     unsigned long reason, bool woken)
+{
+	fl_fault_exit(0);
+	return 0;
+}
+
+SEC("tp_btf/userfaultfd_event")
+int BPF_PROG(tp_event, const void *uctx, unsigned int event, __u64 arg1,
+	     __u64 arg2, __u64 arg3)
+{
+	fl_event_count(event);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
+{
+	unsigned int cmd;
+
+	if (id != FL_NR_IOCTL)
+		return 0;
+	cmd = (unsigned int)BPF_CORE_READ(regs, si);
+	if (cmd == FL_UFFDIO_COPY)
+		start_lat(FL_LAT_COPY);
+	else if (cmd == FL_UFFDIO_ZEROPAGE)
+		start_lat(FL_LAT_ZEROPAGE);
+	return 0;
+}
+
+SEC("tp_btf/userfaultfd_resolve")
+int BPF_PROG(tp_resolve, const void *uctx, unsigned int op,
+	     unsigned long start, unsigned long len, __u64 mode, __s64 ret)
+{
+	enum fl_lat lat;
+
+	if (op == FL_TRACE_OP_COPY)
+		lat = FL_LAT_COPY;
+	else if (op == FL_TRACE_OP_ZEROPAGE)
+		lat = FL_LAT_ZEROPAGE;
+	else
+		return 0;
+	if (resolve_wanted((__u64)uctx, true))
+		fl_resolve_exit(lat, ret);
+	else
+		drop_lat(lat);
 	return 0;
 }
 

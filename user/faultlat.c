@@ -7,7 +7,7 @@
  *
  * The attach mode is chosen at load time from what the running kernel
  * offers, best first: tp_btf on the userfaultfd trace events (patched
- * kernel; not wired yet), fentry/fexit, kprobe/kretprobe.  When none
+ * kernel), fentry/fexit, kprobe/kretprobe.  When none
  * works the reason for each is printed and the command exits 1.
  */
 #include <errno.h>
@@ -37,6 +37,7 @@
 #define BPF_FS_MAGIC_NR 0xcafe4a11
 #define FAULT_FN "handle_userfault"
 #define EVENT_FN "userfaultfd_event_wait_completion"
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 struct fl_opts {
 	pid_t pid;
@@ -56,6 +57,13 @@ struct fl_func {
 
 struct fl_plan {
 	struct fl_func fault, event, copy, zeropage;
+	bool has_tp;		/* every userfaultfd trace event we use */
+};
+
+/* The trace events of patches/0001, as tp_btf targets. */
+static const char *const tp_events[] = {
+	"userfaultfd_fault", "userfaultfd_fault_resolved",
+	"userfaultfd_event", "userfaultfd_resolve",
 };
 
 static volatile sig_atomic_t exiting;
@@ -201,6 +209,7 @@ static void make_plan(struct fl_plan *plan)
 	static const char *const zero[] = {
 		"mfill_atomic_zeropage", "mfill_zeropage", NULL };
 	struct btf *vmlinux = btf__load_vmlinux_btf();
+	size_t i;
 
 	if (libbpf_get_error(vmlinux))
 		vmlinux = NULL;
@@ -208,6 +217,14 @@ static void make_plan(struct fl_plan *plan)
 	find_func(vmlinux, &plan->event, event);
 	find_func(vmlinux, &plan->copy, copy);
 	find_func(vmlinux, &plan->zeropage, zero);
+	plan->has_tp = vmlinux != NULL;
+	for (i = 0; vmlinux && i < ARRAY_LEN(tp_events); i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "btf_trace_%s", tp_events[i]);
+		if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) <= 0)
+			plan->has_tp = false;
+	}
 	btf__free(vmlinux);
 }
 
@@ -251,7 +268,9 @@ static void set_autoload(struct faultlat *skel, enum fl_mode mode)
 		const char *sec = bpf_program__section_name(prog);
 		bool want = false;
 
-		if (mode == FL_MODE_FENTRY)
+		if (mode == FL_MODE_TP_BTF)
+			want = !strncmp(sec, "tp_btf/", 7);
+		else if (mode == FL_MODE_FENTRY)
 			want = !strncmp(sec, "fentry", 6) || !strncmp(sec, "fexit", 5);
 		else if (mode == FL_MODE_KPROBE)
 			want = !strncmp(sec, "kprobe", 6) || !strncmp(sec, "kretprobe", 9);
@@ -310,6 +329,48 @@ static int attach_one(struct bpf_program *prog, struct bpf_link **link,
 	return 0;
 }
 
+/* tp_btf: every program names its trace event; attach them all. */
+static int load_attach_tp(struct faultlat *skel, char *why, size_t whylen)
+{
+	struct bpf_program *prog;
+	struct bpf_link *link;
+	int err;
+
+	err = faultlat__load(skel);
+	if (err) {
+		snprintf(why, whylen, "BPF_PROG_LOAD of the tp_btf programs "
+			 "failed with %s%s%s%s", strerror(-err),
+			 last_libbpf_msg[0] ? " (libbpf: " : "", last_libbpf_msg,
+			 last_libbpf_msg[0] ? ")" : "");
+		return err;
+	}
+	bpf_object__for_each_program(prog, skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue;
+		link = bpf_program__attach_trace(prog);
+		if (!link) {
+			err = -errno;
+			snprintf(why, whylen, "attaching %s failed with %s",
+				 bpf_program__section_name(prog), strerror(-err));
+			return err ? err : -EINVAL;
+		}
+		/* the skeleton destroys the links it knows; keep ours there */
+		if (prog == skel->progs.tp_fault)
+			skel->links.tp_fault = link;
+		else if (prog == skel->progs.tp_fault_resolved)
+			skel->links.tp_fault_resolved = link;
+		else if (prog == skel->progs.tp_event)
+			skel->links.tp_event = link;
+		else if (prog == skel->progs.tp_sys_enter)
+			skel->links.tp_sys_enter = link;
+		else if (prog == skel->progs.tp_resolve)
+			skel->links.tp_resolve = link;
+		else
+			bpf_link__destroy(link);
+	}
+	return 0;
+}
+
 /*
  * Open, load and attach the programs of @mode.  On failure returns
  * -errno and writes the reason to @why; *@skelp is left NULL.
@@ -334,6 +395,13 @@ static int try_mode(enum fl_mode mode, const struct fl_opts *o,
 	skel->rodata->targ_tgid = o->pid;
 	skel->rodata->resolve_arg_ctx = plan->copy.arg_ctx;
 	set_autoload(skel, mode);
+	if (mode == FL_MODE_TP_BTF) {
+		err = load_attach_tp(skel, why, whylen);
+		if (err)
+			goto fail;
+		*skelp = skel;
+		return 0;
+	}
 	n = fill_pairs(skel, plan, mode, pairs);
 	for (i = 0; i < n; i++) {
 		const struct fl_func *fn = pairs[i].fn;
@@ -425,15 +493,22 @@ static void explain_fentry(char *buf, size_t len)
 static int load_best(const struct fl_opts *o, const struct fl_plan *plan,
 		     struct faultlat **skelp, enum fl_mode *used)
 {
-	static const enum fl_mode order[] = { FL_MODE_FENTRY, FL_MODE_KPROBE };
-	char why[2][768], extra[256];
+	static const enum fl_mode order[] = {
+		FL_MODE_TP_BTF, FL_MODE_FENTRY, FL_MODE_KPROBE };
+	char why[3][768], extra[256];
+	struct utsname u;
 	size_t i;
 	int err = -ENOENT;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < ARRAY_LEN(order); i++) {
 		if (o->mode != FL_MODE_NONE && o->mode != order[i]) {
 			snprintf(why[i], sizeof(why[i]), "not tried (--mode %s)",
 				 mode_name(o->mode));
+			continue;
+		}
+		if (order[i] == FL_MODE_TP_BTF && !plan->has_tp) {
+			snprintf(why[i], sizeof(why[i]), "this kernel has no "
+				 "userfaultfd trace events (patches/0001 adds them)");
 			continue;
 		}
 		err = try_mode(order[i], o, plan, skelp, why[i], sizeof(why[i]));
@@ -455,19 +530,15 @@ static int load_best(const struct fl_opts *o, const struct fl_plan *plan,
 		if (verbose)
 			fprintf(stderr, LOG_PFX "%s: %s\n", mode_name(order[i]), why[i]);
 	}
-	{
-		struct utsname u;
-
-		uname(&u);
-		fprintf(stderr, LOG_PFX "cannot attach to %s on this kernel (%s):\n"
-			"  tp_btf: this kernel has no userfaultfd trace events "
-			"(they come with patches/)\n"
-			"  fentry/fexit: %s\n"
-			"  kprobe/kretprobe: %s\n"
-			LOG_PFX "needs a kernel with BTF and fentry or kprobes "
-			"(e.g. the Debian 6.1 guest: qemu-test/run -- lazymig faultlat)\n",
-			FAULT_FN, u.release, why[0], why[1]);
-	}
+	uname(&u);
+	fprintf(stderr, LOG_PFX "cannot attach to %s on this kernel (%s):\n"
+		"  tp_btf: %s\n"
+		"  fentry/fexit: %s\n"
+		"  kprobe/kretprobe: %s\n"
+		LOG_PFX "needs a kernel with BTF and the userfaultfd trace events, "
+		"fentry or kprobes (e.g. the Debian 6.1 guest: "
+		"qemu-test/run -- lazymig faultlat)\n",
+		FAULT_FN, u.release, why[0], why[1], why[2]);
 	return err;
 }
 
@@ -710,7 +781,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: lazymig faultlat [-p PID] [-d SECONDS] [--pin DIR]\n"
-		"                        [--mode auto|fentry|kprobe] [-v]\n"
+		"                        [--mode auto|tp_btf|fentry|kprobe] [-v]\n"
 		"  Time spent blocked in userfaultfd faults (log2 histograms in ns,\n"
 		"  per process), userfaultfd event counts, and UFFDIO_COPY/ZEROPAGE\n"
 		"  latency.  Prints on Ctrl-C or after -d SECONDS.\n"
@@ -718,7 +789,8 @@ static void usage(FILE *f)
 		"  -d SECONDS   stop after SECONDS\n"
 		"  --pin DIR    pin lat_hist and uffd_events under DIR (bpffs) while\n"
 		"               running: bpftool map dump pinned DIR/lat_hist\n"
-		"  --mode M     attach with M only (default auto: fentry, then kprobe)\n"
+		"  --mode M     attach with M only (default auto: tp_btf on a kernel\n"
+		"               with the userfaultfd trace events, then fentry, kprobe)\n"
 		"  -v           libbpf warnings and each mode's failure\n");
 }
 
@@ -761,13 +833,15 @@ static int parse_opts(int argc, char **argv, struct fl_opts *o)
 		case 'm':
 			if (!strcmp(optarg, "auto"))
 				o->mode = FL_MODE_NONE;
+			else if (!strcmp(optarg, "tp_btf"))
+				o->mode = FL_MODE_TP_BTF;
 			else if (!strcmp(optarg, "fentry"))
 				o->mode = FL_MODE_FENTRY;
 			else if (!strcmp(optarg, "kprobe"))
 				o->mode = FL_MODE_KPROBE;
 			else {
-				fprintf(stderr, LOG_PFX "--mode %s: want auto, fentry "
-					"or kprobe\n", optarg);
+				fprintf(stderr, LOG_PFX "--mode %s: want auto, tp_btf, "
+					"fentry or kprobe\n", optarg);
 				return -EINVAL;
 			}
 			break;
@@ -796,6 +870,11 @@ static void print_plan(const struct fl_plan *plan, enum fl_mode mode)
 	const char *what[] = { "fault", "event", "copy", "zeropage" };
 	size_t i;
 
+	if (mode == FL_MODE_TP_BTF) {
+		printf("faultlat: tp_btf on userfaultfd:{fault,fault_resolved,"
+		       "event,resolve} and raw_syscalls:sys_enter (ioctl)\n");
+		return;
+	}
 	printf("faultlat: %s on", mode_name(mode));
 	for (i = 0; i < 4; i++) {
 		bool ok = f[i]->name && (mode == FL_MODE_FENTRY ?
