@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The lazy path's parts on their own: run/bitmap bookkeeping, message
+ * framing, authentication, and the daemon + page server serving a real
+ * userfaultfd region of this process through two socket pairs (the
+ * "source" is a buffer here), with faults, pushes, MADV_DONTNEED and
+ * mremap while pages are still arriving.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
+#include "kselftest_harness.h"
+#include "lmtest.h"
+#include "lazy.h"
+#include "net.h"
+#include "pageserver.h"
+#include "proto.h"
+
+#define PS 4096UL
+
+/* ---- runs ---- */
+
+TEST(runs_find_clear_remap_dup)
+{
+	unsigned long data[2] = { 0xf0f0f0f0f0f0f0f0UL, 0xffUL };
+	struct lm_mm mm = { .uffd = -1 }, child;
+	struct lm_run *r;
+	__u64 base = 0x100000, n0;
+	size_t k;
+
+	ASSERT_EQ(0, lm_mm_add_run(&mm, 0, base, base, 72, PS, data));
+	ASSERT_EQ(0, lm_mm_add_run(&mm, 0, 0x10000, 0x10000, 4, PS, NULL));
+	ASSERT_EQ(0, lm_mm_index(&mm));
+	n0 = mm.nlazy;
+	EXPECT_EQ(32 + 8 + 4, n0);
+	r = lm_mm_find(&mm, base + 4 * PS);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(1, lm_test_bit(r->lazy, 4));
+	EXPECT_EQ(0, lm_test_bit(r->lazy, 0));
+	EXPECT_EQ(NULL, lm_mm_find(&mm, base + 72 * PS));
+	EXPECT_EQ(NULL, lm_mm_find(&mm, 0x10000 - 1));
+	/* MADV_DONTNEED of pages 4..7 */
+	EXPECT_EQ(4, lm_mm_clear(&mm, base + 4 * PS, base + 8 * PS));
+	EXPECT_EQ(n0 - 4, mm.nlazy);
+	/* move pages 64..71 (8 lazy) to 0x900000 */
+	ASSERT_EQ(0, lm_mm_remap(&mm, base + 64 * PS, 0x900000, 8 * PS));
+	EXPECT_EQ(n0 - 4, mm.nlazy);
+	EXPECT_EQ(3, mm.nr);
+	r = lm_mm_find(&mm, 0x900000 + 3 * PS);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(base + 64 * PS, r->src);
+	EXPECT_EQ(8, r->nlazy);
+	EXPECT_EQ(NULL, lm_mm_find(&mm, base + 64 * PS));
+	/* source index: the moved run is found by its source address */
+	k = lm_mm_src_first(&mm, 0, base + 65 * PS);
+	ASSERT_LT(k, mm.nr);
+	EXPECT_EQ(0x900000, mm.runs[mm.by_src[k]].start);
+	/* fork copies, then the two evolve apart */
+	ASSERT_EQ(0, lm_mm_dup(&mm, &child));
+	EXPECT_EQ(mm.nlazy, child.nlazy);
+	EXPECT_EQ(8, lm_mm_clear(&child, 0x900000, 0x900000 + 8 * PS));
+	EXPECT_EQ(n0 - 4, mm.nlazy);
+	EXPECT_EQ(n0 - 12, child.nlazy);
+	lm_mm_free(&child);
+	lm_mm_free(&mm);
+}
+
+TEST(bit_search)
+{
+	unsigned long b[3] = { 0, 1UL << 63, 5 };
+
+	EXPECT_EQ(127, lm_find_next_bit(b, 192, 0));
+	EXPECT_EQ(128, lm_find_next_bit(b, 192, 128));
+	EXPECT_EQ(130, lm_find_next_bit(b, 192, 129));
+	EXPECT_EQ(131, lm_find_next_bit(b, 131, 131));
+	EXPECT_EQ(129, lm_find_next_zero_bit(b, 192, 127));
+	EXPECT_EQ(3, lm_bitmap_weight(b, 192));
+	EXPECT_EQ(2, lm_bitmap_weight(b, 129));
+}
+
+/* ---- framing ---- */
+
+TEST(framing_partial_reads)
+{
+	char big[3 * PS], got[3 * PS];
+	const void *payload;
+	struct lm_msg m;
+	struct lm_rx rx;
+	int sv[2], i, n = 0;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, lm_rx_init(&rx, sv[1], LM_MSG_MAX_PAYLOAD));
+	lm_fill(big, sizeof(big), 7);
+	for (i = 0; i < 5; i++)
+		ASSERT_EQ(0, lm_msg_send(sv[0], LM_MSG_PAGES, 0, i * PS, 3,
+					 big, sizeof(big)));
+	ASSERT_EQ(0, lm_msg_send(sv[0], LM_MSG_DONE, 0, 0, 0, NULL, 0));
+	while (n < 6) {
+		ASSERT_LE(0, lm_rx_fill(&rx));
+		while (lm_rx_next(&rx, &m, &payload) == 1) {
+			if (n < 5) {
+				EXPECT_EQ(LM_MSG_PAGES, m.type);
+				EXPECT_EQ(n * PS, m.addr);
+				memcpy(got, payload, m.len);
+				EXPECT_EQ(-1, lm_check(got, sizeof(got), 7));
+			} else {
+				EXPECT_EQ(LM_MSG_DONE, m.type);
+			}
+			n++;
+		}
+	}
+	/* garbage is refused, not trusted */
+	ASSERT_EQ(8, write(sv[0], "garbage!garbage!garbage!garbage!", 8 * 4) / 4);
+	usleep(1000);
+	lm_rx_fill(&rx);
+	EXPECT_EQ(-EBADMSG, lm_rx_next(&rx, &m, &payload));
+	lm_rx_free(&rx);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ---- authentication ---- */
+
+struct srv {
+	int fd, err;
+	struct lm_auth a;
+};
+
+static void *auth_srv(void *arg)
+{
+	struct srv *s = arg;
+
+	s->err = lm_auth_server(s->fd, &s->a, LM_CHAN_REQ, "test-peer");
+	return NULL;
+}
+
+static int auth_pair(const char *stok, const char *ctok, int *serr)
+{
+	struct srv s = { .a.prefix = "receive" };
+	struct lm_auth c = { .prefix = "send" };
+	pthread_t th;
+	int sv[2], err;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -errno;
+	if (stok) {
+		strcpy((char *)s.a.token, stok);
+		s.a.token_len = strlen(stok);
+	}
+	if (ctok) {
+		strcpy((char *)c.token, ctok);
+		c.token_len = strlen(ctok);
+	}
+	s.fd = sv[0];
+	pthread_create(&th, NULL, auth_srv, &s);
+	err = lm_auth_client(sv[1], &c, LM_CHAN_REQ);
+	close(sv[1]);
+	pthread_join(th, NULL);
+	close(sv[0]);
+	*serr = s.err;
+	if (!err && !s.err && memcmp(c.session, s.a.session, LM_SESSION_LEN))
+		return -EBADE;
+	return err;
+}
+
+TEST(auth)
+{
+	int serr;
+
+	EXPECT_EQ(0, auth_pair("0123456789abcdef0123", "0123456789abcdef0123", &serr));
+	EXPECT_EQ(0, serr);
+	EXPECT_EQ(-EACCES, auth_pair("0123456789abcdef0123", "0123456789abcdef0124", &serr));
+	EXPECT_EQ(-EACCES, serr);
+	/* token on one side only: refused both ways */
+	EXPECT_NE(0, auth_pair("0123456789abcdef0123", NULL, &serr));
+	EXPECT_NE(0, serr);
+	EXPECT_NE(0, auth_pair(NULL, "0123456789abcdef0123", &serr));
+	/* no token and not a loopback peer (AF_UNIX here): refused */
+	EXPECT_EQ(-EACCES, auth_pair(NULL, NULL, &serr));
+	EXPECT_EQ(-EACCES, serr);
+}
+
+/* ---- the daemon and the page server, in process ---- */
+
+#define REGION	(16UL << 20)
+#define NPAGES	(REGION / PS)
+
+static char *src_mem;	/* what the "frozen source" holds */
+static __u64 src_base;
+
+static int read_src(void *ctx, __u32 space, __u64 addr, void *buf,
+		    __u64 npages, __u64 page_size)
+{
+	if (space || addr < src_base || addr + npages * page_size >
+	    src_base + REGION)
+		return -EFAULT;
+	memcpy(buf, src_mem + (addr - src_base), npages * page_size);
+	return 0;
+}
+
+struct runner {
+	struct lm_ps *ps;
+	struct lm_lazy *lz;
+	int err;
+};
+
+static void *run_ps(void *arg)
+{
+	struct runner *r = arg;
+
+	r->err = lm_ps_run(r->ps);
+	if (!r->err)
+		r->err = lm_ps_bye(r->ps);
+	return NULL;
+}
+
+static void *run_lazy(void *arg)
+{
+	struct runner *r = arg;
+
+	r->err = lm_lazy_run(r->lz);
+	return NULL;
+}
+
+static int zero_page_idx(size_t i)
+{
+	return i % 7 == 3;	/* never touched at the source */
+}
+
+TEST(daemon_serves_region)
+{
+	struct lm_vma_img vma = { 0 };
+	struct lm_pagemap_img pm = { 0 };
+	struct lm_image img = { 0 };
+	struct lm_stats st = { 0 };
+	struct runner rp = { 0 }, rl = { 0 };
+	struct lm_lazy_cfg lc = { 0 };
+	struct lm_ps_cfg pc = { 0 };
+	struct uffdio_register reg = { 0 };
+	unsigned long *bits;
+	pthread_t tp, tl;
+	char *dst, *moved, *p;
+	int req[2], bulk[2], uffd;
+	__u64 feat = lm_lazy_uffd_features();
+	size_t i, *order;
+	struct uffdio_api api = { .api = UFFD_API };
+
+	if (!(feat & UFFD_FEATURE_EVENT_REMOVE))
+		SKIP(return, "userfaultfd without EVENT_REMOVE");
+	src_mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	dst = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, src_mem);
+	ASSERT_NE(MAP_FAILED, dst);
+	src_base = (unsigned long)dst;	/* same addresses, as in a migration */
+	bits = calloc(LM_BITS_TO_LONGS(NPAGES), sizeof(long));
+	for (i = 0; i < NPAGES; i++) {
+		if (zero_page_idx(i))
+			continue;
+		lm_fill(src_mem + i * PS, PS, i);
+		lm_set_bit(bits, i);
+	}
+	vma.v = (struct lm_vma){ .start = src_base, .end = src_base + REGION,
+		.kind = LM_MEM_ANON_PRIVATE, .flags = LM_VMA_LAZY,
+		.prot = PROT_READ | PROT_WRITE, .page_size = PS, .shm_id = -1 };
+	pm.m = (struct lm_pagemap){ .space = 0, .addr = src_base,
+		.npages = NPAGES, .page_size = PS };
+	pm.bitmap = bits;
+	img.proc.nr_vmas = 1;
+	img.vmas = &vma;
+	img.maps = &pm;
+	img.nr_maps = 1;
+
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	ASSERT_LE(0, uffd);
+	api.features = feat & ~UFFD_FEATURE_EVENT_FORK;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
+	reg.range.start = src_base;
+	reg.range.len = REGION;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, req));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, bulk));
+	pc = (struct lm_ps_cfg){ .req_fd = req[0], .bulk_fd = bulk[0],
+		.img = &img, .read = read_src, .push_rate = 32UL << 20,
+		.pid = getpid() };
+	ASSERT_EQ(0, lm_ps_create(&pc, &rp.ps));
+	lc = (struct lm_lazy_cfg){ .uffd = uffd, .pid = getpid(),
+		.req_fd = req[1], .bulk_fd = bulk[1], .img = &img, .st = &st };
+	ASSERT_EQ(0, lm_lazy_create(&lc, &rl.lz));
+	/* an eager page, before "resume" */
+	ASSERT_EQ(0, lm_lazy_install(rl.lz, 0, src_base, 1, src_mem));
+	lm_ps_mark_sent(rp.ps, 0, src_base, 1);
+	pthread_create(&tp, NULL, run_ps, &rp);
+	pthread_create(&tl, NULL, run_lazy, &rl);
+	st.resume_ns = lm_realtime_ns();
+	st.freeze_ns = st.resume_ns - 1;
+	lm_lazy_resumed(rl.lz);
+
+	/* touch in random order while the push runs at 32 MiB/s */
+	order = malloc(NPAGES * sizeof(*order));
+	for (i = 0; i < NPAGES; i++)
+		order[i] = i;
+	srand(42);
+	for (i = NPAGES - 1; i > 0; i--) {
+		size_t j = rand() % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	/* drop pages 100..199 and move 200..299 away before they arrive */
+	ASSERT_EQ(0, madvise(dst + 100 * PS, 100 * PS, MADV_DONTNEED));
+	moved = mmap(NULL, 100 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
+	ASSERT_NE(MAP_FAILED, moved);
+	ASSERT_EQ(moved, mremap(dst + 200 * PS, 100 * PS, 100 * PS,
+				MREMAP_MAYMOVE | MREMAP_FIXED, moved));
+	for (i = 0; i < NPAGES / 2; i++) {
+		size_t k = order[i];
+
+		p = dst + k * PS;
+		if (k >= 100 && k < 300)
+			continue;
+		if (zero_page_idx(k)) {
+			ASSERT_EQ(-1, lm_check_zero(p, PS));
+		} else {
+			ASSERT_EQ(-1, lm_check(p, PS, k));
+		}
+	}
+	pthread_join(tl, NULL);
+	pthread_join(tp, NULL);
+	EXPECT_EQ(0, rl.err);
+	EXPECT_EQ(0, rp.err);
+	for (i = 0; i < NPAGES; i++) {
+		p = dst + i * PS;
+		if (i >= 100 && i < 300)
+			continue;
+		if (zero_page_idx(i)) {
+			ASSERT_EQ(-1, lm_check_zero(p, PS));
+		} else {
+			ASSERT_EQ(-1, lm_check(p, PS, i));
+		}
+	}
+	EXPECT_EQ(-1, lm_check_zero(dst + 100 * PS, 100 * PS));
+	for (i = 200; i < 300; i++) {
+		p = moved + (i - 200) * PS;
+		if (zero_page_idx(i)) {
+			ASSERT_EQ(-1, lm_check_zero(p, PS));
+		} else {
+			ASSERT_EQ(-1, lm_check(p, PS, i));
+		}
+	}
+	EXPECT_EQ(1, st.events[LM_EV_REMAP]);
+	EXPECT_EQ(0, lm_lazy_pending(rl.lz));
+	st.pages_total = NPAGES;
+	st.pages_zero = NPAGES - lm_bitmap_weight(bits, NPAGES);
+	{
+		char json[2048];
+
+		lm_stats_json(&st, json, sizeof(json));
+		TH_LOG("%s", json);
+	}
+	EXPECT_LT(0, st.pages_faulted);
+	EXPECT_LT(0, st.pages_pushed);
+	EXPECT_EQ(1, st.events[LM_EV_REMOVE]);
+	EXPECT_EQ(st.pages_total, st.pages_faulted + st.pages_pushed +
+		  st.pages_zero + st.pages_dropped);
+	lm_lazy_destroy(rl.lz);
+	lm_ps_destroy(rp.ps);
+	lm_stats_free(&st);
+	free(order);
+	free(bits);
+}
+
+TEST_HARNESS_MAIN

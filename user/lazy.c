@@ -1,0 +1,919 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymig: the lazy-pages daemon.  One event loop (epoll) over the
+ * userfaultfds (the restored process and every child it forks), the
+ * request channel, the bulk channel and an eventfd that says "resumed".
+ * Every change of lazy state and every page install happens in this loop,
+ * so events and installs are strictly ordered:
+ *
+ *  - uffd readable: non-cooperative events are applied at once; page
+ *    faults are queued and served after the batch (zero page at once,
+ *    else one REQ to the source);
+ *  - request channel: fault answers (plus fault-around pages), BYE;
+ *  - bulk channel: pushed runs, installed with one UFFDIO_COPY per run of
+ *    still-lazy pages, one message per loop turn so faults never wait
+ *    behind more than one run.
+ *
+ * When no page of any live mm is lazy any more: DONE (with the stats) to
+ * the source, wait for its BYE, return.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/lazymig_uffd.h>
+#include "lazy.h"
+#include "proto.h"
+
+#define LOG(l, fmt, ...) \
+	fprintf(stderr, "lazy: pid %d: " fmt "\n", (l)->cfg.pid, ##__VA_ARGS__)
+
+#define UFFD_BATCH	64
+#define BYE_TIMEOUT_MS	10000
+
+enum { VIA_EAGER, VIA_REQ, VIA_BULK };
+
+struct fault {
+	struct lm_mm *mm;
+	__u64 addr;		/* page address in mm */
+	__u64 t0;		/* when the fault was read */
+};
+
+struct fault_vec {
+	struct fault *v;
+	size_t nr, cap;
+};
+
+struct lm_lazy {
+	struct lm_lazy_cfg cfg;
+	struct lm_stats *st;
+	struct lm_mm **mms;	/* [0]: the restored process */
+	size_t nr_mms;
+	int epfd, evfd, pidfd;
+	struct lm_rx req, bulk;
+	struct fault_vec queued;	/* read, not yet served */
+	struct fault_vec pending;	/* requested, answer not yet in */
+	int resumed, push_end, forked, done_sent, bye;
+	int req_tag, bulk_tag, ev_tag, pid_tag;	/* epoll cookies */
+};
+
+static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
+		      __u64 t0)
+{
+	if (fv->nr == fv->cap) {
+		size_t cap = fv->cap ? 2 * fv->cap : 64;
+		struct fault *n = realloc(fv->v, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		fv->v = n;
+		fv->cap = cap;
+	}
+	fv->v[fv->nr++] = (struct fault){ mm, addr, t0 };
+	return 0;
+}
+
+static void fault_del(struct fault_vec *fv, size_t i)
+{
+	fv->v[i] = fv->v[--fv->nr];
+}
+
+__u64 lm_lazy_uffd_features(void)
+{
+	__u64 want = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
+		     UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
+		     UFFD_FEATURE_MISSING_SHMEM |
+		     UFFD_FEATURE_MISSING_HUGETLBFS;
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return 0;
+	if (ioctl(fd, UFFDIO_API, &api))
+		api.features = 0;
+	close(fd);
+	return want & api.features;
+}
+
+static int is_root(const struct lm_lazy *l, const struct lm_mm *mm)
+{
+	return mm == l->mms[0];
+}
+
+static void count_installed(struct lm_lazy *l, struct lm_mm *mm, __u64 n,
+			    int via)
+{
+	mm->nlazy -= n;
+	if (!is_root(l, mm) || !n)
+		return;
+	if (via == VIA_REQ) {
+		l->st->pages_faulted += n;
+	} else {
+		l->st->pages_pushed += n;
+		if (via == VIA_EAGER)
+			l->st->pages_eager += n;
+	}
+	l->st->last_install_ns = lm_realtime_ns();
+}
+
+static void count_dropped(struct lm_lazy *l, struct lm_mm *mm, __u64 n)
+{
+	if (is_root(l, mm))
+		l->st->pages_dropped += n;
+}
+
+static void uffd_wake(struct lm_mm *mm, __u64 addr, __u64 len)
+{
+	struct uffdio_range r = { .start = addr, .len = len };
+
+	ioctl(mm->uffd, UFFDIO_WAKE, &r);
+}
+
+static void mm_dead(struct lm_lazy *l, struct lm_mm *mm)
+{
+	size_t i;
+
+	if (mm->dead)
+		return;
+	mm->dead = 1;
+	count_dropped(l, mm, mm->nlazy);
+	for (i = 0; i < mm->nr; i++)
+		lm_run_clear(&mm->runs[i], 0,
+			     (mm->runs[i].end - mm->runs[i].start) /
+			     mm->runs[i].page_size);
+	mm->nlazy = 0;
+	for (i = 0; i < l->pending.nr;)
+		if (l->pending.v[i].mm == mm)
+			fault_del(&l->pending, i);
+		else
+			i++;
+	if (is_root(l, mm)) {
+		LOG(l, "the process exited before all its pages arrived");
+	} else if (mm->uffd >= 0) {
+		close(mm->uffd);	/* also leaves the epoll set */
+		mm->uffd = -1;
+	}
+}
+
+static int read_events(struct lm_lazy *l, struct lm_mm *mm);
+
+/*
+ * UFFDIO_COPY of pages [lo, hi) of run r from data.  Clears the bits of
+ * what got installed (or was found installed).  0, -EAGAIN (read events,
+ * then retry), -ESRCH (mm gone) or -errno.
+ */
+static int copy_seg(struct lm_lazy *l, struct lm_mm *mm, struct lm_run *r,
+		    __u64 lo, __u64 hi, const char *data, int via)
+{
+	__u64 ps = r->page_size;
+
+	while (lo < hi) {
+		struct uffdio_copy c = {
+			.dst = r->start + lo * ps,
+			.src = (unsigned long)data,
+			.len = (hi - lo) * ps,
+			.copy = 0,	/* 6.1 may leave it unwritten */
+		};
+		__u64 done;
+		int err = 0;
+
+		if (ioctl(mm->uffd, UFFDIO_COPY, &c))
+			err = errno;
+		done = err ? (c.copy > 0 ? (__u64)c.copy / ps : 0) : hi - lo;
+		count_installed(l, mm, lm_run_clear(r, lo, lo + done), via);
+		lo += done;
+		data += done * ps;
+		if (!err)
+			return 0;
+		if (err == EEXIST) {	/* already there: not ours to fill */
+			count_installed(l, mm, lm_run_clear(r, lo, lo + 1),
+					via);
+			uffd_wake(mm, r->start + lo * ps, ps);
+			lo++;
+			data += ps;
+			continue;
+		}
+		if (err == EAGAIN)
+			return -EAGAIN;
+		if (err == ESRCH)
+			return -ESRCH;
+		if (err == ENOENT) {	/* no such VMA any more */
+			__u64 n = lm_run_clear(r, lo, hi);
+
+			mm->nlazy -= n;
+			count_dropped(l, mm, n);
+			return 0;
+		}
+		LOG(l, "UFFDIO_COPY at 0x%llx (%llu pages) on uffd %d: %s",
+		    (unsigned long long)c.dst, (unsigned long long)(hi - lo),
+		    mm->uffd, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+/* Install source pages space/src..+npages into one mm, where still lazy. */
+static int install_mm(struct lm_lazy *l, struct lm_mm *mm, __u32 space,
+		      __u64 src, __u64 npages, const char *data, int via)
+{
+	size_t k;
+	int err;
+
+retry:
+	for (k = lm_mm_src_first(mm, space, src); k < mm->nr; k++) {
+		struct lm_run *r = &mm->runs[mm->by_src[k]];
+		__u64 ps = r->page_size, rlen = r->end - r->start;
+		__u64 s = src > r->src ? src : r->src;
+		__u64 e = src + npages * ps;
+		__u64 lo, hi, i, j;
+
+		if (r->space != space || r->src >= e)
+			break;
+		if (e > r->src + rlen)
+			e = r->src + rlen;
+		lo = (s - r->src) / ps;
+		hi = (e - r->src) / ps;
+		for (i = lm_find_next_bit(r->lazy, hi, lo); i < hi;
+		     i = lm_find_next_bit(r->lazy, hi, j)) {
+			j = lm_find_next_zero_bit(r->lazy, hi, i);
+			err = copy_seg(l, mm, r, i, j,
+				       data + (r->src + i * ps - src), via);
+			if (err == -EAGAIN) {
+				err = read_events(l, mm);
+				if (err)
+					return err;
+				goto retry;	/* runs may have moved */
+			}
+			if (err == -ESRCH) {
+				mm_dead(l, mm);
+				return 0;
+			}
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* Faults whose page is no longer lazy are resolved: record latency. */
+static void settle_pending(struct lm_lazy *l)
+{
+	__u64 now = lm_now_ns();
+	size_t i;
+
+	for (i = 0; i < l->pending.nr;) {
+		struct fault *f = &l->pending.v[i];
+		struct lm_run *r = lm_mm_find(f->mm, f->addr);
+
+		if (r && lm_test_bit(r->lazy, (f->addr - r->start) /
+				     r->page_size)) {
+			i++;
+			continue;
+		}
+		if (is_root(l, f->mm))
+			lm_stats_lat(l->st, now - f->t0);
+		fault_del(&l->pending, i);
+	}
+}
+
+static int install(struct lm_lazy *l, __u32 space, __u64 src, __u64 npages,
+		   const char *data, int via)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < l->nr_mms; i++) {
+		if (l->mms[i]->dead)
+			continue;
+		err = install_mm(l, l->mms[i], space, src, npages, data, via);
+		if (err)
+			return err;
+	}
+	settle_pending(l);
+	return 0;
+}
+
+int lm_lazy_install(struct lm_lazy *l, __u32 space, __u64 addr,
+		    __u64 npages, const void *data)
+{
+	return install(l, space, addr, npages, data, VIA_EAGER);
+}
+
+static int zero_page(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
+		     __u64 ps)
+{
+	for (;;) {
+		struct uffdio_zeropage z = {
+			.range = { .start = addr, .len = ps },
+			.zeropage = 0,
+		};
+		int err;
+
+		if (!ioctl(mm->uffd, UFFDIO_ZEROPAGE, &z))
+			return 0;
+		if (errno == EEXIST) {
+			uffd_wake(mm, addr, ps);
+			return 0;
+		}
+		if (errno == ESRCH) {
+			mm_dead(l, mm);
+			return 0;
+		}
+		if (errno == ENOENT)
+			return 0;	/* unmapped meanwhile: nobody waits */
+		if (errno != EAGAIN) {
+			LOG(l, "UFFDIO_ZEROPAGE at 0x%llx on uffd %d: %s",
+			    (unsigned long long)addr, mm->uffd,
+			    strerror(errno));
+			return -errno;
+		}
+		err = read_events(l, mm);
+		if (err)
+			return err;
+	}
+}
+
+static int serve_fault(struct lm_lazy *l, struct fault *f)
+{
+	struct lm_mm *mm = f->mm;
+	struct lm_run *r;
+	__u64 idx, ps = LM_PAGE_SIZE;
+
+	if (mm->dead)
+		return 0;
+	r = lm_mm_find(mm, f->addr);
+	if (r) {
+		ps = r->page_size;
+		idx = (f->addr - r->start) / ps;
+	}
+	if (!r || !lm_test_bit(r->lazy, idx)) {
+		if (is_root(l, mm))
+			l->st->zero_faults++;
+		return zero_page(l, mm, f->addr & ~(ps - 1), ps);
+	}
+	f->addr = r->start + idx * ps;
+	if (fault_push(&l->pending, mm, f->addr, f->t0))
+		return -ENOMEM;
+	if (lm_test_bit(r->req, idx))
+		return 0;	/* already asked; the answer wakes all */
+	lm_set_bit(r->req, idx);
+	return lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, r->space,
+			   r->src + idx * ps, 1, NULL, 0);
+}
+
+static int serve_queued(struct lm_lazy *l)
+{
+	size_t i;
+	int err = 0;
+
+	/* serve_fault may read events, which may queue more faults */
+	for (i = 0; i < l->queued.nr && !err; i++) {
+		struct fault f = l->queued.v[i];
+
+		err = serve_fault(l, &f);
+	}
+	l->queued.nr = 0;
+	return err;
+}
+
+/* Wake faults pending in [start, end) of mm: they refault and see why. */
+static void wake_pending(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
+			 __u64 end, __u64 shift)
+{
+	size_t i;
+
+	for (i = 0; i < l->pending.nr;) {
+		struct fault *f = &l->pending.v[i];
+
+		if (f->mm == mm && f->addr >= start && f->addr < end) {
+			uffd_wake(mm, f->addr, LM_PAGE_SIZE);
+			if (shift)
+				uffd_wake(mm, f->addr + shift, LM_PAGE_SIZE);
+			fault_del(&l->pending, i);
+		} else {
+			i++;
+		}
+	}
+}
+
+/* Tell the source to stop pushing what no mm will ever need. */
+static int send_drops(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
+		      __u64 end)
+{
+	size_t i;
+	int err;
+
+	if (l->forked || !is_root(l, mm))
+		return 0;	/* another mm may still need those pages */
+	for (i = 0; i < mm->nr; i++) {
+		struct lm_run *r = &mm->runs[i];
+		__u64 s = start > r->start ? start : r->start;
+		__u64 e = end < r->end ? end : r->end;
+
+		if (s >= e)
+			continue;
+		err = lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, r->space,
+				  r->src + (s - r->start), (e - s) / r->page_size,
+				  NULL, 0);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int handle_remove(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
+			 __u64 end)
+{
+	int err = send_drops(l, mm, start, end);
+
+	count_dropped(l, mm, lm_mm_clear(mm, start, end));
+	wake_pending(l, mm, start, end, 0);
+	return err;
+}
+
+static int handle_remap(struct lm_lazy *l, struct lm_mm *mm, __u64 from,
+			__u64 to, __u64 len)
+{
+	int err;
+
+	wake_pending(l, mm, from, from + len, to - from);
+	count_dropped(l, mm, lm_mm_clear(mm, to, to + len));
+	err = lm_mm_remap(mm, from, to, len);
+	if (err)
+		LOG(l, "cannot move lazy state 0x%llx -> 0x%llx: %s",
+		    (unsigned long long)from, (unsigned long long)to,
+		    strerror(-err));
+	return err;
+}
+
+static int add_mm(struct lm_lazy *l, struct lm_mm *mm)
+{
+	struct lm_mm **n = realloc(l->mms, (l->nr_mms + 1) * sizeof(*n));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = mm };
+
+	if (!n)
+		return -ENOMEM;
+	l->mms = n;
+	l->mms[l->nr_mms++] = mm;
+	if (l->epfd >= 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, mm->uffd, &ev))
+		return -errno;
+	return 0;
+}
+
+static int handle_fork(struct lm_lazy *l, struct lm_mm *parent, int ufd)
+{
+	struct lm_mm *child = calloc(1, sizeof(*child));
+	int err;
+
+	if (!child) {
+		close(ufd);
+		return -ENOMEM;
+	}
+	err = lm_mm_dup(parent, child);
+	child->uffd = ufd;
+	if (!err)
+		err = add_mm(l, child);
+	if (err) {
+		LOG(l, "cannot track forked child (uffd %d): %s", ufd,
+		    strerror(-err));
+		return err;
+	}
+	l->forked = 1;
+	return 0;
+}
+
+static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
+		      const struct uffd_msg *m)
+{
+	switch (m->event) {
+	case UFFD_EVENT_PAGEFAULT:
+		l->st->events[LM_EV_PAGEFAULT]++;
+		if (is_root(l, mm))
+			l->st->faults++;
+		return fault_push(&l->queued, mm, m->arg.pagefault.address,
+				  lm_now_ns());
+	case UFFD_EVENT_FORK:
+		l->st->events[LM_EV_FORK]++;
+		return handle_fork(l, mm, m->arg.fork.ufd);
+	case UFFD_EVENT_REMAP:
+		l->st->events[LM_EV_REMAP]++;
+		return handle_remap(l, mm, m->arg.remap.from, m->arg.remap.to,
+				    m->arg.remap.len);
+	case UFFD_EVENT_REMOVE:
+		l->st->events[LM_EV_REMOVE]++;
+		return handle_remove(l, mm, m->arg.remove.start,
+				     m->arg.remove.end);
+	case UFFD_EVENT_UNMAP:
+		l->st->events[LM_EV_UNMAP]++;
+		return handle_remove(l, mm, m->arg.remove.start,
+				     m->arg.remove.end);
+	default:
+		LOG(l, "unknown uffd event %u on uffd %d", m->event, mm->uffd);
+		return -EPROTO;
+	}
+}
+
+/*
+ * Read every message waiting on mm's uffd; events take effect now,
+ * faults are queued.  An empty read yields briefly: a caller that saw
+ * EAGAIN waits for an event the kernel is still producing (fork).
+ */
+static int read_events(struct lm_lazy *l, struct lm_mm *mm)
+{
+	struct uffd_msg msgs[UFFD_BATCH];
+	int got = 0;
+
+	for (;;) {
+		ssize_t n = read(mm->uffd, msgs, sizeof(msgs));
+		ssize_t i;
+		int err;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (!got)
+				sched_yield();
+			return 0;
+		}
+		if (n < 0) {
+			LOG(l, "read uffd %d: %s", mm->uffd, strerror(errno));
+			return -errno;
+		}
+		got = 1;
+		for (i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
+			err = handle_msg(l, mm, &msgs[i]);
+			if (err)
+				return err;
+		}
+	}
+}
+
+/*
+ * Every page with data is in: the pages still missing are zero pages,
+ * which the kernel fills by itself once the ranges are unregistered.
+ */
+static void close_uffds(struct lm_lazy *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nr_mms; i++) {
+		if (l->mms[i]->uffd >= 0)
+			close(l->mms[i]->uffd);
+		l->mms[i]->uffd = -1;
+	}
+}
+
+static int send_done(struct lm_lazy *l)
+{
+	char json[2048];
+	int len;
+
+	if (!l->st->last_install_ns)
+		l->st->last_install_ns = lm_realtime_ns();
+	l->st->bytes_after_resume = l->req.bytes + l->bulk.bytes;
+	len = lm_stats_json(l->st, json, sizeof(json));
+	if (len >= (int)sizeof(json))
+		len = sizeof(json) - 1;
+	l->done_sent = 1;
+	close_uffds(l);
+	if (l->cfg.bulk_fd >= 0)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.bulk_fd, NULL);
+	return lm_msg_send(l->cfg.req_fd, LM_MSG_DONE, 0, 0, 0, json, len);
+}
+
+static int error_msg(struct lm_lazy *l, const struct lm_msg *m,
+		     const void *payload)
+{
+	LOG(l, "source reports: %.*s", (int)m->len, (const char *)payload);
+	return -EPROTO;
+}
+
+static int handle_req(struct lm_lazy *l)
+{
+	const void *payload;
+	struct lm_msg m;
+	long n = lm_rx_fill(&l->req);
+	int err;
+
+	if (n < 0) {
+		LOG(l, "request channel: %s; the source is gone",
+		    strerror(-n));
+		return n;
+	}
+	while ((err = lm_rx_next(&l->req, &m, &payload)) == 1) {
+		switch (m.type) {
+		case LM_MSG_PAGES:
+			err = install(l, m.space, m.addr, m.npages, payload,
+				      VIA_REQ);
+			break;
+		case LM_MSG_BYE:
+			l->bye = 1;
+			err = 0;
+			break;
+		case LM_MSG_ERROR:
+			err = error_msg(l, &m, payload);
+			break;
+		default:
+			LOG(l, "unexpected %s on the request channel",
+			    lm_msg_name(m.type));
+			err = -EPROTO;
+		}
+		if (err)
+			return err;
+	}
+	return err;
+}
+
+/* One bulk message per call; returns 1 if more may be buffered. */
+static int handle_bulk(struct lm_lazy *l)
+{
+	const void *payload;
+	struct lm_msg m;
+	long n;
+	int err;
+
+	err = lm_rx_next(&l->bulk, &m, &payload);
+	if (err == 0) {
+		n = lm_rx_fill(&l->bulk);
+		if (n < 0 && !l->push_end) {
+			LOG(l, "bulk channel: %s; the source is gone",
+			    strerror(-n));
+			return n;
+		}
+		if (n < 0)	/* closed after PUSH_END: nothing more */
+			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.bulk_fd, NULL);
+		if (n <= 0)
+			return 0;
+		err = lm_rx_next(&l->bulk, &m, &payload);
+	}
+	if (err <= 0)
+		return err;
+	if (m.type == LM_MSG_PUSH_END) {
+		l->push_end = 1;
+		return 1;
+	}
+	if (m.type != LM_MSG_PAGES) {
+		LOG(l, "unexpected %s on the bulk channel",
+		    lm_msg_name(m.type));
+		return -EPROTO;
+	}
+	err = install(l, m.space, m.addr, m.npages, payload, VIA_BULK);
+	return err ? err : 1;
+}
+
+static __u64 lazy_left(const struct lm_lazy *l)
+{
+	__u64 n = 0;
+	size_t i;
+
+	for (i = 0; i < l->nr_mms; i++)
+		if (!l->mms[i]->dead)
+			n += l->mms[i]->nlazy;
+	return n;
+}
+
+__u64 lm_lazy_pending(const struct lm_lazy *l)
+{
+	return l->mms[0]->nlazy;
+}
+
+void lm_lazy_resumed(struct lm_lazy *l)
+{
+	__u64 one = 1;
+
+	if (write(l->evfd, &one, sizeof(one)) != sizeof(one))
+		LOG(l, "eventfd: %s", strerror(errno));
+}
+
+static int on_resumed(struct lm_lazy *l)
+{
+	__u64 v;
+
+	if (read(l->evfd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	l->resumed = 1;
+	l->st->bytes_before_resume += l->req.bytes + l->bulk.bytes;
+	l->pidfd = syscall(SYS_pidfd_open, l->cfg.pid, 0);
+	if (l->pidfd >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.ptr = &l->pid_tag };
+
+		epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->pidfd, &ev);
+	}
+	return lm_msg_send(l->cfg.req_fd, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
+}
+
+static int on_process_exit(struct lm_lazy *l)
+{
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->pidfd, NULL);
+	mm_dead(l, l->mms[0]);
+	settle_pending(l);
+	return 0;
+}
+
+static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
+		    int *bulk_ready)
+{
+	int i, err;
+
+	/* uffds first: their faults are the urgent work */
+	for (i = 0; i < n; i++) {
+		void *p = evs[i].data.ptr;
+
+		if (p == &l->req_tag || p == &l->bulk_tag ||
+		    p == &l->ev_tag || p == &l->pid_tag)
+			continue;
+		err = read_events(l, p);
+		if (err)
+			return err;
+	}
+	err = serve_queued(l);
+	for (i = 0; i < n && !err; i++) {
+		void *p = evs[i].data.ptr;
+
+		if (p == &l->req_tag)
+			err = handle_req(l);
+		else if (p == &l->ev_tag)
+			err = on_resumed(l);
+		else if (p == &l->pid_tag)
+			err = on_process_exit(l);
+		else if (p == &l->bulk_tag)
+			*bulk_ready = 1;
+	}
+	if (err)
+		return err;
+	if (*bulk_ready) {
+		err = handle_bulk(l);
+		*bulk_ready = err > 0;
+		if (err < 0)
+			return err;
+	}
+	/* faults that came in while installing */
+	return serve_queued(l);
+}
+
+int lm_lazy_run(struct lm_lazy *l)
+{
+	struct epoll_event evs[16];
+	int bulk_ready = 0, err = 0;
+	__u64 bye_deadline = 0;
+
+	while (!l->bye) {
+		int timeout = bulk_ready ? 0 : -1;
+		int n;
+
+		if (l->resumed && !l->done_sent && !lazy_left(l)) {
+			err = send_done(l);
+			if (err)
+				break;
+			bye_deadline = lm_now_ns() + BYE_TIMEOUT_MS * 1000000ULL;
+		}
+		if (l->done_sent) {
+			__u64 now = lm_now_ns();
+
+			if (now >= bye_deadline) {
+				LOG(l, "no BYE from the source after DONE; is it still running?");
+				return -ETIMEDOUT;
+			}
+			timeout = (bye_deadline - now) / 1000000 + 1;
+			bulk_ready = 0;
+		}
+		n = epoll_wait(l->epfd, evs, 16, timeout);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		err = dispatch(l, evs, n, &bulk_ready);
+		if (err)
+			break;
+	}
+	return err;
+}
+
+static int epoll_add(int epfd, int fd, void *tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int build_root(struct lm_lazy *l, struct lm_mm *mm)
+{
+	const struct lm_image *img = l->cfg.img;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < img->proc.nr_vmas; i++) {
+		const struct lm_vma_img *v = &img->vmas[i];
+		const struct lm_pagemap_img *pm;
+		__u64 ps = v->v.page_size ? v->v.page_size : LM_PAGE_SIZE;
+
+		if (!(v->v.flags & LM_VMA_LAZY))
+			continue;
+		pm = lm_lazy_vma_map(img, v);
+		if (!pm)
+			continue;	/* no data: every fault is a zero page */
+		err = lm_mm_add_run(mm, 0, v->v.start, v->v.start,
+				    (v->v.end - v->v.start) / ps, ps,
+				    pm->bitmap);
+		if (err)
+			return err;
+	}
+	return lm_mm_index(mm);
+}
+
+static int setup_loop(struct lm_lazy *l)
+{
+	int err;
+
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->epfd < 0 || l->evfd < 0)
+		return -errno;
+	err = epoll_add(l->epfd, l->mms[0]->uffd, l->mms[0]);
+	if (!err)
+		err = epoll_add(l->epfd, l->cfg.req_fd, &l->req_tag);
+	if (!err && l->cfg.bulk_fd >= 0)
+		err = epoll_add(l->epfd, l->cfg.bulk_fd, &l->bulk_tag);
+	if (!err)
+		err = epoll_add(l->epfd, l->evfd, &l->ev_tag);
+	if (!err)
+		err = lm_rx_init(&l->req, l->cfg.req_fd,
+				 LM_AROUND_PAGES * LM_PAGE_SIZE * 4);
+	if (!err)
+		err = lm_rx_init(&l->bulk, l->cfg.bulk_fd,
+				 2 * LM_BULK_PAGES * LM_PAGE_SIZE +
+				 LM_MSG_MAX_PAYLOAD);
+	return err;
+}
+
+int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
+{
+	struct lm_lazy *l = calloc(1, sizeof(*l));
+	struct lm_mm *root = calloc(1, sizeof(*root));
+	int err;
+
+	if (!l || !root) {
+		free(l);
+		free(root);
+		return -ENOMEM;
+	}
+	l->cfg = *cfg;
+	l->st = cfg->st;
+	l->epfd = l->evfd = l->pidfd = -1;
+	root->uffd = cfg->uffd;
+	root->pid = cfg->pid;
+	fcntl(cfg->uffd, F_SETFL, fcntl(cfg->uffd, F_GETFL) | O_NONBLOCK);
+	err = add_mm(l, root);
+	if (err) {
+		free(root);
+		free(l);
+		return err;
+	}
+	err = build_root(l, root);
+	if (!err)
+		err = setup_loop(l);
+	if (err) {
+		LOG(l, "cannot set up the lazy-pages daemon: %s",
+		    strerror(-err));
+		lm_lazy_destroy(l);
+		return err;
+	}
+	*out = l;
+	return 0;
+}
+
+void lm_lazy_destroy(struct lm_lazy *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->nr_mms; i++) {
+		if (l->mms[i]->uffd >= 0)
+			close(l->mms[i]->uffd);
+		lm_mm_free(l->mms[i]);
+		free(l->mms[i]);
+	}
+	free(l->mms);
+	if (l->epfd >= 0)
+		close(l->epfd);
+	if (l->evfd >= 0)
+		close(l->evfd);
+	if (l->pidfd >= 0)
+		close(l->pidfd);
+	lm_rx_free(&l->req);
+	lm_rx_free(&l->bulk);
+	free(l->queued.v);
+	free(l->pending.v);
+	free(l);
+}

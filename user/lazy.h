@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * lazymig: the lazy-pages daemon (destination side).
+ *
+ * Lazy state is kept per mm (the restored process, and each child it forks
+ * while pages are still arriving) as an array of runs sorted by current
+ * address, each with a bitmap of the pages that still wait for data from
+ * the source.  A run remembers where its pages came from (space + source
+ * address), so mremap moves the state and the source keeps answering in
+ * its own addresses.  A fault is a binary search plus a bit test.
+ */
+#ifndef LAZYMIG_LAZY_H
+#define LAZYMIG_LAZY_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <linux/types.h>
+#include "image.h"
+#include "stats.h"
+
+struct lm_run {
+	__u64 start, end;	/* current addresses in the mm */
+	__u64 src;		/* source address (or offset) of start */
+	__u32 space;
+	__u64 page_size;
+	unsigned long *lazy;	/* bit i: page i waits for data */
+	unsigned long *req;	/* bit i: requested, answer not yet in */
+	__u64 nlazy;
+};
+
+struct lm_mm {
+	int uffd;
+	pid_t pid;
+	struct lm_run *runs;	/* sorted by start, disjoint */
+	size_t nr, cap;
+	size_t *by_src;		/* run indices sorted by (space, src) */
+	__u64 nlazy;		/* sum of runs' nlazy */
+	int dead;		/* mm gone (ESRCH) */
+};
+
+/* ---- run bookkeeping (lazy_runs.c) ---- */
+
+/* Add a run; @data (npages bits) says which pages have data (NULL: all). */
+int lm_mm_add_run(struct lm_mm *mm, __u32 space, __u64 start, __u64 src,
+		  __u64 npages, __u64 page_size, const unsigned long *data);
+/* Sort runs and rebuild the source index; after adds and moves. */
+int lm_mm_index(struct lm_mm *mm);
+struct lm_run *lm_mm_find(struct lm_mm *mm, __u64 addr);
+/* Index into by_src of the first run that may overlap space/src. */
+size_t lm_mm_src_first(const struct lm_mm *mm, __u32 space, __u64 src);
+/* Forget lazy state in [start, end): returns pages that were lazy. */
+__u64 lm_mm_clear(struct lm_mm *mm, __u64 start, __u64 end);
+/* Lazy state of [from, from+len) now lives at [to, to+len). */
+int lm_mm_remap(struct lm_mm *mm, __u64 from, __u64 to, __u64 len);
+/* A forked child starts with a copy of its parent's lazy state. */
+int lm_mm_dup(const struct lm_mm *mm, struct lm_mm *child);
+void lm_mm_free(struct lm_mm *mm);
+/* Clear bits [lo, hi) of run @r; returns how many were set. */
+__u64 lm_run_clear(struct lm_run *r, __u64 lo, __u64 hi);
+
+/* Bitmaps of unsigned long words. */
+#define LM_BPL		(8 * sizeof(unsigned long))
+#define LM_BITS_TO_LONGS(n)	(((n) + LM_BPL - 1) / LM_BPL)
+
+static inline int lm_test_bit(const unsigned long *b, __u64 i)
+{
+	return (b[i / LM_BPL] >> (i % LM_BPL)) & 1;
+}
+
+static inline void lm_set_bit(unsigned long *b, __u64 i)
+{
+	b[i / LM_BPL] |= 1UL << (i % LM_BPL);
+}
+
+static inline void lm_clear_bit(unsigned long *b, __u64 i)
+{
+	b[i / LM_BPL] &= ~(1UL << (i % LM_BPL));
+}
+
+/* First set bit in [i, n), or n. */
+__u64 lm_find_next_bit(const unsigned long *b, __u64 n, __u64 i);
+/* First clear bit in [i, n), or n. */
+__u64 lm_find_next_zero_bit(const unsigned long *b, __u64 n, __u64 i);
+__u64 lm_bitmap_weight(const unsigned long *b, __u64 n);
+
+/*
+ * The pagemap of a VMA restored lazily (LM_VMA_LAZY, space 0), or NULL
+ * when it has none (then all its pages are zero).
+ */
+const struct lm_pagemap_img *lm_lazy_vma_map(const struct lm_image *img,
+					     const struct lm_vma_img *v);
+
+/* ---- the daemon (lazy.c) ---- */
+
+struct lm_lazy_cfg {
+	int uffd;		/* lazy ranges of @pid registered on it */
+	pid_t pid;
+	int req_fd, bulk_fd;	/* authenticated channels to the source */
+	const struct lm_image *img;
+	struct lm_stats *st;
+};
+
+struct lm_lazy;
+
+/*
+ * Build lazy state from the image: every LM_VMA_LAZY VMA, with its
+ * pagemap.  Counts pages_total/pages_zero of those VMAs into st.
+ */
+int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out);
+/* Install pages (eager ones, before resume) into the root mm. */
+int lm_lazy_install(struct lm_lazy *l, __u32 space, __u64 addr,
+		    __u64 npages, const void *data);
+/* Safe from another thread: the process now runs; start the push. */
+void lm_lazy_resumed(struct lm_lazy *l);
+/*
+ * The event loop: until every page is in (then DONE to the source, wait
+ * for its BYE) or a fatal error.  0 or -errno.
+ */
+int lm_lazy_run(struct lm_lazy *l);
+/* Pages of the root mm still waiting for data. */
+__u64 lm_lazy_pending(const struct lm_lazy *l);
+void lm_lazy_destroy(struct lm_lazy *l);
+
+/* UFFD_FEATURE_* the daemon asks for, limited to what the kernel has. */
+__u64 lm_lazy_uffd_features(void);
+
+#endif

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * lazymig: the messages of a lazy migration after META_END, on both
+ * channels.  Every message is a fixed struct lm_msg followed by len bytes
+ * of payload.  Addresses are always *source* addresses (space/addr as in
+ * struct lm_pagemap): the destination maps them to where the pages live
+ * now (after mremap) itself.
+ *
+ *	request channel		dest -> source: REQ, DROP, RESUMED, DONE, ERROR
+ *				source -> dest: PAGES (answers), BYE, ERROR
+ *	bulk channel		source -> dest: PAGES (push), PUSH_END
+ */
+#ifndef LAZYMIG_PROTO_H
+#define LAZYMIG_PROTO_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#define LM_MSG_MAGIC		0x4d5a4cU	/* "LZM" + type in top byte */
+#define LM_MSG_MAX_PAYLOAD	(4UL << 20)
+#define LM_BULK_PAGES		256		/* 1 MiB per push message */
+#define LM_AROUND_PAGES		16		/* answer + neighbours, max */
+
+enum lm_msg_type {
+	LM_MSG_REQ = 1,		/* page fault at space/addr: send it */
+	LM_MSG_PAGES,		/* npages of data at space/addr */
+	LM_MSG_DROP,		/* dest no longer needs space/addr+npages */
+	LM_MSG_RESUMED,		/* dest process runs: start the push */
+	LM_MSG_DONE,		/* every page is in; payload: stats JSON */
+	LM_MSG_BYE,		/* source process killed; goodbye */
+	LM_MSG_PUSH_END,	/* every page has been pushed */
+	LM_MSG_ERROR,		/* payload: message text */
+	LM_MSG__MAX,
+};
+
+struct lm_msg {
+	__u32 magic;		/* LM_MSG_MAGIC */
+	__u32 type;		/* enum lm_msg_type */
+	__u32 space;
+	__u32 len;		/* payload bytes */
+	__u64 addr;
+	__u64 npages;
+};
+
+/* Blocking send of one message (payload may be NULL when len == 0). */
+int lm_msg_send(int fd, __u32 type, __u32 space, __u64 addr, __u64 npages,
+		const void *payload, size_t len);
+
+/*
+ * Non-blocking receive: lm_rx_fill() reads what the socket has (returns
+ * bytes read, 0 on EAGAIN, -ECONNRESET on EOF, -errno); lm_rx_next()
+ * returns 1 and the next complete message (payload valid until the next
+ * lm_rx_next or lm_rx_fill), 0 when none is complete, -EBADMSG on garbage.
+ */
+struct lm_rx {
+	int fd;
+	unsigned char *buf;
+	size_t cap, head, tail;
+	__u64 bytes;
+};
+
+/*
+ * Blocking receive of one message into buf (payload up to cap bytes),
+ * for the few places that wait for one answer.  0 or -errno.
+ */
+int lm_msg_recv(int fd, struct lm_msg *m, void *buf, size_t cap);
+
+int lm_rx_init(struct lm_rx *rx, int fd, size_t cap);
+void lm_rx_free(struct lm_rx *rx);
+long lm_rx_fill(struct lm_rx *rx);
+int lm_rx_next(struct lm_rx *rx, struct lm_msg *m, const void **payload);
+const char *lm_msg_name(__u32 type);
+
+#endif

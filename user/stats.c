@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymig: migration figures and their JSON form (see stats.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "stats.h"
+
+static const char *const ev_names[LM_EV__MAX] = {
+	"pagefault", "fork", "remap", "remove", "unmap",
+};
+
+static __u64 clock_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+__u64 lm_now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+__u64 lm_realtime_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}
+
+void lm_stats_lat(struct lm_stats *st, __u64 ns)
+{
+	if (st->nr_lat == st->cap_lat) {
+		size_t cap = st->cap_lat ? 2 * st->cap_lat : 1024;
+		__u64 *n = realloc(st->lat, cap * sizeof(*n));
+
+		if (!n)
+			return;	/* a figure lost, not the migration */
+		st->lat = n;
+		st->cap_lat = cap;
+	}
+	st->lat[st->nr_lat++] = ns;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static __u64 pct(const __u64 *v, size_t n, unsigned int p)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	i = (n * p + 99) / 100;
+	return v[i ? i - 1 : 0];
+}
+
+static __u64 since(__u64 t, __u64 t0)
+{
+	return t && t0 && t > t0 ? t - t0 : 0;
+}
+
+int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
+{
+	size_t off = 0;
+	int i;
+
+#define OUT(...) off += snprintf(buf + (off < len ? off : len), \
+				 off < len ? len - off : 0, __VA_ARGS__)
+	qsort(st->lat, st->nr_lat, sizeof(*st->lat), cmp_u64);
+	OUT("{\"mode\":\"%s\",", st->eager ? "eager" : "lazy");
+	OUT("\"downtime_ns\":%llu,", (unsigned long long)since(st->resume_ns, st->freeze_ns));
+	OUT("\"total_ns\":%llu,", (unsigned long long)since(st->last_install_ns, st->freeze_ns));
+	OUT("\"bytes_before_resume\":%llu,", (unsigned long long)st->bytes_before_resume);
+	OUT("\"bytes_after_resume\":%llu,", (unsigned long long)st->bytes_after_resume);
+	OUT("\"pages_total\":%llu,", (unsigned long long)st->pages_total);
+	OUT("\"pages_faulted\":%llu,", (unsigned long long)st->pages_faulted);
+	OUT("\"pages_pushed\":%llu,", (unsigned long long)st->pages_pushed);
+	OUT("\"pages_zero\":%llu,", (unsigned long long)st->pages_zero);
+	OUT("\"pages_dropped\":%llu,", (unsigned long long)st->pages_dropped);
+	OUT("\"pages_eager\":%llu,", (unsigned long long)st->pages_eager);
+	OUT("\"faults\":%llu,", (unsigned long long)st->faults);
+	OUT("\"zero_faults\":%llu,", (unsigned long long)st->zero_faults);
+	OUT("\"fault_ns_p50\":%llu,", (unsigned long long)pct(st->lat, st->nr_lat, 50));
+	OUT("\"fault_ns_p99\":%llu,", (unsigned long long)pct(st->lat, st->nr_lat, 99));
+	OUT("\"events\":{");
+	for (i = 0; i < LM_EV__MAX; i++)
+		OUT("%s\"%s\":%llu", i ? "," : "", ev_names[i],
+		    (unsigned long long)st->events[i]);
+	OUT("},\"mechanism\":\"%s\"}", st->mechanism[0] ? st->mechanism : "none");
+#undef OUT
+	return off;
+}
+
+int lm_stats_write_file(const char *path, const char *json)
+{
+	FILE *f = fopen(path, "w");
+	int err = 0;
+
+	if (!f) {
+		fprintf(stderr, "lazymig: cannot write stats to %s: %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	if (fprintf(f, "%s\n", json) < 0)
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+void lm_stats_free(struct lm_stats *st)
+{
+	free(st->lat);
+	st->lat = NULL;
+	st->nr_lat = st->cap_lat = 0;
+}
