@@ -15,6 +15,10 @@ struct lm_dump {
 	int frozen;		/* all threads seized and stopped */
 	struct lm_image img;
 	char errmsg[512];	/* why a dump was refused or failed */
+	pid_t *tids;		/* seized threads, leader first */
+	unsigned int nr_tids;
+	unsigned long scratch;	/* tracee stack bytes used by injection */
+	unsigned long insn;	/* a `syscall` instruction poked in */
 };
 
 /*
@@ -38,5 +42,33 @@ int lm_dump_write_all(struct lm_dump *d, struct lm_stream *s);
 
 /* Detach: resume the process (kill == 0) or SIGKILL it; frees the image. */
 void lm_dump_release(struct lm_dump *d, int kill);
+
+/*
+ * Write PAGES records for every page with data of one pagemap, in runs of
+ * contiguous pages (at most @max_run_bytes each, 0 = default 4 MiB).
+ * Returns the number of pages written or -errno.
+ */
+long lm_dump_write_map(struct lm_dump *d, struct lm_stream *s,
+		       const struct lm_pagemap_img *m, __u64 max_run_bytes);
+
+/* Pages with data in the whole image (sum over the pagemaps). */
+__u64 lm_image_data_pages(const struct lm_image *img);
+
+/* ---- internal to the dump stage (dump*.c and collect_*.c only) ---- */
+
+/* Record the first reason in d->errmsg ("dump: ..." added); returns err. */
+__attribute__((format(printf, 3, 4)))
+int lm_dump_fail(struct lm_dump *d, int err, const char *fmt, ...);
+/* The whole of a /proc file, NUL-terminated (malloc'd), or NULL + errno. */
+char *lm_dump_slurp(const char *path, size_t *len);
+/* Value after "Key:" in a status-like text, or NULL. */
+const char *lm_dump_field(const char *text, const char *key);
+/* The shm object with this identity, created on first use; id or -errno. */
+int lm_dump_shm_get(struct lm_dump *d, const char *open_path,
+		    const char *name, int kind_hint);
+int lm_collect_fds(struct lm_dump *d);
+int lm_collect_mm(struct lm_dump *d);
+int lm_collect_shm_maps(struct lm_dump *d);
+int lm_collect_threads(struct lm_dump *d);
 
 #endif

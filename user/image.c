@@ -155,8 +155,8 @@ static int map_cmp(__u32 sa, __u64 aa, __u32 sb, __u64 ab)
 }
 
 /*
- * img->maps is sorted by (space, addr).  Exact match first; in space 0 an
- * address inside a mapped range also finds that range's pagemap.
+ * img->maps is sorted by (space, addr).  An address inside a range (a VMA,
+ * or an offset in a shm object) finds that range's pagemap.
  */
 struct lm_pagemap_img *lm_image_pagemap(struct lm_image *img, __u32 space,
 					__u64 addr)
@@ -182,7 +182,7 @@ struct lm_pagemap_img *lm_image_pagemap(struct lm_image *img, __u32 space,
 	if (best < 0)
 		return NULL;
 	m = &img->maps[best];
-	if (m->m.space != space || space)
+	if (m->m.space != space)
 		return NULL;
 	if (addr - m->m.addr < m->m.npages * m->m.page_size)
 		return m;

@@ -304,7 +304,7 @@ struct lm_image {
 };
 
 void lm_image_free(struct lm_image *img);
-/* The pagemap of a space/addr, or NULL. */
+/* The pagemap whose range (VMA, or shm object) holds space/addr, or NULL. */
 struct lm_pagemap_img *lm_image_pagemap(struct lm_image *img, __u32 space,
 					__u64 addr);
 const char *lm_mem_kind_name(unsigned int kind);
