@@ -1,6 +1,44 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
  * lazymig: ABI between lazymig.ko (/dev/lazymig) and the lazy-pages daemon.
+ *
+ * The daemon opens /dev/lazymig (CAP_SYS_ADMIN) and states the ABI version
+ * it was built for with LAZYMIG_IOC_HANDSHAKE before anything else; any
+ * other request before that fails with EPROTO, a version the module does
+ * not speak with EPROTONOSUPPORT.  LAZYMIG_IOC_QUERY works at any time.
+ *
+ * The daemon then registers shmem inodes (memfd, tmpfs, shared anonymous
+ * memory reached through a file) by fd, with the set of page indexes still
+ * to restore.  For a registered inode the module reports, before the
+ * operation proceeds, every operation that would lose or expose data of a
+ * pending page:
+ *
+ *   LAZYMIG_EV_ACCESS    read(), write(), splice(), sendfile(),
+ *                        copy_file_range() or fallocate() allocation
+ *                        touching a pending index; [start, end) in bytes.
+ *   LAZYMIG_EV_PUNCH     fallocate(PUNCH_HOLE) over a pending index;
+ *                        [start, end) in bytes.
+ *   LAZYMIG_EV_TRUNCATE  a shrinking truncate dropping or cutting a
+ *                        pending index; start = new size, end = old size.
+ *
+ * The caller sleeps (killable) until the daemon acknowledges the event
+ * with LAZYMIG_IOC_ACK or write(2) of struct lazymig_ack records.  Before
+ * acking, the daemon brings the pages in line and updates the pending set:
+ *
+ *   ACCESS    fill every pending page in the range.
+ *   PUNCH     fill the pending pages the range only partly covers (their
+ *             uncovered bytes survive the punch); clear the pending pages
+ *             it fully covers (they read zeros afterwards).
+ *   TRUNCATE  fill the page holding the new end if it is pending and the
+ *             new size is not page aligned; clear every pending index at
+ *             or past DIV_ROUND_UP(new size, page size).
+ *
+ * Events for writes and truncates are raised with the inode lock held, so
+ * the daemon must never write(2) or ftruncate(2) a registered file itself:
+ * it installs pages with LAZYMIG_IOC_FILL (or UFFDIO_COPY into a mapping),
+ * which do not take that lock.  The process that opened /dev/lazymig is
+ * exempt from all events.  If it closes /dev/lazymig or dies, every
+ * sleeping caller fails with EIO and all its registrations are dropped.
  */
 #ifndef _UAPI_LINUX_LAZYMIG_H
 #define _UAPI_LINUX_LAZYMIG_H
@@ -12,13 +50,111 @@
 #define LAZYMIG_DEV_NAME	"lazymig"
 #define LAZYMIG_IOC_MAGIC	0xb7
 
-/* LAZYMIG_IOC_QUERY: what the loaded module speaks. */
+/* Feature bits of struct lazymig_query and struct lazymig_handshake. */
+#define LAZYMIG_FEAT_READ	(1U << 0)	/* read/splice/sendfile/copy */
+#define LAZYMIG_FEAT_WRITE	(1U << 1)	/* write/splice to the file */
+#define LAZYMIG_FEAT_ALLOC	(1U << 2)	/* fallocate allocation */
+#define LAZYMIG_FEAT_PUNCH	(1U << 3)	/* fallocate(PUNCH_HOLE) */
+#define LAZYMIG_FEAT_TRUNCATE	(1U << 4)	/* shrinking truncate */
+#define LAZYMIG_FEAT_FILL	(1U << 5)	/* LAZYMIG_IOC_FILL */
+#define LAZYMIG_FEAT_ACK_ERROR	(1U << 6)	/* lazymig_ack.error fails the op */
+
+/* LAZYMIG_IOC_QUERY: what the loaded module speaks; no handshake needed. */
 struct lazymig_query {
 	__u32 abi_version;	/* out: LAZYMIG_ABI_VERSION of the module */
 	__u32 features;		/* out: LAZYMIG_FEAT_* */
+	__u32 event_size;	/* out: sizeof(struct lazymig_event) */
+	__u32 timeout_ms;	/* out: a caller gives up after this, 0: never */
+	__u64 reserved;
+};
+
+/* LAZYMIG_IOC_HANDSHAKE: first request of a daemon. */
+struct lazymig_handshake {
+	__u32 abi_version;	/* in: LAZYMIG_ABI_VERSION the daemon speaks */
+	__u32 flags;		/* in: 0 */
+	__u32 features;		/* out: LAZYMIG_FEAT_* */
+	__u32 reserved;
+};
+
+/*
+ * LAZYMIG_IOC_REGISTER: report events for the inode behind @fd.  Page
+ * indexes [0, nr_pages) may be pending; @bitmap points to
+ * DIV_ROUND_UP(nr_pages, 64) __u64 words, bit (i % 64) of word (i / 64)
+ * set when index i is pending, or is 0 for "all pending".  One daemon at a
+ * time may register an inode (EBUSY).  EINVAL: not a shmem regular file.
+ */
+struct lazymig_register {
+	__s32 fd;		/* in */
+	__u32 id;		/* out: names the registration in later calls */
+	__u64 nr_pages;		/* in: 1 .. 2^32 */
+	__u64 bitmap;		/* in: user pointer, or 0 */
+	__u64 cookie;		/* in: echoed in every event */
+	__u64 flags;		/* in: 0 */
+};
+
+/* LAZYMIG_IOC_UPDATE: mark [first, first + count) restored or pending. */
+#define LAZYMIG_UPDATE_CLEAR	0	/* restored: no more events */
+#define LAZYMIG_UPDATE_SET	1	/* pending again */
+struct lazymig_update {
+	__u32 id;		/* in */
+	__u32 op;		/* in: LAZYMIG_UPDATE_* */
+	__u64 first;		/* in: page index */
+	__u64 count;		/* in: pages; ERANGE past nr_pages */
+	__u64 pending;		/* out: pages still pending */
+};
+
+/*
+ * LAZYMIG_IOC_FILL: install the content of a pending page and mark it
+ * restored, atomically for every other reader of the file.  @src points to
+ * one page; bytes past the end of the file are ignored.  EEXIST: the page
+ * already holds data (it is marked restored all the same); EALREADY: the
+ * index is not pending; ENXIO: the index is past the end of the file.
+ */
+struct lazymig_fill {
+	__u32 id;		/* in */
+	__u32 flags;		/* in: 0 */
+	__u64 index;		/* in: page index */
+	__u64 src;		/* in: user pointer to one page */
+};
+
+/* Event types and flags of struct lazymig_event. */
+#define LAZYMIG_EV_ACCESS	1
+#define LAZYMIG_EV_PUNCH	2
+#define LAZYMIG_EV_TRUNCATE	3
+#define LAZYMIG_EVF_READ	(1U << 0)
+#define LAZYMIG_EVF_WRITE	(1U << 1)
+#define LAZYMIG_EVF_ALLOC	(1U << 2)	/* with WRITE: fallocate() */
+
+/* read(2) of /dev/lazymig returns whole records; poll(2) says when. */
+struct lazymig_event {
+	__u32 type;		/* LAZYMIG_EV_* */
+	__u32 flags;		/* LAZYMIG_EVF_* */
+	__u32 seq;		/* acknowledge with this */
+	__u32 id;		/* registration */
+	__u64 cookie;		/* of the registration */
+	__u64 start;		/* see the top of this file */
+	__u64 end;
+	__u32 pid;		/* caller's tgid in the daemon's pid namespace */
+	__u32 tid;		/* caller's tid, ditto; 0 if not visible */
 	__u64 reserved[2];
 };
 
+/*
+ * LAZYMIG_IOC_ACK or write(2) of records: let the caller of event @seq
+ * proceed (error 0) or fail its operation with @error (-4095 .. -1).
+ * ENOENT: no such event waits (its caller was killed or gave up).
+ */
+struct lazymig_ack {
+	__u32 seq;
+	__s32 error;
+};
+
 #define LAZYMIG_IOC_QUERY	_IOR(LAZYMIG_IOC_MAGIC, 0x00, struct lazymig_query)
+#define LAZYMIG_IOC_HANDSHAKE	_IOWR(LAZYMIG_IOC_MAGIC, 0x01, struct lazymig_handshake)
+#define LAZYMIG_IOC_REGISTER	_IOWR(LAZYMIG_IOC_MAGIC, 0x02, struct lazymig_register)
+#define LAZYMIG_IOC_UPDATE	_IOWR(LAZYMIG_IOC_MAGIC, 0x03, struct lazymig_update)
+#define LAZYMIG_IOC_UNREGISTER	_IOW(LAZYMIG_IOC_MAGIC, 0x04, __u32)
+#define LAZYMIG_IOC_FILL	_IOW(LAZYMIG_IOC_MAGIC, 0x05, struct lazymig_fill)
+#define LAZYMIG_IOC_ACK		_IOW(LAZYMIG_IOC_MAGIC, 0x06, struct lazymig_ack)
 
 #endif /* _UAPI_LINUX_LAZYMIG_H */
