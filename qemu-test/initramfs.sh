@@ -250,8 +250,9 @@ cmd_overlay() {
 	for d in $SKIP_DIRS; do
 		excl+=(--exclude "/$d")
 	done
-	# headers and dependency files are build-time only
-	rsync -a "${excl[@]}" --exclude '*.h' --exclude '*.d' --exclude '*.ko' \
+	# headers, objects of the tool and archives are build-time only
+	rsync -a "${excl[@]}" --exclude '/user' --exclude '*.a' \
+		--exclude '*.h' --exclude '*.d' --exclude '*.ko' \
 		build/ "$stage/lazymig/build/"
 	if [ -n "$ko" ]; then
 		cp "$ko" "$stage/lazymig/build/lazymig.ko"
