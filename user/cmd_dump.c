@@ -22,6 +22,18 @@ static void usage(void)
 	fprintf(stderr, "usage: lazymig dump -t PID -o FILE [--leave-running]\n");
 }
 
+static __u64 image_data_bytes(const struct lm_image *img)
+{
+	__u64 bytes = 0, i;
+	unsigned int k;
+
+	for (k = 0; k < img->nr_maps; k++)
+		for (i = 0; i < img->maps[k].m.npages; i++)
+			if ((img->maps[k].bitmap[i / 64] >> (i % 64)) & 1)
+				bytes += img->maps[k].m.page_size;
+	return bytes;
+}
+
 static int write_image(struct lm_dump *d, const char *out)
 {
 	struct lm_stream s;
@@ -61,7 +73,7 @@ int cmd_dump(int argc, char **argv)
 	const char *out = NULL;
 	struct lm_dump d;
 	int leave = 0, c;
-	__u64 pages;
+	__u64 pages, bytes;
 	pid_t pid = 0;
 	char *end;
 
@@ -103,11 +115,12 @@ int cmd_dump(int argc, char **argv)
 		return 1;
 	}
 	pages = lm_image_data_pages(&d.img);
+	bytes = image_data_bytes(&d.img);
 	printf("dump: PID %d: %u threads, %u VMAs, %u shm objects, %u fds, %llu pages (%llu KiB) written to %s; process %s\n",
 	       pid, d.img.proc.nr_threads, d.img.proc.nr_vmas,
 	       d.img.proc.nr_shms, d.img.proc.nr_fds,
 	       (unsigned long long)pages,
-	       (unsigned long long)(pages * LM_PAGE_SIZE / 1024), out,
+	       (unsigned long long)(bytes >> 10), out,
 	       leave ? "left running" : "killed");
 	lm_dump_release(&d, !leave);
 	return 0;

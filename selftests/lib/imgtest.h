@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Selftest helpers: load a whole image file (metadata and every page run)
+ * and read back what it holds for a virtual address range of the dumped
+ * process, through shm objects where the range is shared memory.
+ */
+#ifndef LMTEST_IMGTEST_H
+#define LMTEST_IMGTEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "image.h"
+
+struct lm_loaded_run {
+	struct lm_pages p;
+	void *data;
+	int eager;			/* came before META_END */
+};
+
+struct lm_loaded {
+	struct lm_image img;
+	struct lm_loaded_run *runs;
+	size_t nr_runs;
+	int saw_end;
+	char err[300];			/* the reader's message on failure */
+};
+
+/* 0, or -errno with l->err set. */
+int lm_load_image(const char *path, struct lm_loaded *l);
+void lm_loaded_free(struct lm_loaded *l);
+
+/* The VMA holding @addr, or NULL. */
+const struct lm_vma_img *lm_loaded_vma(const struct lm_loaded *l,
+				       uint64_t addr);
+
+/*
+ * Copy the image's bytes for [addr, addr + len) into @buf (zeros where the
+ * image has no data) and count the 4 KiB pages that had data.  Returns
+ * that count, or -1 if part of the range is in no VMA.
+ */
+long lm_loaded_read(const struct lm_loaded *l, uint64_t addr, void *buf,
+		    size_t len);
+
+#endif
