@@ -66,7 +66,7 @@ static void lm_ctx_free(struct kref *ref)
 	xa_destroy(&ctx->regs);
 	put_pid_ns(ctx->pidns);
 	put_pid(ctx->owner);
-	kfree(ctx);
+	kfree_rcu(ctx, rcu);
 }
 
 void lm_ctx_get(struct lm_ctx *ctx)

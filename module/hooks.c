@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lazymig.ko: the four shmem entry points it watches, on a stock kernel.
+ * lazymig.ko: the five shmem entry points it watches, on a stock kernel.
  *
  * The functions are static in mm/shmem.c, so they are redirected with
  * ftrace: an FTRACE_OPS_FL_IPMODIFY callback on the function's fentry site
@@ -18,6 +18,10 @@
  *                         the inode lock
  *   shmem_fallocate       hole punch and allocation, before the inode lock
  *   shmem_setattr         truncate, under the inode lock
+ *   shmem_fault           page faults of mappings not registered with
+ *                         userfaultfd (a later mmap of the file); it
+ *                         waits with mmap_lock dropped, as userfaultfd
+ *                         does, and returns VM_FAULT_RETRY
  *
  * Addresses are resolved at load time with a probe-only kprobe (no
  * kallsyms_lookup_name export on 6.1); a missing symbol fails the load.
@@ -30,6 +34,8 @@
 #include <linux/ftrace.h>
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
 #include <linux/rcupdate.h>
@@ -48,6 +54,7 @@ static long (*lm_orig_fallocate)(struct file *file, int mode, loff_t offset,
 				 loff_t len);
 static int (*lm_orig_setattr)(struct user_namespace *mnt_userns,
 			      struct dentry *dentry, struct iattr *attr);
+static vm_fault_t (*lm_orig_fault)(struct vm_fault *vmf);
 
 static pgoff_t lm_last_index(loff_t end)
 {
@@ -159,6 +166,50 @@ static int lm_setattr(struct user_namespace *mnt_userns,
 	return ret;
 }
 
+/*
+ * The first attempt waits with mmap_lock dropped and retries, so that the
+ * daemon's UFFDIO_COPY into this mm never queues behind a writer queued
+ * behind us.  A retried fault that still finds the page pending (the
+ * daemon did not fill it) waits holding the lock; failures are SIGBUS.
+ */
+static vm_fault_t lm_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct file *file = vma->vm_file;
+	struct lazymig_event ev = {
+		.type = LAZYMIG_EV_ACCESS,
+		.flags = LAZYMIG_EVF_MMAP |
+			 (vmf->flags & FAULT_FLAG_WRITE ? LAZYMIG_EVF_WRITE :
+							  LAZYMIG_EVF_READ),
+		.start = (u64)vmf->pgoff << PAGE_SHIFT,
+		.end = ((u64)vmf->pgoff + 1) << PAGE_SHIFT,
+	};
+	struct inode *inode = file_inode(file);
+	vm_fault_t ret;
+	int err = 0;
+
+	atomic_inc(&lm_hook_users);
+	if (!(vma->vm_flags & (VM_UFFD_MISSING | VM_UFFD_MINOR)))
+		err = lm_check(inode, &ev, vmf->pgoff, vmf->pgoff, true);
+	if (err == -EAGAIN && (vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
+		ret = VM_FAULT_RETRY;
+		if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+			goto out;
+		if (fault_flag_allow_retry_first(vmf->flags)) {
+			get_file(file);
+			mmap_read_unlock(vma->vm_mm);
+			lm_check(inode, &ev, vmf->pgoff, vmf->pgoff, false);
+			fput(file);
+			goto out;
+		}
+		err = lm_check(inode, &ev, vmf->pgoff, vmf->pgoff, false);
+	}
+	ret = err ? VM_FAULT_SIGBUS : lm_orig_fault(vmf);
+out:
+	atomic_dec(&lm_hook_users);
+	return ret;
+}
+
 struct lm_hook {
 	const char *name;
 	void *wrapper;
@@ -177,6 +228,8 @@ static struct lm_hook lm_hooks[] = {
 	  .orig = &lm_orig_fallocate },
 	{ .name = "shmem_setattr", .wrapper = lm_setattr,
 	  .orig = &lm_orig_setattr },
+	{ .name = "shmem_fault", .wrapper = lm_fault,
+	  .orig = &lm_orig_fault },
 };
 
 static void notrace lm_ftrace_cb(unsigned long ip, unsigned long parent_ip,

@@ -23,7 +23,7 @@
 #define LM_FEATURES	(LAZYMIG_FEAT_READ | LAZYMIG_FEAT_WRITE | \
 			 LAZYMIG_FEAT_ALLOC | LAZYMIG_FEAT_PUNCH | \
 			 LAZYMIG_FEAT_TRUNCATE | LAZYMIG_FEAT_FILL | \
-			 LAZYMIG_FEAT_ACK_ERROR)
+			 LAZYMIG_FEAT_ACK_ERROR | LAZYMIG_FEAT_FAULT)
 
 /* One open /dev/lazymig: one daemon. */
 struct lm_ctx {
@@ -40,6 +40,7 @@ struct lm_ctx {
 	struct list_head inflight;	/* read, not yet acknowledged */
 	wait_queue_head_t readq;	/* read() and poll() */
 	struct work_struct reap;	/* drop registrations of a dead daemon */
+	struct rcu_head rcu;		/* hooks read reg->ctx under RCU */
 };
 
 /* events.c */

@@ -315,6 +315,33 @@ TEST_F(ev, fallocate_alloc)
 	EXPECT_EQ(1, self->d.sh->nr_events);
 }
 
+/* A mapping without userfaultfd (say, mmap after the restore). */
+TEST_F(ev, mmap_fault)
+{
+	char *want = malloc(NPAGES * P), *m;
+
+	ASSERT_NE(NULL, want);
+	ASSERT_EQ(0, start(_metadata, self, NULL, LMT_SERVE));
+	m = mmap(NULL, NPAGES * P, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 self->fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_EQ(0, memcmp(m + 3 * P, self->orig + 3 * P, P));
+	EXPECT_EQ(1, self->d.sh->nr_events);
+	EXPECT_EQ(LAZYMIG_EVF_READ | LAZYMIG_EVF_MMAP, self->d.sh->last.flags);
+	EXPECT_EQ(3 * P, self->d.sh->last.start);
+	m[5 * P + 7] = 'Z';
+	EXPECT_EQ(2, self->d.sh->nr_events);
+	EXPECT_EQ(LAZYMIG_EVF_WRITE | LAZYMIG_EVF_MMAP,
+		  self->d.sh->last.flags);
+	memcpy(want, self->orig, NPAGES * P);
+	want[5 * P + 7] = 'Z';
+	EXPECT_EQ(0, memcmp(m, want, NPAGES * P));
+	EXPECT_EQ(-1, diff_at(self->fd, 0, NPAGES * P, want));
+	EXPECT_EQ(NPAGES, self->d.sh->nr_events);
+	munmap(m, NPAGES * P);
+	free(want);
+}
+
 static int send_fd(int sock, int fd)
 {
 	char c = 0, cbuf[CMSG_SPACE(sizeof(int))] = { 0 };

@@ -15,7 +15,9 @@
  *
  *   LAZYMIG_EV_ACCESS    read(), write(), splice(), sendfile(),
  *                        copy_file_range() or fallocate() allocation
- *                        touching a pending index; [start, end) in bytes.
+ *                        touching a pending index, or a page fault on it
+ *                        through a mapping not registered with
+ *                        userfaultfd; [start, end) in bytes.
  *   LAZYMIG_EV_PUNCH     fallocate(PUNCH_HOLE) over a pending index;
  *                        [start, end) in bytes.
  *   LAZYMIG_EV_TRUNCATE  a shrinking truncate dropping or cutting a
@@ -58,6 +60,7 @@
 #define LAZYMIG_FEAT_TRUNCATE	(1U << 4)	/* shrinking truncate */
 #define LAZYMIG_FEAT_FILL	(1U << 5)	/* LAZYMIG_IOC_FILL */
 #define LAZYMIG_FEAT_ACK_ERROR	(1U << 6)	/* lazymig_ack.error fails the op */
+#define LAZYMIG_FEAT_FAULT	(1U << 7)	/* faults of non-uffd mappings */
 
 /* LAZYMIG_IOC_QUERY: what the loaded module speaks; no handshake needed. */
 struct lazymig_query {
@@ -124,6 +127,7 @@ struct lazymig_fill {
 #define LAZYMIG_EVF_READ	(1U << 0)
 #define LAZYMIG_EVF_WRITE	(1U << 1)
 #define LAZYMIG_EVF_ALLOC	(1U << 2)	/* with WRITE: fallocate() */
+#define LAZYMIG_EVF_MMAP	(1U << 3)	/* a page fault, one page */
 
 /* read(2) of /dev/lazymig returns whole records; poll(2) says when. */
 struct lazymig_event {
