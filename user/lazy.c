@@ -63,6 +63,7 @@ struct lm_lazy {
 	struct fault_vec queued;	/* read, not yet served */
 	struct fault_vec pending;	/* requested, answer not yet in */
 	int resumed, push_end, forked, done_sent, bye;
+	int resume_req, abort_req;	/* set by another thread */
 	int req_tag, bulk_tag, ev_tag, pid_tag;	/* epoll cookies */
 };
 
@@ -532,6 +533,9 @@ static int read_events(struct lm_lazy *l, struct lm_mm *mm)
 	struct uffd_msg msgs[UFFD_BATCH];
 	int got = 0;
 
+	if (mm->uffd < 0)	/* closed in this batch */
+		return 0;
+
 	for (;;) {
 		ssize_t n = read(mm->uffd, msgs, sizeof(msgs));
 		ssize_t i;
@@ -686,7 +690,7 @@ __u64 lm_lazy_pending(const struct lm_lazy *l)
 	return l->mms[0]->nlazy;
 }
 
-void lm_lazy_resumed(struct lm_lazy *l)
+static void poke(struct lm_lazy *l)
 {
 	__u64 one = 1;
 
@@ -694,11 +698,29 @@ void lm_lazy_resumed(struct lm_lazy *l)
 		LOG(l, "eventfd: %s", strerror(errno));
 }
 
+void lm_lazy_resumed(struct lm_lazy *l, pid_t pid)
+{
+	if (pid > 0)
+		l->cfg.pid = pid;
+	__atomic_store_n(&l->resume_req, 1, __ATOMIC_RELEASE);
+	poke(l);
+}
+
+void lm_lazy_abort(struct lm_lazy *l)
+{
+	__atomic_store_n(&l->abort_req, 1, __ATOMIC_RELEASE);
+	poke(l);
+}
+
 static int on_resumed(struct lm_lazy *l)
 {
 	__u64 v;
 
 	if (read(l->evfd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	if (__atomic_load_n(&l->abort_req, __ATOMIC_ACQUIRE))
+		return -ECANCELED;
+	if (l->resumed || !__atomic_load_n(&l->resume_req, __ATOMIC_ACQUIRE))
 		return 0;
 	l->resumed = 1;
 	l->st->bytes_before_resume += l->req.bytes + l->bulk.bytes;
@@ -795,6 +817,11 @@ int lm_lazy_run(struct lm_lazy *l)
 		err = dispatch(l, evs, n, &bulk_ready);
 		if (err)
 			break;
+	}
+	if (err && l->done_sent) {
+		/* every page is in: the process is whole whatever happens now */
+		LOG(l, "after DONE: %s (ignored)", strerror(-err));
+		err = 0;
 	}
 	return err;
 }

@@ -110,8 +110,10 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out);
 /* Install pages (eager ones, before resume) into the root mm. */
 int lm_lazy_install(struct lm_lazy *l, __u32 space, __u64 addr,
 		    __u64 npages, const void *data);
-/* Safe from another thread: the process now runs; start the push. */
-void lm_lazy_resumed(struct lm_lazy *l);
+/* Safe from another thread: process @pid now runs; start the push. */
+void lm_lazy_resumed(struct lm_lazy *l, pid_t pid);
+/* Safe from another thread: give up (resume failed); run returns -ECANCELED. */
+void lm_lazy_abort(struct lm_lazy *l);
 /*
  * The event loop: until every page is in (then DONE to the source, wait
  * for its BYE) or a fatal error.  0 or -errno.

@@ -306,7 +306,7 @@ TEST(daemon_serves_region)
 	pthread_create(&tl, NULL, run_lazy, &rl);
 	st.resume_ns = lm_realtime_ns();
 	st.freeze_ns = st.resume_ns - 1;
-	lm_lazy_resumed(rl.lz);
+	lm_lazy_resumed(rl.lz, getpid());
 
 	/* touch in random order while the push runs at 32 MiB/s */
 	order = malloc(NPAGES * sizeof(*order));

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazy_wl: the lazy-migration workload.  Fills MIB MiB of private
+ * anonymous memory with a known pattern (every 16th page left untouched:
+ * it must read zero), says ready, waits for SIGUSR1, then touches every
+ * page once in a random order verifying it, and reports.
+ *
+ * Usage: lazy_wl MIB STATEFILE
+ *   STATEFILE        "ready PID ADDR LEN" (written atomically)
+ *   STATEFILE.result "ok first_touch_ns=T0 last_touch_ns=T1 pages=N"
+ *                    or "fail: <first mismatch>"; exit 0 or 1.
+ * Times are CLOCK_REALTIME, comparable with the stats of lazymig.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include "lmtest.h"
+
+static volatile sig_atomic_t go;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	go = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int write_atomic(const char *path, const char *text)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		return -1;
+	return rename(tmp, path);
+}
+
+static int is_zero_page(size_t i)
+{
+	return i % 16 == 5;
+}
+
+static int check_all(char *mem, size_t npages, char *msg, size_t len)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL, t0 = 0, t1;
+	size_t *order = malloc(npages * sizeof(*order)), i;
+
+	if (!order)
+		return snprintf(msg, len, "fail: out of memory"), 1;
+	for (i = 0; i < npages; i++)
+		order[i] = i;
+	for (i = npages - 1; i > 0; i--) {	/* xorshift Fisher-Yates */
+		size_t j, t;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		j = x % (i + 1);
+		t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (i = 0; i < npages; i++) {
+		size_t k = order[i];
+		char *p = mem + k * LM_PAGE;
+		long bad;
+
+		if (!t0)
+			t0 = now_ns();
+		bad = is_zero_page(k) ? lm_check_zero(p, LM_PAGE) :
+					lm_check(p, LM_PAGE, k + 1);
+		if (bad >= 0) {
+			snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n",
+				 k, bad, (unsigned char)p[bad]);
+			free(order);
+			return 1;
+		}
+	}
+	t1 = now_ns();
+	snprintf(msg, len, "ok first_touch_ns=%llu last_touch_ns=%llu pages=%zu\n",
+		 (unsigned long long)t0, (unsigned long long)t1, npages);
+	free(order);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char path[4096], msg[256];
+	size_t mib, npages, i;
+	sigset_t block, old;
+	char *mem;
+	int rc;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: lazy_wl MIB STATEFILE\n");
+		return 2;
+	}
+	mib = strtoul(argv[1], NULL, 0);
+	npages = (mib << 20) / LM_PAGE;
+	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return 1;
+	for (i = 0; i < npages; i++)
+		if (!is_zero_page(i))
+			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
+	signal(SIGUSR1, on_usr1);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
+		 mib << 20);
+	if (write_atomic(argv[2], msg))
+		return 1;
+	while (!go)
+		sigsuspend(&old);
+	rc = check_all(mem, npages, msg, sizeof(msg));
+	snprintf(path, sizeof(path), "%s.result", argv[2]);
+	write_atomic(path, msg);
+	return rc;
+}

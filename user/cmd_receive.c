@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymig receive: the destination side of a migration.
+ *
+ *   listen -> accept + authenticate the request channel, then the bulk
+ *   channel of the same session (peers that fail are told why and
+ *   dropped; receive keeps waiting for the real sender) -> metadata ->
+ *   build the process (lazy ranges registered on a userfaultfd) -> eager
+ *   pages -> the lazy-pages daemon starts -> resume -> the daemon runs
+ *   until every page is in -> stats, exit 0.
+ *
+ * The daemon runs in its own thread from before resume, because the
+ * restorer's last steps (rseq, robust lists, ...) may touch lazy pages
+ * and must be served.  The restorer stays in the main thread, the one
+ * that ptrace-attached.  If the memory cannot be completed, the restored
+ * process is killed: it must never read zeros where data should be.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include "lazy.h"
+#include "lazymig.h"
+#include "net.h"
+#include "proto.h"
+#include "restore.h"
+
+#define ACCEPT_BULK_MS	10000
+
+struct recv_opts {
+	const char *listen, *pidfile, *stdio, *stats, *token_file;
+};
+
+struct receiver {
+	struct recv_opts o;
+	struct lm_auth auth;
+	int lfd, req, bulk;
+	char peer[80];
+	struct lm_stream s;
+	struct lm_image img;
+	struct lm_restorer *r;
+	struct lm_lazy *lz;
+	struct lm_stats st;
+	pid_t pid;
+	int lazy, resumed, daemon_err;
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] [--token-file F]\n");
+}
+
+static int parse(int argc, char **argv, struct recv_opts *o)
+{
+	static const struct option lo[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "stdio", required_argument, NULL, 'o' },
+		{ "stats", required_argument, NULL, 's' },
+		{ "token-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l': o->listen = optarg; break;
+		case 'p': o->pidfile = optarg; break;
+		case 'o': o->stdio = optarg; break;
+		case 's': o->stats = optarg; break;
+		case 'k': o->token_file = optarg; break;
+		default: usage(); return -EINVAL;
+		}
+	}
+	if (!o->listen || optind != argc) {
+		usage();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Accept until a peer authenticates on @chan; failures are logged. */
+static int accept_chan(struct receiver *rv, enum lm_chan chan, int *fd,
+		       int timeout_ms)
+{
+	for (;;) {
+		struct pollfd p = { .fd = rv->lfd, .events = POLLIN };
+		int err, n = poll(&p, 1, timeout_ms);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0) {
+			fprintf(stderr, "receive: the sender did not open its bulk channel in time\n");
+			return -ETIMEDOUT;
+		}
+		err = lm_net_accept(rv->lfd, fd, rv->peer, sizeof(rv->peer));
+		if (err)
+			return err;
+		err = lm_auth_server(*fd, &rv->auth, chan, rv->peer);
+		if (!err)
+			return 0;
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static int accept_session(struct receiver *rv)
+{
+	int err;
+
+	err = lm_net_listen(rv->o.listen, &rv->lfd);
+	if (err)
+		return err;
+	fprintf(stderr, "receive: listening on %s%s\n", rv->o.listen,
+		rv->auth.token_len ? " (token required)" :
+		" (no --token-file: loopback peers only)");
+	err = accept_chan(rv, LM_CHAN_REQ, &rv->req, -1);
+	if (!err)
+		err = accept_chan(rv, LM_CHAN_BULK, &rv->bulk, ACCEPT_BULK_MS);
+	if (!err)
+		fprintf(stderr, "receive: sender %s authenticated\n", rv->peer);
+	close(rv->lfd);
+	rv->lfd = -1;
+	return err;
+}
+
+static const struct lm_vma_img *vma_of(const struct lm_image *img,
+				       __u64 addr)
+{
+	unsigned int lo = 0, hi = img->proc.nr_vmas;
+
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+		const struct lm_vma_img *v = &img->vmas[mid];
+
+		if (addr < v->v.start)
+			hi = mid;
+		else if (addr >= v->v.end)
+			lo = mid + 1;
+		else
+			return v;
+	}
+	return NULL;
+}
+
+static int in_lazy_vma(const struct lm_image *img, const struct lm_pages *p)
+{
+	const struct lm_vma_img *v;
+
+	if (p->space)
+		return 0;
+	v = vma_of(img, p->addr);
+	return v && (v->v.flags & LM_VMA_LAZY) &&
+	       p->addr + p->npages * p->page_size <= v->v.end;
+}
+
+static void count_pages(struct receiver *rv)
+{
+	unsigned int i;
+
+	for (i = 0; i < rv->img.nr_maps; i++) {
+		const struct lm_pagemap_img *pm = &rv->img.maps[i];
+
+		rv->st.pages_total += pm->m.npages;
+		rv->st.pages_zero += pm->m.npages -
+				     lm_bitmap_weight(pm->bitmap, pm->m.npages);
+	}
+}
+
+/* Pages before META_END (lazy) or END (eager). */
+static int read_eager_pages(struct receiver *rv)
+{
+	for (;;) {
+		struct lm_pages p;
+		void *data;
+		int t = lm_read_next(&rv->s, &p, &data), err;
+
+		if (t < 0) {
+			fprintf(stderr, "receive: %s\n", rv->s.errmsg);
+			return t;
+		}
+		if (t == LM_REC_META_END && rv->lazy)
+			return 0;
+		if (t == LM_REC_END)
+			return 0;
+		if (t != LM_REC_PAGES)
+			continue;
+		if (rv->lazy && in_lazy_vma(&rv->img, &p)) {
+			err = lm_lazy_install(rv->lz, p.space, p.addr, p.npages,
+					      data);
+		} else {
+			err = lm_restore_write_pages(rv->r, &p, data);
+			rv->st.pages_pushed += p.npages;
+			rv->st.pages_eager += p.npages;
+		}
+		if (err)
+			return err;
+	}
+}
+
+static int setup_daemon(struct receiver *rv)
+{
+	struct lm_lazy_cfg c = {
+		.req_fd = rv->req, .bulk_fd = rv->bulk, .img = &rv->img,
+		.st = &rv->st,
+	};
+
+	c.uffd = lm_restore_take_uffd(rv->r);
+	if (c.uffd < 0) {
+		fprintf(stderr, "receive: the restorer has no userfaultfd for the lazy ranges\n");
+		return -ENOTSUP;
+	}
+	return lm_lazy_create(&c, &rv->lz);
+}
+
+static void *daemon_main(void *arg)
+{
+	struct receiver *rv = arg;
+
+	rv->daemon_err = lm_lazy_run(rv->lz);
+	return NULL;
+}
+
+static int write_pidfile(struct receiver *rv)
+{
+	FILE *f;
+
+	if (!rv->o.pidfile)
+		return 0;
+	f = fopen(rv->o.pidfile, "w");
+	if (!f || fprintf(f, "%d\n", rv->pid) < 0 || fclose(f)) {
+		fprintf(stderr, "receive: cannot write pidfile %s: %s\n",
+			rv->o.pidfile, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int resume(struct receiver *rv)
+{
+	int err = lm_restore_resume(rv->r, &rv->pid);
+
+	if (err)
+		return err;
+	rv->resumed = 1;
+	rv->st.resume_ns = lm_realtime_ns();
+	return write_pidfile(rv);
+}
+
+/* Eager: everything is in; tell the source, get its BYE. */
+static int finish_eager(struct receiver *rv)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	char json[2048], buf[256];
+	struct lm_msg m;
+	int len, err;
+
+	rv->st.last_install_ns = rv->st.resume_ns;
+	rv->st.bytes_before_resume = rv->s.bytes;
+	len = lm_stats_json(&rv->st, json, sizeof(json));
+	err = lm_msg_send(rv->req, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
+	if (!err)
+		err = lm_msg_send(rv->req, LM_MSG_DONE, 0, 0, 0, json,
+				  len < (int)sizeof(json) ? len : 0);
+	setsockopt(rv->req, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!err)
+		err = lm_msg_recv(rv->req, &m, buf, sizeof(buf));
+	if (!err && m.type != LM_MSG_BYE)
+		err = -EPROTO;
+	if (err)
+		fprintf(stderr, "receive: pid %d: no BYE from the source (%s); it may still exist there\n",
+			rv->pid, strerror(-err));
+	return 0;	/* the process is complete and running here */
+}
+
+static int run_lazy(struct receiver *rv)
+{
+	pthread_t th;
+	int err;
+
+	err = setup_daemon(rv);
+	if (!err)
+		err = read_eager_pages(rv);
+	if (err)
+		return err;
+	rv->st.bytes_before_resume = rv->s.bytes;
+	err = pthread_create(&th, NULL, daemon_main, rv);
+	if (err)
+		return -err;
+	err = resume(rv);
+	if (rv->resumed)
+		lm_lazy_resumed(rv->lz, rv->pid);
+	else
+		lm_lazy_abort(rv->lz);
+	pthread_join(th, NULL);
+	if (err)
+		return err;
+	if (rv->daemon_err) {
+		kill(rv->pid, SIGKILL);
+		fprintf(stderr, "receive: pid %d killed: its memory could not be completed (%s); the source keeps it\n",
+			rv->pid, strerror(-rv->daemon_err));
+		return rv->daemon_err;
+	}
+	return 0;
+}
+
+static int run_eager(struct receiver *rv)
+{
+	int err = read_eager_pages(rv);
+
+	if (!err)
+		err = resume(rv);
+	if (!err)
+		err = finish_eager(rv);
+	return err;
+}
+
+static void report(struct receiver *rv)
+{
+	char json[2048];
+
+	lm_stats_json(&rv->st, json, sizeof(json));
+	if (rv->o.stats)
+		lm_stats_write_file(rv->o.stats, json);
+	fprintf(stderr, "receive: pid %d running here; downtime %.3f ms, %llu bytes before resume, %llu pages faulted, %llu pushed, %llu zero\n",
+		rv->pid, (rv->st.resume_ns - rv->st.freeze_ns) / 1e6,
+		(unsigned long long)rv->st.bytes_before_resume,
+		(unsigned long long)rv->st.pages_faulted,
+		(unsigned long long)rv->st.pages_pushed,
+		(unsigned long long)rv->st.pages_zero);
+}
+
+static int restore(struct receiver *rv)
+{
+	struct lm_restore_opts ro = { .stdio = rv->o.stdio };
+	int err;
+
+	err = lm_stream_open(&rv->s, rv->req, 0, "request channel");
+	if (!err)
+		err = lm_read_meta(&rv->s, &rv->img);
+	if (err) {
+		fprintf(stderr, "receive: metadata from %s: %s\n", rv->peer,
+			rv->s.errmsg[0] ? rv->s.errmsg : strerror(-err));
+		return err;
+	}
+	rv->lazy = !!(rv->img.hdr.flags & LM_HDR_LAZY);
+	rv->st.freeze_ns = rv->img.hdr.created_ns;
+	rv->st.eager = !rv->lazy;
+	count_pages(rv);
+	ro.lazy = rv->lazy;
+	ro.uffd_features = rv->lazy ? lm_lazy_uffd_features() : 0;
+	snprintf(rv->st.mechanism, sizeof(rv->st.mechanism), "%s",
+		 rv->lazy ? "userfaultfd missing faults (private anon lazy, other kinds eager)" :
+		 "pre-copy (--eager)");
+	err = lm_restore_prepare(&rv->img, &ro, &rv->r);
+	if (err)
+		return err;
+	err = rv->lazy ? run_lazy(rv) : run_eager(rv);
+	if (err && !rv->resumed)
+		lm_restore_abort(rv->r);
+	else
+		lm_restore_free(rv->r);
+	rv->r = NULL;
+	return err;
+}
+
+int cmd_receive(int argc, char **argv)
+{
+	struct receiver rv = {
+		.auth.prefix = "receive", .lfd = -1, .req = -1, .bulk = -1,
+	};
+	int err;
+
+	if (parse(argc, argv, &rv.o))
+		return 2;
+	if (rv.o.token_file && lm_token_load(&rv.auth, rv.o.token_file))
+		return 1;
+	err = accept_session(&rv);
+	if (!err)
+		err = restore(&rv);
+	if (!err)
+		report(&rv);
+	lm_lazy_destroy(rv.lz);
+	lm_stream_close(&rv.s);
+	lm_image_free(&rv.img);
+	lm_stats_free(&rv.st);
+	if (rv.req >= 0)
+		close(rv.req);
+	if (rv.bulk >= 0)
+		close(rv.bulk);
+	return err ? 1 : 0;
+}
