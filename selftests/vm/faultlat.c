@@ -406,10 +406,13 @@ TEST_F_TIMEOUT(faultlat, workload, 600)
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, s.src);
 	ASSERT_NE(MAP_FAILED, s.base);
-	lm_fill(s.src, len, 7);
+	/* register first: a THP fault while filling src could otherwise
+	 * populate base through the vma they share until then
+	 */
 	reg.range.start = (unsigned long)s.base;
 	reg.range.len = len;
 	ASSERT_EQ(0, ioctl(s.uffd, UFFDIO_REGISTER, &reg));
+	lm_fill(s.src, len, 7);
 	ASSERT_EQ(0, pthread_create(&th, NULL, serve, &s));
 
 	/* N missing faults, scattered, each page once; data checked */
