@@ -80,6 +80,9 @@ int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
 	OUT("{\"mode\":\"%s\",", st->eager ? "eager" : "lazy");
 	OUT("\"downtime_ns\":%llu,", (unsigned long long)since(st->resume_ns, st->freeze_ns));
 	OUT("\"total_ns\":%llu,", (unsigned long long)since(st->last_install_ns, st->freeze_ns));
+	OUT("\"freeze_realtime_ns\":%llu,", (unsigned long long)st->freeze_ns);
+	OUT("\"resume_realtime_ns\":%llu,", (unsigned long long)st->resume_ns);
+	OUT("\"last_install_realtime_ns\":%llu,", (unsigned long long)st->last_install_ns);
 	OUT("\"bytes_before_resume\":%llu,", (unsigned long long)st->bytes_before_resume);
 	OUT("\"bytes_after_resume\":%llu,", (unsigned long long)st->bytes_after_resume);
 	OUT("\"pages_total\":%llu,", (unsigned long long)st->pages_total);
