@@ -1,9 +1,103 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Until the migration engine lands, the demo runs the one real step that
-# exists: the userfaultfd probe and missing-fault round trip that the
-# lazy-pages daemon is built on.
+# make demo: a real lazy migration of a 256 MiB workload between two
+# network namespaces joined by a veth pair, with a token, printing the
+# figures from the stats JSON.
+#   bench/demo.sh [MIB] [extra send options, e.g. --eager or --push-rate 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "demo: lazy migration is not implemented yet; running the uffd probe"
-build/selftests/run.sh host uffd_probe
+
+MIB=${1:-256}
+shift || true
+TOOL=$PWD/build/lazymig
+WL=$PWD/build/selftests/workloads/lazy_wl
+SRC=lmdemo-src-$$
+DST=lmdemo-dst-$$
+VA=lmdemo$$a
+VB=lmdemo$$b
+PORT=$((20000 + $$ % 10000))
+DIR=$(mktemp -d /tmp/lazymig-demo.XXXXXX)
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	[ -s "$DIR/pid" ] && kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
+	ip netns del "$SRC" 2>/dev/null || true
+	ip netns del "$DST" 2>/dev/null || true
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+[ -x "$TOOL" ] && [ -x "$WL" ] || { echo "demo: build first (make)"; exit 1; }
+ip netns add "$SRC"
+ip netns add "$DST"
+ip link add "$VA" type veth peer name "$VB"
+ip link set "$VA" netns "$SRC"
+ip link set "$VB" netns "$DST"
+ip -n "$SRC" addr add 10.78.0.1/24 dev "$VA"
+ip -n "$DST" addr add 10.78.0.2/24 dev "$VB"
+for ns in "$SRC" "$DST"; do ip -n "$ns" link set lo up; done
+ip -n "$SRC" link set "$VA" up
+ip -n "$DST" link set "$VB" up
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/token"
+chmod 600 "$DIR/token"
+
+wait_for() {	# FILE PATTERN SECONDS
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		grep -qs "$2" "$1" && return 0
+		sleep 0.05
+	done
+	echo "demo: timed out waiting for '$2' in $1" >&2
+	return 1
+}
+
+echo "demo: source netns $SRC (10.78.0.1), destination netns $DST (10.78.0.2)"
+ip netns exec "$DST" "$TOOL" receive --listen 10.78.0.2:$PORT \
+	--token-file "$DIR/token" --stats "$DIR/stats.json" \
+	--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
+PIDS+=($!)
+RECV=$!
+wait_for "$DIR/receive.log" listening 10
+
+ip netns exec "$SRC" "$WL" "$MIB" "$DIR/state" &
+PIDS+=($!)
+WLPID=$!
+wait_for "$DIR/state" ready 30
+echo "demo: workload pid $WLPID filled $MIB MiB with a pattern in $SRC"
+
+ip netns exec "$SRC" "$TOOL" send -t "$WLPID" --to 10.78.0.2:$PORT \
+	--token-file "$DIR/token" "$@" 2>"$DIR/send.log" &
+PIDS+=($!)
+SEND=$!
+wait_for "$DIR/pid" . 60
+NEWPID=$(cat "$DIR/pid")
+echo "demo: resumed in $DST as pid $NEWPID; it now verifies every page in random order"
+kill -USR1 "$NEWPID"
+
+rc=0
+wait "$SEND" || rc=$?
+wait "$RECV" || rc=$?
+wait "$WLPID" 2>/dev/null || true	# the source: killed by send
+wait_for "$DIR/state.result" . 120
+sed 's/^/demo: workload says: /' "$DIR/state.result"
+cat "$DIR/send.log" "$DIR/receive.log" | sed 's/^/  /'
+[ $rc -eq 0 ] && grep -q '^ok' "$DIR/state.result" || { echo "demo: FAILED"; exit 1; }
+
+num() { grep -o "\"$1\":[0-9]*" "$DIR/stats.json" | cut -d: -f2; }
+events=$(grep -o '"events":{[^}]*}' "$DIR/stats.json")
+awk -v d="$(num downtime_ns)" -v t="$(num total_ns)" -v b="$(num bytes_before_resume)" \
+    -v f="$(num faults)" -v pf="$(num pages_faulted)" -v pp="$(num pages_pushed)" \
+    -v pz="$(num pages_zero)" -v pt="$(num pages_total)" \
+    -v p50="$(num fault_ns_p50)" -v p99="$(num fault_ns_p99)" -v ev="$events" 'BEGIN {
+	printf "\nlazy migration of %s MiB\n", '"$MIB"'
+	printf "  downtime (freeze -> resume)   %10.3f ms\n", d / 1e6
+	printf "  bytes before resume           %10d (%.1f KiB)\n", b, b / 1024
+	printf "  total (freeze -> last page)   %10.3f ms\n", t / 1e6
+	printf "  demand faults                 %10d (p50 %.1f us, p99 %.1f us)\n", f, p50 / 1e3, p99 / 1e3
+	printf "  pages faulted in              %10d\n", pf
+	printf "  pages pushed                  %10d\n", pp
+	printf "  zero pages (never sent)       %10d\n", pz
+	printf "  pages total                   %10d\n", pt
+	printf "  %s\n", ev
+}'
