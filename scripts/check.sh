@@ -3,7 +3,7 @@
 # make check: install deps, build everything, run the selftests on the
 # host and in QEMU on each kernel, and end with one summary line.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 scripts/deps.sh
 make -j"$(nproc)" all || exit 1

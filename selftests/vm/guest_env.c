@@ -321,7 +321,7 @@ TEST(hugepages_reserved)
 		SKIP(return, "kernel without hugetlb (no /proc/sys/vm/nr_hugepages)");
 	nr = strtol(buf, NULL, 10);
 	if (nr < 2)
-		SKIP(return, "%ld 2M huge pages reserved, 2 needed (qemu-test/init asks for 16: is --mem too small?)",
+		SKIP(return, "%ld 2M huge pages reserved, 2 needed (qemu-test/run: LAZYMIG_HUGEPAGES)",
 		     nr);
 	TH_LOG("%ld 2M huge pages reserved", nr);
 	p = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE,
