@@ -236,151 +236,239 @@ static int zero_page_idx(size_t i)
 	return i % 7 == 3;	/* never touched at the source */
 }
 
-TEST(daemon_serves_region)
-{
-	struct lm_vma_img vma = { 0 };
-	struct lm_pagemap_img pm = { 0 };
-	struct lm_image img = { 0 };
-	struct lm_stats st = { 0 };
-	struct runner rp = { 0 }, rl = { 0 };
-	struct lm_lazy_cfg lc = { 0 };
-	struct lm_ps_cfg pc = { 0 };
-	struct uffdio_register reg = { 0 };
+/* The destination region, its image, both ends and their threads. */
+struct rig {
+	struct lm_vma_img vma;
+	struct lm_pagemap_img pm;
+	struct lm_image img;
+	struct lm_stats st;
+	struct runner rp, rl;
 	unsigned long *bits;
 	pthread_t tp, tl;
-	char *dst, *moved, *p;
+	char *dst;
 	int req[2], bulk[2], uffd;
-	__u64 feat = lm_lazy_uffd_features();
-	size_t i, *order;
-	struct uffdio_api api = { .api = UFFD_API };
+};
 
-	if (!(feat & UFFD_FEATURE_EVENT_REMOVE))
-		SKIP(return, "userfaultfd without EVENT_REMOVE");
+static int rig_image(struct rig *g)
+{
+	size_t i;
+
 	src_mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	dst = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, src_mem);
-	ASSERT_NE(MAP_FAILED, dst);
-	src_base = (unsigned long)dst;	/* same addresses, as in a migration */
-	bits = calloc(LM_BITS_TO_LONGS(NPAGES), sizeof(long));
+	g->dst = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	g->bits = calloc(LM_BITS_TO_LONGS(NPAGES), sizeof(long));
+	if (src_mem == MAP_FAILED || g->dst == MAP_FAILED || !g->bits)
+		return -ENOMEM;
+	src_base = (unsigned long)g->dst;	/* same addresses, as in a migration */
 	for (i = 0; i < NPAGES; i++) {
 		if (zero_page_idx(i))
 			continue;
 		lm_fill(src_mem + i * PS, PS, i);
-		lm_set_bit(bits, i);
+		lm_set_bit(g->bits, i);
 	}
-	vma.v = (struct lm_vma){ .start = src_base, .end = src_base + REGION,
-		.kind = LM_MEM_ANON_PRIVATE, .flags = LM_VMA_LAZY,
-		.prot = PROT_READ | PROT_WRITE, .page_size = PS, .shm_id = -1 };
-	pm.m = (struct lm_pagemap){ .space = 0, .addr = src_base,
+	g->vma.v = (struct lm_vma){ .start = src_base,
+		.end = src_base + REGION, .kind = LM_MEM_ANON_PRIVATE,
+		.flags = LM_VMA_LAZY, .prot = PROT_READ | PROT_WRITE,
+		.page_size = PS, .shm_id = -1 };
+	g->pm.m = (struct lm_pagemap){ .space = 0, .addr = src_base,
 		.npages = NPAGES, .page_size = PS };
-	pm.bitmap = bits;
-	img.proc.nr_vmas = 1;
-	img.vmas = &vma;
-	img.maps = &pm;
-	img.nr_maps = 1;
+	g->pm.bitmap = g->bits;
+	g->img.proc.nr_vmas = 1;
+	g->img.vmas = &g->vma;
+	g->img.maps = &g->pm;
+	g->img.nr_maps = 1;
+	return 0;
+}
 
-	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	ASSERT_LE(0, uffd);
-	api.features = feat & ~UFFD_FEATURE_EVENT_FORK;
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
-	reg.range.start = src_base;
-	reg.range.len = REGION;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+static int rig_uffd(struct rig *g, __u64 features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	struct uffdio_register reg = {
+		.range = { .start = src_base, .len = REGION },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
 
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, req));
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, bulk));
-	pc = (struct lm_ps_cfg){ .req_fd = req[0], .bulk_fd = bulk[0],
-		.img = &img, .read = read_src, .push_rate = 32UL << 20,
-		.pid = getpid() };
-	ASSERT_EQ(0, lm_ps_create(&pc, &rp.ps));
-	lc = (struct lm_lazy_cfg){ .uffd = uffd, .pid = getpid(),
-		.req_fd = req[1], .bulk_fd = bulk[1], .img = &img, .st = &st };
-	ASSERT_EQ(0, lm_lazy_create(&lc, &rl.lz));
-	/* an eager page, before "resume" */
-	ASSERT_EQ(0, lm_lazy_install(rl.lz, 0, src_base, 1, src_mem));
-	lm_ps_mark_sent(rp.ps, 0, src_base, 1);
-	pthread_create(&tp, NULL, run_ps, &rp);
-	pthread_create(&tl, NULL, run_lazy, &rl);
-	st.resume_ns = lm_realtime_ns();
-	st.freeze_ns = st.resume_ns - 1;
-	lm_lazy_resumed(rl.lz, getpid());
+	g->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (g->uffd < 0 || ioctl(g->uffd, UFFDIO_API, &api) ||
+	    ioctl(g->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
 
-	/* touch in random order while the push runs at 32 MiB/s */
-	order = malloc(NPAGES * sizeof(*order));
+/* Both ends up, one eager page installed, "resumed", threads running. */
+static int rig_start(struct rig *g, __u64 features, __u64 rate)
+{
+	struct lm_ps_cfg pc = { .img = &g->img, .read = read_src,
+				.push_rate = rate, .pid = getpid() };
+	struct lm_lazy_cfg lc = { .pid = getpid(), .img = &g->img,
+				  .st = &g->st };
+	int err = rig_image(g);
+
+	if (!err)
+		err = rig_uffd(g, features);
+	if (err)
+		return err;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, g->req) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, g->bulk))
+		return -errno;
+	pc.req_fd = g->req[0];
+	pc.bulk_fd = g->bulk[0];
+	lc.uffd = g->uffd;
+	lc.req_fd = g->req[1];
+	lc.bulk_fd = g->bulk[1];
+	err = lm_ps_create(&pc, &g->rp.ps);
+	if (!err)
+		err = lm_lazy_create(&lc, &g->rl.lz);
+	if (!err)	/* an eager page, before "resume" */
+		err = lm_lazy_install(g->rl.lz, 0, src_base, 1, src_mem);
+	if (err)
+		return err;
+	lm_ps_mark_sent(g->rp.ps, 0, src_base, 1);
+	pthread_create(&g->tp, NULL, run_ps, &g->rp);
+	pthread_create(&g->tl, NULL, run_lazy, &g->rl);
+	g->st.resume_ns = lm_realtime_ns();
+	g->st.freeze_ns = g->st.resume_ns - 1;
+	lm_lazy_resumed(g->rl.lz, getpid());
+	return 0;
+}
+
+static void rig_stop(struct rig *g)
+{
+	char json[2048];
+
+	pthread_join(g->tl, NULL);
+	pthread_join(g->tp, NULL);
+	g->st.pages_total = NPAGES;
+	g->st.pages_zero = NPAGES - lm_bitmap_weight(g->bits, NPAGES);
+	lm_stats_json(&g->st, json, sizeof(json));
+	fprintf(stderr, "# stats: %s\n", json);
+}
+
+static void rig_free(struct rig *g)
+{
+	lm_lazy_destroy(g->rl.lz);
+	lm_ps_destroy(g->rp.ps);
+	lm_stats_free(&g->st);
+	free(g->bits);
+	munmap(src_mem, REGION);
+}
+
+static size_t *shuffled(unsigned int seed)
+{
+	size_t *order = malloc(NPAGES * sizeof(*order)), i;
+
 	for (i = 0; i < NPAGES; i++)
 		order[i] = i;
-	srand(42);
+	srand(seed);
 	for (i = NPAGES - 1; i > 0; i--) {
 		size_t j = rand() % (i + 1), t = order[i];
 
 		order[i] = order[j];
 		order[j] = t;
 	}
-	/* drop pages 100..199 and move 200..299 away before they arrive */
-	ASSERT_EQ(0, madvise(dst + 100 * PS, 100 * PS, MADV_DONTNEED));
+	return order;
+}
+
+/* Page k of the region at p: pattern k, or zero. -1 if right. */
+static long page_bad(const char *p, size_t k)
+{
+	return zero_page_idx(k) ? lm_check_zero(p, PS) : lm_check(p, PS, k);
+}
+
+TEST(daemon_serves_region)
+{
+	__u64 feat = lm_lazy_uffd_features();
+	struct rig g = { 0 };
+	size_t i, *order;
+	char *moved;
+
+	if (!(feat & UFFD_FEATURE_EVENT_REMOVE))
+		SKIP(return, "userfaultfd without EVENT_REMOVE");
 	moved = mmap(NULL, 100 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
 		     -1, 0);
 	ASSERT_NE(MAP_FAILED, moved);
-	ASSERT_EQ(moved, mremap(dst + 200 * PS, 100 * PS, 100 * PS,
+	/* the harness forked us: no FORK event needed here */
+	ASSERT_EQ(0, rig_start(&g, feat & ~UFFD_FEATURE_EVENT_FORK,
+			       32UL << 20));
+	/* drop pages 100..199 and move 200..299 away before they arrive */
+	ASSERT_EQ(0, madvise(g.dst + 100 * PS, 100 * PS, MADV_DONTNEED));
+	ASSERT_EQ(moved, mremap(g.dst + 200 * PS, 100 * PS, 100 * PS,
 				MREMAP_MAYMOVE | MREMAP_FIXED, moved));
+	/* touch half in random order while the push runs at 32 MiB/s */
+	order = shuffled(42);
 	for (i = 0; i < NPAGES / 2; i++) {
 		size_t k = order[i];
 
-		p = dst + k * PS;
 		if (k >= 100 && k < 300)
 			continue;
-		if (zero_page_idx(k)) {
-			ASSERT_EQ(-1, lm_check_zero(p, PS));
-		} else {
-			ASSERT_EQ(-1, lm_check(p, PS, k));
-		}
+		ASSERT_EQ(-1, page_bad(g.dst + k * PS, k));
 	}
-	pthread_join(tl, NULL);
-	pthread_join(tp, NULL);
-	EXPECT_EQ(0, rl.err);
-	EXPECT_EQ(0, rp.err);
+	rig_stop(&g);
+	EXPECT_EQ(0, g.rl.err);
+	EXPECT_EQ(0, g.rp.err);
 	for (i = 0; i < NPAGES; i++) {
-		p = dst + i * PS;
 		if (i >= 100 && i < 300)
 			continue;
-		if (zero_page_idx(i)) {
-			ASSERT_EQ(-1, lm_check_zero(p, PS));
-		} else {
-			ASSERT_EQ(-1, lm_check(p, PS, i));
-		}
+		ASSERT_EQ(-1, page_bad(g.dst + i * PS, i));
 	}
-	EXPECT_EQ(-1, lm_check_zero(dst + 100 * PS, 100 * PS));
-	for (i = 200; i < 300; i++) {
-		p = moved + (i - 200) * PS;
-		if (zero_page_idx(i)) {
-			ASSERT_EQ(-1, lm_check_zero(p, PS));
-		} else {
-			ASSERT_EQ(-1, lm_check(p, PS, i));
-		}
-	}
-	EXPECT_EQ(1, st.events[LM_EV_REMAP]);
-	EXPECT_EQ(0, lm_lazy_pending(rl.lz));
-	st.pages_total = NPAGES;
-	st.pages_zero = NPAGES - lm_bitmap_weight(bits, NPAGES);
-	{
-		char json[2048];
-
-		lm_stats_json(&st, json, sizeof(json));
-		TH_LOG("%s", json);
-	}
-	EXPECT_LT(0, st.pages_faulted);
-	EXPECT_LT(0, st.pages_pushed);
-	EXPECT_EQ(1, st.events[LM_EV_REMOVE]);
-	EXPECT_EQ(st.pages_total, st.pages_faulted + st.pages_pushed +
-		  st.pages_zero + st.pages_dropped);
-	lm_lazy_destroy(rl.lz);
-	lm_ps_destroy(rp.ps);
-	lm_stats_free(&st);
+	EXPECT_EQ(-1, lm_check_zero(g.dst + 100 * PS, 100 * PS));
+	for (i = 200; i < 300; i++)
+		ASSERT_EQ(-1, page_bad(moved + (i - 200) * PS, i));
+	EXPECT_EQ(1, g.st.events[LM_EV_REMAP]);
+	EXPECT_EQ(1, g.st.events[LM_EV_REMOVE]);
+	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
+	EXPECT_LT(0, g.st.pages_faulted);
+	EXPECT_LT(0, g.st.pages_pushed);
+	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
+		  g.st.pages_zero + g.st.pages_dropped);
 	free(order);
-	free(bits);
+	rig_free(&g);
+}
+
+/*
+ * A child forked while pages are still lazy gets its own uffd; the daemon
+ * serves it from the same source, and a page the parent drops after the
+ * fork still reaches the child.
+ */
+TEST(daemon_serves_forked_child)
+{
+	__u64 feat = lm_lazy_uffd_features();
+	struct rig g = { 0 };
+	size_t i, *order;
+	int st;
+	pid_t pid;
+
+	if (!(feat & UFFD_FEATURE_EVENT_FORK))
+		SKIP(return, "userfaultfd without EVENT_FORK");
+	ASSERT_EQ(0, rig_start(&g, feat, 8UL << 20));
+	order = shuffled(7);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		for (i = 0; i < NPAGES; i++)
+			if (page_bad(g.dst + order[i] * PS, order[i]) != -1)
+				_exit(10);
+		_exit(0);
+	}
+	ASSERT_EQ(0, madvise(g.dst + 10 * PS, 10 * PS, MADV_DONTNEED));
+	for (i = 0; i < NPAGES; i++) {
+		size_t k = NPAGES - 1 - order[i];
+
+		if (k >= 10 && k < 20) {
+			ASSERT_EQ(-1, lm_check_zero(g.dst + k * PS, PS));
+		} else {
+			ASSERT_EQ(-1, page_bad(g.dst + k * PS, k));
+		}
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	rig_stop(&g);
+	EXPECT_EQ(0, g.rl.err);
+	EXPECT_EQ(0, g.rp.err);
+	EXPECT_EQ(1, g.st.events[LM_EV_FORK]);
+	free(order);
+	rig_free(&g);
 }
 
 TEST_HARNESS_MAIN
