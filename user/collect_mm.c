@@ -226,6 +226,8 @@ static int shared_kind(struct lm_dump *d, const struct smaps_vma *s,
 		return id;
 	v->shm_id = id;
 	v->page_size = d->img.shms[id].s.page_size;
+	if (kind == LM_MEM_TMPFS)	/* its path reaches it */
+		d->img.shms[id].s.flags |= LM_SHM_FD_REACHABLE;
 	return d->img.shms[id].s.kind;
 }
 
@@ -235,6 +237,7 @@ static int file_kind(struct lm_dump *d, const struct smaps_vma *s,
 	int shared = s->perms[3] == 's';
 	char mf[96];
 	struct statfs sf;
+	struct stat st;
 	int fd, tmpfs;
 
 	if (ends_with(s->path, " (deleted)"))
@@ -246,6 +249,12 @@ static int file_kind(struct lm_dump *d, const struct smaps_vma *s,
 	if (fd < 0)
 		return lm_dump_fail(d, -errno, "cannot open %s (%s): %s", mf,
 				    s->path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return lm_dump_fail(d, -EOPNOTSUPP,
+				    "PID %d maps %s at %lx-%lx, which is not a regular file; device mappings are not supported",
+				    d->pid, s->path, s->start, s->end);
+	}
 	tmpfs = !fstatfs(fd, &sf) && sf.f_type == TMPFS_MAGIC;
 	close(fd);
 	if (shared && tmpfs)
