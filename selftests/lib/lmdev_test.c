@@ -187,6 +187,11 @@ static void lmt_serve(struct lmt_shared *sh, int fd, uint64_t nr,
 	}
 	if (mode == LMT_SELF_READ)
 		lmt_self_read(sh, fd, bits, nr);
+	if (mode == LMT_HANG_LEAK && fork() == 0) {
+		while (!sh->stop)
+			lmt_sleep_ms(10);
+		_exit(0);
+	}
 	sh->ready = 1;
 	while (!sh->stop) {
 		struct pollfd pfd = { .fd = d.fd, .events = POLLIN };
@@ -205,8 +210,14 @@ static void lmt_serve(struct lmt_shared *sh, int fd, uint64_t nr,
 				sh->nr_type[ev[i].type]++;
 			sh->last = ev[i];
 			sh->nr_events++;
-			if (mode == LMT_HANG)
+			if (mode == LMT_HANG || mode == LMT_HANG_LEAK)
 				continue;
+			if (mode == LMT_REFUSE) {
+				err = lmdev_ack(&d, ev[i].seq, -ENOLINK);
+				if (err)
+					lmt_err(sh, "ack", err);
+				continue;
+			}
 			if (mode == LMT_CLOSE) {
 				lmdev_close(&d);
 				while (!sh->stop)

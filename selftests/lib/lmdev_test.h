@@ -29,6 +29,8 @@ enum lmt_mode {
 	LMT_HANG,		/* read events, never ack */
 	LMT_CLOSE,		/* close /dev/lazymig on the first event */
 	LMT_SELF_READ,		/* pread a pending page itself, then serve */
+	LMT_HANG_LEAK,		/* LMT_HANG, and a child keeps /dev/lazymig */
+	LMT_REFUSE,		/* ack every event with -ENOLINK */
 };
 
 /* Shared between the test and its daemon (MAP_SHARED). */

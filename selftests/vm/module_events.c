@@ -450,7 +450,7 @@ static void daemon_gone(struct __test_metadata *_metadata,
 		usleep(10000);
 	ASSERT_EQ(1, self->d.sh->nr_events);
 	t0 = now();
-	if (mode == LMT_HANG)
+	if (mode != LMT_CLOSE)
 		kill(self->d.pid, SIGKILL);
 	ASSERT_EQ(sizeof(res), read(pfd[0], res, sizeof(res)));
 	t1 = now();
@@ -460,7 +460,13 @@ static void daemon_gone(struct __test_metadata *_metadata,
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	lmt_daemon_stop(&self->d);
 	self->d.pid = 0;
-	/* Dropped: the hole reads as zeros and a new daemon may register. */
+	/*
+	 * Dropped: the hole reads as zeros and a new daemon may register.
+	 * When the daemon's death was found by a waiter (its fd lived on in
+	 * a child), a work item drops the registrations: EIO until then.
+	 */
+	for (i = 0; i < 100 && diff_at(self->fd, 2 * P, P, zero) == -2; i++)
+		usleep(10000);
 	EXPECT_EQ(-1, diff_at(self->fd, 2 * P, P, zero));
 	ASSERT_EQ(0, start(_metadata, self, NULL, LMT_SERVE));
 	EXPECT_EQ(-1, diff_at(self->fd, 3 * P, P, self->orig + 3 * P));
@@ -476,6 +482,59 @@ TEST_F(ev, daemon_death_eio)
 TEST_F(ev, daemon_close_eio)
 {
 	daemon_gone(_metadata, self, LMT_CLOSE);
+}
+
+/* The daemon dies but a child of it keeps /dev/lazymig open. */
+TEST_F(ev, daemon_death_fd_leaked_eio)
+{
+	daemon_gone(_metadata, self, LMT_HANG_LEAK);
+}
+
+/* The daemon may fail an operation with an errno of its choice. */
+TEST_F(ev, ack_error)
+{
+	char buf[P];
+
+	ASSERT_EQ(0, start(_metadata, self, NULL, LMT_REFUSE));
+	EXPECT_EQ(-1, pread(self->fd, buf, P, 0));
+	EXPECT_EQ(ENOLINK, errno);
+	EXPECT_EQ(-1, pwrite(self->fd, buf, 10, P));
+	EXPECT_EQ(ENOLINK, errno);
+	EXPECT_EQ(-1, ftruncate(self->fd, P));
+	EXPECT_EQ(ENOLINK, errno);
+	EXPECT_EQ(NPAGES * P, lseek(self->fd, 0, SEEK_END));
+	EXPECT_EQ(3, self->d.sh->nr_events);
+}
+
+static int set_timeout(const char *ms)
+{
+	int fd = open("/sys/module/" LMT_MOD_NAME "/parameters/timeout_ms",
+		      O_WRONLY | O_CLOEXEC);
+	int ok;
+
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, ms, strlen(ms)) == (ssize_t)strlen(ms);
+	close(fd);
+	return ok ? 0 : -EIO;
+}
+
+/* A daemon alive but silent: the caller gives up after timeout_ms. */
+TEST_F(ev, ack_timeout)
+{
+	double t0, dt;
+	char buf[P];
+
+	ASSERT_EQ(0, set_timeout("1000"));
+	ASSERT_EQ(0, start(_metadata, self, NULL, LMT_HANG));
+	t0 = now();
+	EXPECT_EQ(-1, pread(self->fd, buf, P, 0));
+	EXPECT_EQ(EIO, errno);
+	dt = now() - t0;
+	EXPECT_EQ(0, set_timeout("120000"));
+	EXPECT_GT(dt, 0.9);
+	EXPECT_LT(dt, 4.0);
+	TH_LOG("gave up after %.3f s", dt);
 }
 
 TEST_HARNESS_MAIN
