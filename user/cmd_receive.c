@@ -281,6 +281,20 @@ static int finish_eager(struct receiver *rv)
 	return 0;	/* the process is complete and running here */
 }
 
+/*
+ * Fault injection for the tests of the failure paths:
+ * LAZYMIG_FAULT=receive-before-resume | receive-after-resume.
+ */
+static int fault(const char *where)
+{
+	const char *f = getenv("LAZYMIG_FAULT");
+
+	if (!f || strcmp(f, where))
+		return 0;
+	fprintf(stderr, "receive: LAZYMIG_FAULT=%s: failing on purpose\n", f);
+	return 1;
+}
+
 static int run_lazy(struct receiver *rv)
 {
 	pthread_t th;
@@ -295,11 +309,15 @@ static int run_lazy(struct receiver *rv)
 	err = pthread_create(&th, NULL, daemon_main, rv);
 	if (err)
 		return -err;
-	err = resume(rv);
+	err = fault("receive-before-resume") ? -ECANCELED : resume(rv);
 	if (rv->resumed)
 		lm_lazy_resumed(rv->lz, rv->pid);
 	else
 		lm_lazy_abort(rv->lz);
+	if (rv->resumed && fault("receive-after-resume")) {
+		usleep(200 * 1000);	/* RESUMED reaches the source */
+		shutdown(rv->req, SHUT_RDWR);
+	}
 	pthread_join(th, NULL);
 	if (err)
 		return err;

@@ -430,4 +430,79 @@ TEST_F_TIMEOUT(mig, no_token_loopback_ok, 120)
 	EXPECT_EQ(0, strncmp(buf, "ok ", 3));
 }
 
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strstr(buf, "State:\t");
+	return p ? p[7] : 0;
+}
+
+/* Restore fails before resume: the source runs on, untouched. */
+TEST_F_TIMEOUT(mig, fail_before_resume, 120)
+{
+	char buf[4096];
+	int st;
+
+	write_token(self, "token", "lazymig-test-token-0123456789abcdef");
+	setenv("LAZYMIG_FAULT", "receive-before-resume", 1);
+	start_receive(_metadata, self, self->dst, self->addr, "token");
+	unsetenv("LAZYMIG_FAULT");
+	start_workload(_metadata, self, self->src, "16");
+	start_send(self, self->src, self->addr, "token", NULL);
+	st = wait_exit(&self->send_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	st = wait_exit(&self->recv_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	slurp(self, "send.log", buf, sizeof(buf));
+	TH_LOG("send.log: %s", buf);
+	EXPECT_NE(NULL, strstr(buf, "resumed here untouched"));
+	EXPECT_NE(0, slurp(self, "pid", buf, sizeof(buf)));
+	source_untouched(_metadata, self);
+}
+
+/*
+ * The source goes away after the destination resumed: the destination
+ * kills its half-filled process, the source is left stopped (not run
+ * twice, not lost).
+ */
+TEST_F_TIMEOUT(mig, fail_after_resume, 120)
+{
+	char buf[4096];
+	int st, i;
+
+	write_token(self, "token", "lazymig-test-token-0123456789abcdef");
+	setenv("LAZYMIG_FAULT", "receive-after-resume", 1);
+	start_receive(_metadata, self, self->dst, self->addr, "token");
+	unsetenv("LAZYMIG_FAULT");
+	start_workload(_metadata, self, self->src, "64");
+	start_send(self, self->src, self->addr, "token", NULL);
+	ASSERT_EQ(0, wait_file(self, "pid", "\n", 60, buf, sizeof(buf)));
+	self->restored = atoi(buf);
+	st = wait_exit(&self->recv_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	st = wait_exit(&self->send_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	slurp(self, "recv.log", buf, sizeof(buf));
+	TH_LOG("recv.log: %s", buf);
+	EXPECT_NE(NULL, strstr(buf, "killed"));
+	slurp(self, "send.log", buf, sizeof(buf));
+	TH_LOG("send.log: %s", buf);
+	EXPECT_NE(NULL, strstr(buf, "left stopped"));
+	for (i = 0; i < 100 && proc_state(self->restored) &&
+		    proc_state(self->restored) != 'Z'; i++)
+		usleep(50 * 1000);
+	EXPECT_TRUE(!proc_state(self->restored) ||
+		    proc_state(self->restored) == 'Z');
+	EXPECT_EQ('T', proc_state(self->wl_pid));
+}
+
 TEST_HARNESS_MAIN
