@@ -277,6 +277,27 @@ __poll_t lm_poll_events(struct lm_ctx *ctx, struct file *file,
 	return mask | EPOLLOUT | EPOLLWRNORM;
 }
 
+/* Registration @id is gone: its callers proceed, as after an ack. */
+void lm_release_id(struct lm_ctx *ctx, u32 id)
+{
+	struct lm_waiter *w, *tmp;
+	LIST_HEAD(done);
+
+	spin_lock(&ctx->lock);
+	list_for_each_entry_safe(w, tmp, &ctx->queue, node)
+		if (w->ev.id == id)
+			list_move_tail(&w->node, &done);
+	list_for_each_entry_safe(w, tmp, &ctx->inflight, node)
+		if (w->ev.id == id)
+			list_move_tail(&w->node, &done);
+	list_for_each_entry_safe(w, tmp, &done, node) {
+		list_del_init(&w->node);
+		w->result = 0;
+		complete(&w->done);
+	}
+	spin_unlock(&ctx->lock);
+}
+
 int lm_ack(struct lm_ctx *ctx, const struct lazymig_ack *ack)
 {
 	struct lm_waiter *w, *found = NULL;

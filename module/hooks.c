@@ -247,37 +247,42 @@ static void notrace lm_ftrace_cb(unsigned long ip, unsigned long parent_ip,
  * The entry address of @name.  A kprobe resolves the name and may land
  * after an ENDBR; sprint_symbol() gives that offset back.
  */
-static unsigned long lm_resolve(const char *name)
+static int lm_resolve(const char *name, unsigned long *entry)
 {
 	struct kprobe kp = { .symbol_name = name };
 	char sym[KSYM_SYMBOL_LEN];
 	unsigned long addr, off;
 	char *plus, *slash;
 	size_t n = strlen(name);
+	int ret;
 
-	if (register_kprobe(&kp))
-		return 0;
+	ret = register_kprobe(&kp);
+	if (ret)
+		return ret;
 	addr = (unsigned long)kp.addr;
 	unregister_kprobe(&kp);
 	sprint_symbol(sym, addr);
 	plus = strchr(sym, '+');
 	slash = plus ? strchr(plus, '/') : NULL;
 	if (!slash || plus - sym != n || strncmp(sym, name, n))
-		return 0;
+		return -ENOENT;
 	*slash = '\0';
 	if (kstrtoul(plus + 1, 16, &off) || off > addr)
-		return 0;
-	return addr - off;
+		return -ENOENT;
+	*entry = addr - off;
+	return 0;
 }
 
 static int lm_hook_one(struct lm_hook *h)
 {
 	int ret;
 
-	h->addr = lm_resolve(h->name);
-	if (!h->addr) {
-		pr_err("lazymig: kernel symbol %s not found: this kernel's shmem is not one lazymig.ko knows (built for 6.1)\n",
-		       h->name);
+	ret = lm_resolve(h->name, &h->addr);
+	if (ret) {
+		pr_err("lazymig: cannot find kernel function %s (%d)%s\n",
+		       h->name, ret, ret == -ENOENT ?
+		       ": this kernel's shmem is not the 6.1 one lazymig.ko knows" :
+		       ": the kprobe that resolves it was refused");
 		return -ENOENT;
 	}
 	*(unsigned long *)h->orig = h->addr;

@@ -55,6 +55,7 @@ ssize_t lm_read_events(struct lm_ctx *ctx, char __user *buf, size_t count,
 __poll_t lm_poll_events(struct lm_ctx *ctx, struct file *file,
 			struct poll_table_struct *wait);
 int lm_ack(struct lm_ctx *ctx, const struct lazymig_ack *ack);
+void lm_release_id(struct lm_ctx *ctx, u32 id);
 extern unsigned int lm_timeout_ms;
 
 /* registry.c */

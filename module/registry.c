@@ -210,6 +210,7 @@ int lm_reg_del(struct lm_ctx *ctx, u32 id)
 	mutex_unlock(&lm_reg_mutex);
 	if (!reg)
 		return -ENOENT;
+	lm_release_id(ctx, id);
 	lm_reg_put(reg);
 	return 0;
 }

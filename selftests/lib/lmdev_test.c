@@ -212,6 +212,15 @@ static void lmt_serve(struct lmt_shared *sh, int fd, uint64_t nr,
 			sh->nr_events++;
 			if (mode == LMT_HANG || mode == LMT_HANG_LEAK)
 				continue;
+			if (mode == LMT_UNREGISTER) {
+				err = lmdev_unregister(&d, id);
+				if (err)
+					lmt_err(sh, "unregister", err);
+				err = lmdev_ack(&d, ev[i].seq, 0);
+				if (err != -ENOENT)
+					lmt_err(sh, "ack after unregister", err);
+				continue;
+			}
 			if (mode == LMT_REFUSE) {
 				err = lmdev_ack(&d, ev[i].seq, -ENOLINK);
 				if (err)

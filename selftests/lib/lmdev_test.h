@@ -31,6 +31,7 @@ enum lmt_mode {
 	LMT_SELF_READ,		/* pread a pending page itself, then serve */
 	LMT_HANG_LEAK,		/* LMT_HANG, and a child keeps /dev/lazymig */
 	LMT_REFUSE,		/* ack every event with -ENOLINK */
+	LMT_UNREGISTER,		/* unregister on the first event, no ack */
 };
 
 /* Shared between the test and its daemon (MAP_SHARED). */

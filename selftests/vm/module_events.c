@@ -506,6 +506,16 @@ TEST_F(ev, ack_error)
 	EXPECT_EQ(3, self->d.sh->nr_events);
 }
 
+/* Unregistering lets the waiting callers go; the page stays a hole. */
+TEST_F(ev, unregister_releases)
+{
+	ASSERT_EQ(0, start(_metadata, self, NULL, LMT_UNREGISTER));
+	EXPECT_EQ(-1, diff_at(self->fd, 0, P, zero));
+	EXPECT_EQ(1, self->d.sh->nr_events);
+	EXPECT_EQ(-1, diff_at(self->fd, P, P, zero));
+	EXPECT_EQ(1, self->d.sh->nr_events);
+}
+
 static int set_timeout(const char *ms)
 {
 	int fd = open("/sys/module/" LMT_MOD_NAME "/parameters/timeout_ms",

@@ -95,6 +95,11 @@ struct lazymig_register {
 	__u64 flags;		/* in: 0 */
 };
 
+/*
+ * LAZYMIG_IOC_UNREGISTER (the id): no more events for that inode; callers
+ * still waiting on one of its events proceed as if it had been acked.
+ */
+
 /* LAZYMIG_IOC_UPDATE: mark [first, first + count) restored or pending. */
 #define LAZYMIG_UPDATE_CLEAR	0	/* restored: no more events */
 #define LAZYMIG_UPDATE_SET	1	/* pending again */
