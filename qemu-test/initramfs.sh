@@ -67,58 +67,51 @@ needed_libs() {
 		/^[ \t]*\/[^ ]*ld-linux/ { print $1 }' | sort -u
 }
 
-# "NAME PATH" for every module file under MODDIR ("-" and "_" are the same).
-mod_index() {
-	find "$MODDIR" -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' \
-		-o -name '*.ko.gz' | while read -r f; do
-		b=${f##*/}
-		b=${b%%.ko*}
-		echo "${b//-/_} $f"
-	done
+# A depmod of the whole module tree of MODDIR, cached: a tree of symlinks
+# to MODDIR's directories plus depmod's output.  Prints its base directory.
+mod_tree() {
+	local kver=$1 key dir tmp e
+
+	key=$(stat -L -c '%n %s %Y' "$MODDIR" "$MODDIR"/modules.order 2>/dev/null |
+	      sha256sum | cut -c1-16)
+	dir=$QDIR/modtree-$kver-$key
+	if [ ! -d "$dir" ]; then
+		tmp=$dir.tmp.$$
+		rm -rf "$tmp"
+		mkdir -p "$tmp/lib/modules/$kver"
+		for e in "$MODDIR"/*; do
+			if [ -d "$e" ]; then
+				ln -s "$(realpath "$e")" "$tmp/lib/modules/$kver/${e##*/}"
+			elif [[ ${e##*/} =~ ^modules\.(order|builtin|builtin\.modinfo)$ ]]; then
+				cp "$e" "$tmp/lib/modules/$kver/"
+			fi
+		done
+		depmod -b "$tmp" "$kver" ||
+			die "depmod of $MODDIR failed"
+		mv "$tmp" "$dir"
+		# shellcheck disable=SC2012
+		ls -dt "$QDIR"/modtree-* | tail -n +5 | xargs -r rm -rf
+	fi
+	echo "$dir"
 }
 
-# Module file of NAME, from the index in $MODIDX.
-mod_path() {
-	awk -v n="${1//-/_}" '$1 == n { print $2; exit }' "$MODIDX"
-}
-
-# Is NAME built into the kernel?  Then there is nothing to load.
-mod_builtin() {
-	[ -f "$MODDIR/modules.builtin" ] &&
-		sed 's,.*/,,; s,\.ko$,,; s,-,_,g' "$MODDIR/modules.builtin" |
-		grep -qx "${1//-/_}"
-}
-
-# NAME... and everything they depend on (hard dependencies, and the soft
-# "pre:" ones that name a module file: others are aliases such as crc32c),
-# as module file paths, one per line.
+# NAME... and everything they need, hard and soft ("pre:") dependencies
+# resolved through modules.alias as modprobe would: module files under
+# MODDIR, one per line, in load order.  Built-in modules need no file.
 mod_closure() {
-	local todo=("$@") seen=" " n p d
+	local kver=$1 tree conf out
+	shift
 
-	while [ ${#todo[@]} -gt 0 ]; do
-		n=${todo[0]//-/_}
-		todo=("${todo[@]:1}")
-		case $seen in *" ${n#\?} "*) continue ;; esac
-		seen="$seen${n#\?} "
-		p=$(mod_path "${n#\?}")
-		if [ -z "$p" ]; then
-			mod_builtin "${n#\?}" && continue
-			[ "${n:0:1}" = "?" ] && continue
-			die "kernel module '$n' not found under $MODDIR (nor built in): check the names given to --modules"
-		fi
-		echo "$p"
-		for d in $(modinfo -F depends "$p" | tr ',' ' '); do
-			todo+=("$d")
-		done
-		for d in $(modinfo -F softdep "$p" | awk '{
-			for (i = 1; i <= NF; i++) {
-				if ($i == "pre:") { pre = 1; continue }
-				if ($i == "post:") { pre = 0; continue }
-				if (pre) print $i
-			} }'); do
-			todo+=("?$d")
-		done
-	done
+	tree=$(realpath "$(mod_tree "$kver")")	# modprobe prints absolute paths
+	conf=$(mktemp -d)	# no host /etc/modprobe.d blacklist or options
+	if ! out=$(modprobe -C "$conf" -d "$tree" -S "$kver" --show-depends \
+		   -a "$@" 2>&1); then
+		rm -rf "$conf"
+		die "$(echo "$out" | sed -n 's/^modprobe: [A-Z]*: //p' | head -n1): check the names given to --modules"
+	fi
+	rm -rf "$conf"
+	echo "$out" | awk '$1 == "insmod" { print $2 }' |
+		sed "s,^$tree/lib/modules/$kver/,$MODDIR/,"
 }
 
 stat_key() {	# path...: what identifies these files' contents cheaply
@@ -127,7 +120,7 @@ stat_key() {	# path...: what identifies these files' contents cheaply
 }
 
 cmd_base() {
-	local kver=$1 modules=$2 key keyfile out stage elves libs mods lib f rel
+	local kver=$1 modules=$2 key keyfile out stage elves libs mods lib f rel list
 	MODDIR=$3
 
 	mkdir -p "$QDIR"
@@ -139,12 +132,11 @@ cmd_base() {
 	mods=()
 	if [ -n "$MODDIR" ]; then
 		[ -d "$MODDIR" ] || die "module directory $MODDIR does not exist"
-		MODIDX=$(mktemp)
-		mod_index >"$MODIDX"
+		list=$(mktemp)
 		# shellcheck disable=SC2086
-		mod_closure ${modules//,/ } >"$MODIDX.list"
-		mapfile -t mods < <(sort -u "$MODIDX.list")
-		rm -f "$MODIDX" "$MODIDX.list"
+		mod_closure "$kver" ${modules//,/ } >"$list"
+		mapfile -t mods < <(awk '!seen[$0]++' "$list")
+		rm -f "$list"
 	fi
 	# Everything the archive is made of, cheaply: if this text is the
 	# same, so is the archive.
