@@ -4,12 +4,14 @@
 # the kernel unpacks one after the other):
 #
 #   initramfs.sh base KVER MODDIR MODULES
-#	Prints the path of the cached base archive: busybox-static, /init, the
-#	shared libraries of the guest binaries, bpftool, ip, tc and the kernel
-#	modules MODULES (comma-separated names) with their dependencies,
-#	decompressed, with a modules.dep busybox modprobe understands.  MODDIR
-#	is the kernel's lib/modules/KVER (may be empty: no modules).  Rebuilt
-#	only when one of its inputs changed; the key is in the file name.
+#	Prints the path of the cached base archive: busybox-static, dash as
+#	/bin/sh, /init, bpftool, ip, tc, the shared libraries of these and of
+#	the project's binaries, and the kernel modules MODULES (comma-separated
+#	names) with what they need (hard and soft dependencies, resolved by
+#	modprobe against a depmod of the whole tree), decompressed, with the
+#	modules.dep and modules.alias busybox modprobe reads.  MODDIR is the
+#	kernel's lib/modules/KVER (may be empty: no modules).  Rebuilt only
+#	when one of its inputs changed; the key is in the file name.
 #
 #   initramfs.sh overlay OUT KO CMDFILE NONCE
 #	Writes OUT: the project's build outputs under /lazymig/build (same
