@@ -241,8 +241,11 @@ static void kill_all(struct lm_dump *d)
 	unsigned int i;
 
 	kill(d->pid, SIGKILL);
-	/* Traced threads report their exit to us: collect every one. */
-	for (i = 0; i < d->nr_tids; i++) {
+	/*
+	 * Traced threads report their exit to us: collect every one, the
+	 * leader last (it reports only once the rest of its group is gone).
+	 */
+	for (i = d->nr_tids; i-- > 0;) {
 		int st;
 
 		while (waitpid(d->tids[i], &st, __WALL) == d->tids[i] &&

@@ -256,6 +256,8 @@ static int put(struct lm_stream *s, const void *p, size_t len)
 {
 	if (s->err)
 		return s->err;
+	if (!len)
+		return 0;
 	s->bytes += len;
 	if (s->buf_len + len > s->buf_cap) {
 		if (lm_stream_flush(s))

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
+#include <sys/wait.h>
 #include "kselftest_harness.h"
 #include "lmtest.h"
 #include "wl.h"
@@ -160,6 +161,25 @@ TEST_F(dump_threads, info_names_threads)
 	EXPECT_NE(NULL, strstr(out, "[heap]"));
 	EXPECT_NE(NULL, strstr(out, "[vdso]"));
 	EXPECT_NE(NULL, strstr(out, "pages: "));
+}
+
+/* Killing after the dump must not wait forever on a traced leader. */
+TEST(dump_kills_every_thread)
+{
+	struct lm_wl wl;
+	char out[4096], image[300];
+	int r, st;
+
+	r = lm_wl_start(&wl, "wl_mem", "--threads --pages 4");
+	ASSERT_EQ(0, r) TH_LOG("wl_mem did not start: %s", strerror(-r));
+	snprintf(image, sizeof(image), "%s/img", wl.dir);
+	r = lm_run_tool(out, sizeof(out), "dump -t %d -o %s", wl.pid, image);
+	EXPECT_EQ(0, r) TH_LOG("%s", out);
+	st = lm_wl_reap(&wl, 5000);
+	EXPECT_TRUE(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+		TH_LOG("workload not killed (wait status %d)", st);
+	unlink(image);
+	lm_wl_stop(&wl);
 }
 
 TEST_HARNESS_MAIN
