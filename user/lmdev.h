@@ -50,7 +50,7 @@ struct lmdev_plan {
 		uint64_t first, end;
 	} fill[2];		/* fill the pending pages of these ranges */
 	uint64_t drop_first, drop_end;	/* then mark these restored */
-};
+};	/* drop_end is UINT64_MAX for a truncate: clamp it to nr_pages */
 
 void lmdev_plan(const struct lazymig_event *ev, uint64_t page_size,
 		struct lmdev_plan *p);
