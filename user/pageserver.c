@@ -129,6 +129,23 @@ fail:
 	return err;
 }
 
+/* The first range of @space that starts after @addr, or NULL. */
+static struct ps_space *next_space(struct lm_ps *ps, __u32 space, __u64 addr)
+{
+	size_t lo = 0, hi = ps->nr;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		struct ps_space *s = &ps->sp[mid];
+
+		if (s->space < space || (s->space == space && s->addr <= addr))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ps->nr && ps->sp[lo].space == space ? &ps->sp[lo] : NULL;
+}
+
 static void clear_todo(struct lm_ps *ps, __u32 space, __u64 addr,
 		       __u64 npages)
 {
@@ -136,9 +153,17 @@ static void clear_todo(struct lm_ps *ps, __u32 space, __u64 addr,
 		struct ps_space *s = find_space(ps, space, addr);
 		__u64 i, n;
 
-		if (!s) {	/* not lazy here: skip a page */
-			addr += LM_PAGE_SIZE;
-			npages--;
+		if (!s) {	/* not lazy here: skip to the next lazy range */
+			__u64 gap;
+
+			s = next_space(ps, space, addr);
+			if (!s)
+				return;
+			gap = (s->addr - addr + LM_PAGE_SIZE - 1) / LM_PAGE_SIZE;
+			if (gap >= npages)
+				return;
+			addr += gap * LM_PAGE_SIZE;
+			npages -= gap;
 			continue;
 		}
 		i = (addr - s->addr) / s->page_size;
