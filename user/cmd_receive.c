@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include "lazy.h"
@@ -33,6 +34,7 @@
 #include "restore.h"
 
 #define ACCEPT_BULK_MS	10000
+#define DAEMON_NICE	-10
 
 struct recv_opts {
 	const char *listen, *pidfile, *stdio, *stats, *token_file;
@@ -225,6 +227,13 @@ static void *daemon_main(void *arg)
 {
 	struct receiver *rv = arg;
 
+	/*
+	 * The faulting threads wait for this one: do not let the process's
+	 * own work (or a local sender) take its CPU.  Best effort.
+	 */
+	if (setpriority(PRIO_PROCESS, gettid(), DAEMON_NICE))
+		fprintf(stderr, "receive: cannot raise the daemon's priority: %s\n",
+			strerror(errno));
 	rv->daemon_err = lm_lazy_run(rv->lz);
 	return NULL;
 }

@@ -804,7 +804,8 @@ int lm_lazy_run(struct lm_lazy *l)
 
 			if (now >= bye_deadline) {
 				LOG(l, "no BYE from the source after DONE; is it still running?");
-				return -ETIMEDOUT;
+				err = -ETIMEDOUT;
+				break;
 			}
 			timeout = (bye_deadline - now) / 1000000 + 1;
 			bulk_ready = 0;
