@@ -27,6 +27,8 @@
 
 #define SRC_IP	"10.77.0.1"
 #define DST_IP	"10.77.0.2"
+#define SRC_IP6	"fd77::1"
+#define DST_IP6	"fd77::2"
 
 FIXTURE(mig) {
 	char src[32], dst[32];
@@ -76,10 +78,12 @@ FIXTURE_SETUP(mig)
 			"ip -n %s addr add " SRC_IP "/24 dev lmv%da && "
 			"ip -n %s addr add " DST_IP "/24 dev lmv%db && "
 			"ip -n %s link set lmv%da up && ip -n %s link set lmv%db up && "
-			"ip -n %s link set lo up && ip -n %s link set lo up",
+			"ip -n %s link set lo up && ip -n %s link set lo up && "
+			"ip -n %s addr add " SRC_IP6 "/64 dev lmv%da nodad && "
+			"ip -n %s addr add " DST_IP6 "/64 dev lmv%db nodad",
 			me, me, me, self->src, me, self->dst, self->src, me,
 			self->dst, me, self->src, me, self->dst, me,
-			self->src, self->dst));
+			self->src, self->dst, self->src, me, self->dst, me));
 }
 
 static void reap(pid_t *pid)
@@ -355,6 +359,17 @@ TEST_F_TIMEOUT(mig, eager_32m, 180)
 	EXPECT_NE(NULL, strstr(json, "\"mode\":\"eager\""));
 	EXPECT_EQ(0, json_num(json, "pages_faulted"));
 	EXPECT_LT(32LL << 20 >> 1, json_num(json, "bytes_before_resume"));
+}
+
+TEST_F_TIMEOUT(mig, lazy_ipv6_16m, 120)
+{
+	char json[4096];
+
+	snprintf(self->addr, sizeof(self->addr), "[" DST_IP6 "]:%d",
+		 7000 + getpid() % 20000);
+	migrate_ok(_metadata, self, "16", NULL, json, sizeof(json));
+	check_fields(_metadata, json);
+	EXPECT_NE(NULL, strstr(json, "\"mode\":\"lazy\""));
 }
 
 /* The source must be running, unfrozen and whole: it verifies itself. */
