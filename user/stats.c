@@ -76,7 +76,8 @@ int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
 
 #define OUT(...) off += snprintf(buf + (off < len ? off : len), \
 				 off < len ? len - off : 0, __VA_ARGS__)
-	qsort(st->lat, st->nr_lat, sizeof(*st->lat), cmp_u64);
+	if (st->nr_lat)
+		qsort(st->lat, st->nr_lat, sizeof(*st->lat), cmp_u64);
 	OUT("{\"mode\":\"%s\",", st->eager ? "eager" : "lazy");
 	OUT("\"downtime_ns\":%llu,", (unsigned long long)since(st->resume_ns, st->freeze_ns));
 	OUT("\"total_ns\":%llu,", (unsigned long long)since(st->last_install_ns, st->freeze_ns));
