@@ -34,6 +34,7 @@ include bpf/bpf.mk
 include selftests/selftests.mk
 include module/module.mk
 include bench/bench.mk
+include fuzz/fuzz.mk
 
 check:
 	$(Q)scripts/check.sh

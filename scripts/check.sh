@@ -25,6 +25,8 @@ run_suite() {	# name, command...
 }
 
 run_suite host build/selftests/run.sh host
+# libFuzzer harnesses (fuzz/): replay fuzz/regress, then a short run each
+run_suite fuzz make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 run_suite vm-stock qemu-test/run --kernel stock --timeout 1800 -- \
 	build/selftests/run.sh vm
 if [ -x qemu-test/kernel.sh ] && qemu-test/kernel.sh has-patches; then
@@ -34,7 +36,7 @@ fi
 
 pass=0 fail=0 skip=0
 for s in "${suites[@]}"; do
-	line=$(grep -E '^(host|vm): [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' \
+	line=$(grep -E '^(host|vm|fuzz): [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' \
 		"$out/$s.log" | tail -n1)
 	if [ -z "$line" ]; then
 		echo "check: suite $s ended without a summary: counted as 1 failed"

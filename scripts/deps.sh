@@ -8,7 +8,8 @@ set -euo pipefail
 CACHE=${LAZYMIG_CACHE:-/var/cache/lazymig}
 PKGS="gcc make clang llvm libbpf-dev libelf-dev zlib1g-dev libssl-dev bpftool
 kmod busybox-static cpio qemu-system-x86 linux-headers-amd64 linux-source-6.1
-iproute2 xz-utils bc flex bison libdw-dev dwarves python3 rsync"
+iproute2 xz-utils bc flex bison libdw-dev dwarves python3 rsync
+libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fuzz the image/stream reader: the bytes of an image file, or of the
+ * metadata and pages `receive` reads from the request channel.  Every
+ * input goes through lm_read_meta() and lm_read_next() until END or an
+ * error, exactly as `lazymig restore` and `info` read a file.  An image
+ * that is accepted must be written back by lm_write_meta() and read
+ * again to the same counts (the writer and the reader agree).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include "image.h"
+
+static int in_fd = -1, out_fd = -1;
+static volatile unsigned char sink;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	in_fd = memfd_create("fuzz-image-in", MFD_CLOEXEC);
+	out_fd = memfd_create("fuzz-image-out", MFD_CLOEXEC);
+	if (in_fd < 0 || out_fd < 0)
+		abort();
+	return 0;
+}
+
+static void load(int fd, const void *data, size_t size)
+{
+	if (ftruncate(fd, 0) || pwrite(fd, data, size, 0) != (ssize_t)size ||
+	    lseek(fd, 0, SEEK_SET))
+		abort();
+}
+
+/* Pages after the metadata; the number of PAGES records, or -errno. */
+static long read_rest(struct lm_stream *s, struct lm_image *img)
+{
+	long runs = 0;
+
+	for (;;) {
+		struct lm_pages p;
+		void *data;
+		int t = lm_read_next(s, &p, &data);
+
+		if (t < 0) {
+			if (!s->errmsg[0])
+				abort();	/* refusals always say why */
+			return t;
+		}
+		if (t == LM_REC_END)
+			return runs;
+		if (t != LM_REC_PAGES)
+			continue;
+		/* what a restorer would touch: every byte of the run */
+		sink = ((unsigned char *)data)[p.npages * p.page_size - 1];
+		if (!lm_image_pagemap(img, p.space, p.addr))
+			abort();	/* check_pages said it was covered */
+		runs++;
+	}
+}
+
+static void roundtrip(const struct lm_image *img)
+{
+	struct lm_stream w, r;
+	struct lm_image again;
+
+	if (ftruncate(out_fd, 0) || lseek(out_fd, 0, SEEK_SET))
+		abort();
+	if (lm_stream_open(&w, out_fd, 1, "fuzz out"))
+		return;
+	if (lm_write_meta(&w, img) || lm_write_mark(&w, LM_REC_META_END) ||
+	    lm_write_mark(&w, LM_REC_END)) {
+		fprintf(stderr, "rewrite failed: %s\n", w.errmsg);
+		abort();
+	}
+	lm_stream_close(&w);
+	if (lseek(out_fd, 0, SEEK_SET) || lm_stream_open(&r, out_fd, 0, "again"))
+		abort();
+	if (lm_read_meta(&r, &again)) {
+		fprintf(stderr, "rewritten image refused: %s\n", r.errmsg);
+		abort();
+	}
+	if (again.proc.nr_threads != img->proc.nr_threads ||
+	    again.proc.nr_vmas != img->proc.nr_vmas ||
+	    again.proc.nr_fds != img->proc.nr_fds ||
+	    again.proc.nr_shms != img->proc.nr_shms ||
+	    again.nr_maps != img->nr_maps)
+		abort();
+	lm_image_free(&again);
+	lm_stream_close(&r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct lm_image img;
+	struct lm_stream s;
+	int err;
+
+	load(in_fd, data, size);
+	if (lm_stream_open(&s, in_fd, 0, "fuzz image"))
+		return 0;
+	err = lm_read_meta(&s, &img);
+	if (err) {
+		if (!s.errmsg[0])
+			abort();
+		lm_stream_close(&s);
+		return 0;
+	}
+	read_rest(&s, &img);
+	roundtrip(&img);
+	lm_image_free(&img);
+	lm_stream_close(&s);
+	return 0;
+}
