@@ -16,6 +16,27 @@
 #include "image.h"
 #include "lazymig.h"
 
+/* @s with anything unprintable shown as \xNN (an image is untrusted). */
+static const char *vis(const char *s)
+{
+	static char ring[4][4 * LM_PATH_MAX + 1];
+	static int next;
+	char *out = ring[next++ % 4], *o = out;
+
+	if (!s)
+		return "";
+	for (; *s && o < out + 4 * LM_PATH_MAX - 4; s++) {
+		unsigned char c = *s;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			*o++ = c;
+		else
+			o += sprintf(o, "\\x%02x", c);
+	}
+	*o = 0;
+	return out;
+}
+
 static const char *prot_str(__u32 prot, char *buf)
 {
 	buf[0] = prot & PROT_READ ? 'r' : '-';
@@ -60,12 +81,13 @@ static void print_header(const struct lm_image *img, const char *file)
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
 	printf("image %s: stream version %u, kernel %s, host %s, dumped %s%s\n",
-	       file, img->hdr.version, img->hdr.kernel, img->hdr.hostname, when,
+	       vis(file), img->hdr.version, vis(img->hdr.kernel),
+	       vis(img->hdr.hostname), when,
 	       img->hdr.flags & LM_HDR_LAZY ? ", lazy" : "");
 	printf("process %d (%s): ppid %d pgid %d sid %d uid %u gid %u\n",
-	       p->pid, p->comm, p->ppid, p->pgid, p->sid, p->uid, p->gid);
-	printf("  exe %s\n  cwd %s\n  root %s\n", img->exe, img->cwd,
-	       img->root);
+	       p->pid, vis(p->comm), p->ppid, p->pgid, p->sid, p->uid, p->gid);
+	printf("  exe %s\n  cwd %s\n  root %s\n", vis(img->exe),
+	       vis(img->cwd), vis(img->root));
 	printf("  code %llx-%llx data %llx-%llx brk %llx-%llx stack %llx\n",
 	       (unsigned long long)p->start_code,
 	       (unsigned long long)p->end_code,
@@ -100,7 +122,7 @@ static void print_threads(const struct lm_image *img)
 		const struct user_regs_struct *r = (const void *)t->regs;
 
 		printf("  thread %d \"%s\"%s: rip %llx rsp %llx rax %llx fs_base %llx",
-		       t->tid, t->comm, i ? "" : " (leader)",
+		       t->tid, vis(t->comm), i ? "" : " (leader)",
 		       (unsigned long long)r->rip, (unsigned long long)r->rsp,
 		       (unsigned long long)r->rax,
 		       (unsigned long long)r->fs_base);
@@ -152,7 +174,7 @@ static void print_memory(struct lm_image *img)
 
 		printf("  shm %d %s %s: %llu bytes, %llu of %llu pages with data, seals %#x\n",
 		       s->id, lm_mem_kind_name(s->kind),
-		       img->shms[i].name ? img->shms[i].name : "-",
+		       img->shms[i].name ? vis(img->shms[i].name) : "-",
 		       (unsigned long long)s->size,
 		       (unsigned long long)(m ? map_count(m) : 0),
 		       (unsigned long long)(m ? m->m.npages : 0), s->seals);
@@ -175,7 +197,7 @@ static void print_memory(struct lm_image *img)
 		if (v->v.page_size != LM_PAGE_SIZE)
 			printf(" pagesize %lluK",
 			       (unsigned long long)v->v.page_size >> 10);
-		printf(" %s\n", v->path ? v->path : "");
+		printf(" %s\n", vis(v->path));
 	}
 }
 
@@ -200,11 +222,11 @@ static void print_fds(const struct lm_image *img)
 			       (unsigned long long)f->f.eventfd_count);
 			break;
 		case LM_FD_MEMFD:
-			printf(" shm %d %s\n", f->f.shm_id, f->path ? f->path : "");
+			printf(" shm %d %s\n", f->f.shm_id, vis(f->path));
 			break;
 		default:
 			printf(" pos %llu %s%s\n", (unsigned long long)f->f.pos,
-			       f->path ? f->path : "",
+			       vis(f->path),
 			       f->f.deleted ? " (deleted)" : "");
 		}
 	}
