@@ -594,6 +594,21 @@ static int send_done(struct lm_lazy *l)
 	return lm_msg_send(l->cfg.req_fd, LM_MSG_DONE, 0, 0, 0, json, len);
 }
 
+/* A PAGES message, its size checked against what it claims. */
+static int install_msg(struct lm_lazy *l, const struct lm_msg *m,
+		       const void *payload, int via)
+{
+	if (m->npages > LM_MSG_MAX_PAYLOAD / LM_PAGE_SIZE ||
+	    m->len != m->npages * LM_PAGE_SIZE ||
+	    m->addr + m->len < m->addr) {
+		LOG(l, "malformed PAGES from the source: 0x%llx, %llu pages, %u bytes",
+		    (unsigned long long)m->addr,
+		    (unsigned long long)m->npages, m->len);
+		return -EBADMSG;
+	}
+	return install(l, m->space, m->addr, m->npages, payload, via);
+}
+
 static int error_msg(struct lm_lazy *l, const struct lm_msg *m,
 		     const void *payload)
 {
@@ -616,8 +631,7 @@ static int handle_req(struct lm_lazy *l)
 	while ((err = lm_rx_next(&l->req, &m, &payload)) == 1) {
 		switch (m.type) {
 		case LM_MSG_PAGES:
-			err = install(l, m.space, m.addr, m.npages, payload,
-				      VIA_REQ);
+			err = install_msg(l, &m, payload, VIA_REQ);
 			break;
 		case LM_MSG_BYE:
 			l->bye = 1;
@@ -670,7 +684,7 @@ static int handle_bulk(struct lm_lazy *l)
 		    lm_msg_name(m.type));
 		return -EPROTO;
 	}
-	err = install(l, m.space, m.addr, m.npages, payload, VIA_BULK);
+	err = install_msg(l, &m, payload, VIA_BULK);
 	return err ? err : 1;
 }
 
