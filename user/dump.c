@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -478,6 +479,7 @@ static int collect(struct lm_dump *d)
 {
 	struct lm_proc *p = &d->img.proc;
 	char path[64];
+	int err;
 
 	p->pid = d->pid;
 	snprintf(path, sizeof(path), "/proc/%d/mem", d->pid);
@@ -485,14 +487,20 @@ static int collect(struct lm_dump *d)
 	d->pidfd = syscall(SYS_pidfd_open, d->pid, 0);
 	if (read_stat(d) || read_status(d) || read_misc(d))
 		return -EIO;
-	if (lm_collect_fds(d) || lm_collect_mm(d) || lm_collect_shm_maps(d) ||
-	    lm_collect_threads(d))
-		return -EIO;
+	err = lm_collect_fds(d);
+	if (!err)
+		err = lm_collect_mm(d);
+	if (!err)
+		err = lm_collect_shm_maps(d);
+	if (!err)
+		err = lm_collect_threads(d);
+	if (err)
+		return err < 0 ? err : -EIO;
 	fill_header(d);
 	return 0;
 }
 
-int lm_dump_freeze_collect(pid_t pid, struct lm_dump *d)
+static int freeze_collect(pid_t pid, struct lm_dump *d)
 {
 	int err;
 
@@ -506,8 +514,8 @@ int lm_dump_freeze_collect(pid_t pid, struct lm_dump *d)
 	err = check_status(d);
 	if (!err)
 		err = freeze(d);
-	if (!err && collect(d))
-		err = -EIO;
+	if (!err)
+		err = collect(d);
 	if (err) {
 		if (!d->errmsg[0])
 			lm_dump_fail(d, err, "PID %d: %s", pid, strerror(-err));
@@ -515,6 +523,27 @@ int lm_dump_freeze_collect(pid_t pid, struct lm_dump *d)
 		return err < 0 ? err : -EIO;
 	}
 	return 0;
+}
+
+int lm_dump_freeze_collect(pid_t pid, struct lm_dump *d)
+{
+	sigset_t quiet, old;
+	int err;
+
+	/*
+	 * Dying in the middle of an injection would leave a poked syscall
+	 * instruction and a blocked signal mask in the process: hold the
+	 * usual termination signals until it is over.
+	 */
+	sigemptyset(&quiet);
+	sigaddset(&quiet, SIGINT);
+	sigaddset(&quiet, SIGTERM);
+	sigaddset(&quiet, SIGHUP);
+	sigaddset(&quiet, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &quiet, &old);
+	err = freeze_collect(pid, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
 }
 
 /* ---- pages ---- */
