@@ -74,12 +74,24 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'l': o->listen = optarg; break;
-		case 'p': o->pidfile = optarg; break;
-		case 'o': o->stdio = optarg; break;
-		case 's': o->stats = optarg; break;
-		case 'k': o->token_file = optarg; break;
-		default: usage(); return -EINVAL;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'p':
+			o->pidfile = optarg;
+			break;
+		case 'o':
+			o->stdio = optarg;
+			break;
+		case 's':
+			o->stats = optarg;
+			break;
+		case 'k':
+			o->token_file = optarg;
+			break;
+		default:
+			usage();
+			return -EINVAL;
 		}
 	}
 	if (!o->listen || optind != argc) {

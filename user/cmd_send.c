@@ -79,13 +79,27 @@ static int parse(int argc, char **argv, struct send_opts *o)
 
 	while ((c = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 't': o->pid = atoi(optarg); break;
-		case 'T': o->to = optarg; break;
-		case 'e': o->eager = 1; break;
-		case 's': o->stats = optarg; break;
-		case 'k': o->token_file = optarg; break;
-		case 'r': o->push_rate = strtoull(optarg, NULL, 0) << 20; break;
-		default: usage(); return -EINVAL;
+		case 't':
+			o->pid = atoi(optarg);
+			break;
+		case 'T':
+			o->to = optarg;
+			break;
+		case 'e':
+			o->eager = 1;
+			break;
+		case 's':
+			o->stats = optarg;
+			break;
+		case 'k':
+			o->token_file = optarg;
+			break;
+		case 'r':
+			o->push_rate = strtoull(optarg, NULL, 0) << 20;
+			break;
+		default:
+			usage();
+			return -EINVAL;
 		}
 	}
 	if (o->pid <= 0 || !o->to || optind != argc) {

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,39 +70,50 @@ static __u64 since(__u64 t, __u64 t0)
 	return t && t0 && t > t0 ? t - t0 : 0;
 }
 
+__attribute__((format(printf, 4, 5)))
+static void out(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + (*off < len ? *off : len),
+		      *off < len ? len - *off : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += n;
+}
+
 int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
 {
 	size_t off = 0;
 	int i;
 
-#define OUT(...) off += snprintf(buf + (off < len ? off : len), \
-				 off < len ? len - off : 0, __VA_ARGS__)
 	if (st->nr_lat)
 		qsort(st->lat, st->nr_lat, sizeof(*st->lat), cmp_u64);
-	OUT("{\"mode\":\"%s\",", st->eager ? "eager" : "lazy");
-	OUT("\"downtime_ns\":%llu,", (unsigned long long)since(st->resume_ns, st->freeze_ns));
-	OUT("\"total_ns\":%llu,", (unsigned long long)since(st->last_install_ns, st->freeze_ns));
-	OUT("\"freeze_realtime_ns\":%llu,", (unsigned long long)st->freeze_ns);
-	OUT("\"resume_realtime_ns\":%llu,", (unsigned long long)st->resume_ns);
-	OUT("\"last_install_realtime_ns\":%llu,", (unsigned long long)st->last_install_ns);
-	OUT("\"bytes_before_resume\":%llu,", (unsigned long long)st->bytes_before_resume);
-	OUT("\"bytes_after_resume\":%llu,", (unsigned long long)st->bytes_after_resume);
-	OUT("\"pages_total\":%llu,", (unsigned long long)st->pages_total);
-	OUT("\"pages_faulted\":%llu,", (unsigned long long)st->pages_faulted);
-	OUT("\"pages_pushed\":%llu,", (unsigned long long)st->pages_pushed);
-	OUT("\"pages_zero\":%llu,", (unsigned long long)st->pages_zero);
-	OUT("\"pages_dropped\":%llu,", (unsigned long long)st->pages_dropped);
-	OUT("\"pages_eager\":%llu,", (unsigned long long)st->pages_eager);
-	OUT("\"faults\":%llu,", (unsigned long long)st->faults);
-	OUT("\"zero_faults\":%llu,", (unsigned long long)st->zero_faults);
-	OUT("\"fault_ns_p50\":%llu,", (unsigned long long)pct(st->lat, st->nr_lat, 50));
-	OUT("\"fault_ns_p99\":%llu,", (unsigned long long)pct(st->lat, st->nr_lat, 99));
-	OUT("\"events\":{");
+	out(buf, len, &off, "{\"mode\":\"%s\",", st->eager ? "eager" : "lazy");
+	out(buf, len, &off, "\"downtime_ns\":%llu,", (unsigned long long)since(st->resume_ns, st->freeze_ns));
+	out(buf, len, &off, "\"total_ns\":%llu,", (unsigned long long)since(st->last_install_ns, st->freeze_ns));
+	out(buf, len, &off, "\"freeze_realtime_ns\":%llu,", (unsigned long long)st->freeze_ns);
+	out(buf, len, &off, "\"resume_realtime_ns\":%llu,", (unsigned long long)st->resume_ns);
+	out(buf, len, &off, "\"last_install_realtime_ns\":%llu,", (unsigned long long)st->last_install_ns);
+	out(buf, len, &off, "\"bytes_before_resume\":%llu,", (unsigned long long)st->bytes_before_resume);
+	out(buf, len, &off, "\"bytes_after_resume\":%llu,", (unsigned long long)st->bytes_after_resume);
+	out(buf, len, &off, "\"pages_total\":%llu,", (unsigned long long)st->pages_total);
+	out(buf, len, &off, "\"pages_faulted\":%llu,", (unsigned long long)st->pages_faulted);
+	out(buf, len, &off, "\"pages_pushed\":%llu,", (unsigned long long)st->pages_pushed);
+	out(buf, len, &off, "\"pages_zero\":%llu,", (unsigned long long)st->pages_zero);
+	out(buf, len, &off, "\"pages_dropped\":%llu,", (unsigned long long)st->pages_dropped);
+	out(buf, len, &off, "\"pages_eager\":%llu,", (unsigned long long)st->pages_eager);
+	out(buf, len, &off, "\"faults\":%llu,", (unsigned long long)st->faults);
+	out(buf, len, &off, "\"zero_faults\":%llu,", (unsigned long long)st->zero_faults);
+	out(buf, len, &off, "\"fault_ns_p50\":%llu,", (unsigned long long)pct(st->lat, st->nr_lat, 50));
+	out(buf, len, &off, "\"fault_ns_p99\":%llu,", (unsigned long long)pct(st->lat, st->nr_lat, 99));
+	out(buf, len, &off, "\"events\":{");
 	for (i = 0; i < LM_EV__MAX; i++)
-		OUT("%s\"%s\":%llu", i ? "," : "", ev_names[i],
+		out(buf, len, &off, "%s\"%s\":%llu", i ? "," : "", ev_names[i],
 		    (unsigned long long)st->events[i]);
-	OUT("},\"mechanism\":\"%s\"}", st->mechanism[0] ? st->mechanism : "none");
-#undef OUT
+	out(buf, len, &off, "},\"mechanism\":\"%s\"}", st->mechanism[0] ? st->mechanism : "none");
 	return off;
 }
 
