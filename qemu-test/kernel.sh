@@ -14,7 +14,7 @@
 #
 # Layout under $LAZYMIG_KERNEL_CACHE (default /var/cache/lazymig/patched):
 #   work/src   the extracted source, a git repository: branch "pristine" is
-#              the tarball, the series is applied on top with git apply
+#              the tarball, branch "build" pristine + the series
 #   work/obj   the kbuild output tree (O=), reused across keys so that a
 #              new series rebuilds only what it touches
 #   <key>/     the finished result: vmlinuz, modules/lib/modules/<kver>/,
@@ -110,19 +110,27 @@ extract_source() {
 	mv "$tmp" "$SRC"
 }
 
-# Put the series on top of pristine; only files that differ are rewritten,
-# so kbuild rebuilds only what the series touches.
+# Commit pristine + the series (applied in a scratch index) and check it
+# out: git rewrites only the files that differ from what is checked out,
+# so kbuild rebuilds only what changed since the last build.
 apply_series() {
-	local p
+	local p tree commit idx=$WORK/series.index
 
 	(
-		cd "$SRC"
-		git checkout -q -f -B build pristine
-		git clean -q -f -d -x
+		cd "$SRC" || exit 1
+		rm -f "$idx"
+		GIT_INDEX_FILE=$idx git read-tree pristine || exit 1
 		series_patches | while read -r p; do
-			git apply --whitespace=nowarn "$ROOT/patches/$p" ||
+			GIT_INDEX_FILE=$idx git apply --cached --whitespace=nowarn \
+				"$ROOT/patches/$p" ||
 				die "patches/$p does not apply to $SRCPKG $(src_version)"
-		done
+		done || exit 1
+		tree=$(GIT_INDEX_FILE=$idx git write-tree) || exit 1
+		rm -f "$idx"
+		commit=$(git commit-tree -p pristine -m "pristine + patches/series" \
+			"$tree") || exit 1
+		git checkout -q -f -B build "$commit" || exit 1
+		git clean -q -f -d -x
 	)
 }
 
@@ -242,7 +250,9 @@ ensure() {
 		assemble "$key"
 	elif [ "$(cat "$dir/lazymig.ko.key" 2>/dev/null)" != "$(module_key)" ]; then
 		log "module sources changed: rebuilding lazymig.ko"
-		[ "$(cat "$WORK/state" 2>/dev/null)" = "$key" ] || build_tree "$key"
+		if [ "$(cat "$WORK/state" 2>/dev/null)" != "$key" ]; then
+			build_tree "$key"
+		fi
 		build_module "$dir/lazymig.ko.new"
 		mv "$dir/lazymig.ko.new" "$dir/lazymig.ko"
 		module_key >"$dir/lazymig.ko.key"
@@ -268,7 +278,7 @@ clean)
 	rm -rf "$WORK"
 	;;
 *)
-	sed -n '5,13s/^# \{0,1\}//p' "$0"
+	sed -n '7,13s/^# \{0,1\}//p' "$0"
 	exit 2
 	;;
 esac
