@@ -788,8 +788,9 @@ static int check_vma(struct lm_stream *s, const struct lm_image *img,
 		return fail(s, -EBADMSG, "VMA %llx-%llx: shm id %d does not fit kind %s",
 			    st, en, v->shm_id, lm_mem_kind_name(v->kind));
 	if (is_shm_kind(v->kind) &&
-	    img->shms[v->shm_id].s.page_size != v->page_size)
-		return fail(s, -EBADMSG, "VMA %llx-%llx: page size differs from its shm object",
+	    (img->shms[v->shm_id].s.page_size != v->page_size ||
+	     img->shms[v->shm_id].s.kind != v->kind))
+		return fail(s, -EBADMSG, "VMA %llx-%llx: kind or page size differs from its shm object",
 			    st, en);
 	if (is_file_kind(v->kind) && !v->path_len)
 		return fail(s, -EBADMSG, "VMA %llx-%llx: file mapping without a path",
@@ -846,6 +847,11 @@ static int check_fd(struct lm_stream *s, const struct lm_image *img,
 	    f->shm_id != -1)
 		return fail(s, -EBADMSG, "fd %d: shm id %d does not fit type %s",
 			    f->fd, f->shm_id, lm_fd_type_name(f->type));
+	if (f->type == LM_FD_MEMFD &&
+	    img->shms[f->shm_id].s.kind != LM_MEM_MEMFD &&
+	    img->shms[f->shm_id].s.kind != LM_MEM_HUGETLB_SHARED)
+		return fail(s, -EBADMSG, "fd %d: a memfd on a %s object", f->fd,
+			    lm_mem_kind_name(img->shms[f->shm_id].s.kind));
 	if (f->data_len > PIPE_DATA_MAX ||
 	    (f->data_len && f->type != LM_FD_PIPE))
 		return fail(s, -EBADMSG, "fd %d: %u data bytes", f->fd,
