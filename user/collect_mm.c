@@ -19,6 +19,7 @@
 #include "dump.h"
 
 #define PM_PFN_MASK	((1ULL << 55) - 1)
+#define PM_GUARD	(1ULL << 58)	/* MADV_GUARD_INSTALL, Linux >= 6.14 */
 #define PM_FILE		(1ULL << 61)
 #define PM_SWAP		(1ULL << 62)
 #define PM_PRESENT	(1ULL << 63)
@@ -500,9 +501,17 @@ static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v)
 			return lm_dump_fail(d, -EIO, "cannot read the pagemap of PID %d at %llx",
 					    d->pid, (unsigned long long)v->start);
 		}
-		for (j = 0; j < cnt; j++)
+		for (j = 0; j < cnt; j++) {
+			if (buf[j] & PM_GUARD) {
+				free(buf);
+				return lm_dump_fail(d, -EOPNOTSUPP,
+						    "PID %d has a guard region (MADV_GUARD_INSTALL) at %llx; guard regions are not supported",
+						    d->pid, (unsigned long long)
+						    (v->start + (i + j) * LM_PAGE_SIZE));
+			}
 			if (!((i + j) % step) && page_has_data(v->kind, buf[j]))
 				set_bit64(m->bitmap, (i + j) / step);
+		}
 	}
 	free(buf);
 	return 0;

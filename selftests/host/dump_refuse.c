@@ -2,7 +2,7 @@
 /*
  * What `lazymig dump` must refuse: a process holding a socket, its own
  * userfaultfd, an epoll/timerfd/signalfd/inotify/io_uring fd, seccomp
- * filters, a process already traced, a PID that does not exist, a caller
+ * filters, guard regions, a process already traced, a PID that does not exist, a caller
  * without permission.  Each time: non-zero exit, a message naming the
  * thing (and the fd), no image file left, and the process still running,
  * untraced, answering as before.
@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
@@ -34,8 +35,12 @@
 
 enum thing {
 	T_TCP, T_UNIX, T_UFFD, T_EPOLL, T_TIMERFD, T_SIGNALFD, T_INOTIFY,
-	T_IOURING, T_SECCOMP, T_NONE,
+	T_IOURING, T_SECCOMP, T_GUARD, T_NONE,
 };
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
 
 /* The fd of the thing (or 0 when it is not an fd), -errno if unavailable. */
 static int make_thing(enum thing t)
@@ -82,6 +87,14 @@ static int make_thing(enum thing t)
 		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
 			return -errno;
 		return 0;
+	case T_GUARD: {
+		char *m = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED || madvise(m + 4096, 4096, MADV_GUARD_INSTALL))
+			return -errno;
+		return 0;
+	}
 	case T_NONE:
 		return 0;
 	}
@@ -141,6 +154,9 @@ FIXTURE_VARIANT_ADD(refuse, io_uring) {
 };
 FIXTURE_VARIANT_ADD(refuse, seccomp) {
 	.thing = T_SECCOMP, .words = { "seccomp", "not supported" },
+};
+FIXTURE_VARIANT_ADD(refuse, guard_region) {
+	.thing = T_GUARD, .words = { "guard region", "not supported" },
 };
 FIXTURE_VARIANT_ADD(refuse, traced) {
 	.thing = T_NONE, .words = { "already traced", "detach it first" },
