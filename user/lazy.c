@@ -594,10 +594,43 @@ static int send_done(struct lm_lazy *l)
 	return lm_msg_send(l->cfg.req_fd, LM_MSG_DONE, 0, 0, 0, json, len);
 }
 
-/* A PAGES message, its size checked against what it claims. */
+/* SPARSE: the pages whose bits are set, runs of them at a time. */
+static int install_sparse(struct lm_lazy *l, const struct lm_msg *m,
+			  const void *payload, int via)
+{
+	size_t bm = LM_BITS_TO_LONGS(m->npages) * sizeof(long);
+	const char *data = (const char *)payload + bm;
+	unsigned long sel[LM_BITS_TO_LONGS(LM_SPARSE_WINDOW_MAX)];
+	__u64 i, j;
+	int err;
+
+	if (!m->npages || m->npages > LM_SPARSE_WINDOW_MAX || m->len < bm)
+		goto bad;
+	memcpy(sel, payload, bm);	/* aligned, and ours */
+	if (m->len != bm + lm_bitmap_weight(sel, m->npages) * LM_PAGE_SIZE)
+		goto bad;
+	for (i = lm_find_next_bit(sel, m->npages, 0); i < m->npages;
+	     i = lm_find_next_bit(sel, m->npages, j)) {
+		j = lm_find_next_zero_bit(sel, m->npages, i);
+		err = install(l, m->space, m->addr + i * LM_PAGE_SIZE, j - i,
+			      data, via);
+		if (err)
+			return err;
+		data += (j - i) * LM_PAGE_SIZE;
+	}
+	return 0;
+bad:
+	LOG(l, "malformed SPARSE from the source: 0x%llx, %llu pages, %u bytes",
+	    (unsigned long long)m->addr, (unsigned long long)m->npages, m->len);
+	return -EBADMSG;
+}
+
+/* A PAGES or SPARSE message, its size checked against what it claims. */
 static int install_msg(struct lm_lazy *l, const struct lm_msg *m,
 		       const void *payload, int via)
 {
+	if (m->type == LM_MSG_SPARSE)
+		return install_sparse(l, m, payload, via);
 	if (m->npages > LM_MSG_MAX_PAYLOAD / LM_PAGE_SIZE ||
 	    m->len != m->npages * LM_PAGE_SIZE ||
 	    m->addr + m->len < m->addr) {
@@ -631,6 +664,7 @@ static int handle_req(struct lm_lazy *l)
 	while ((err = lm_rx_next(&l->req, &m, &payload)) == 1) {
 		switch (m.type) {
 		case LM_MSG_PAGES:
+		case LM_MSG_SPARSE:
 			err = install_msg(l, &m, payload, VIA_REQ);
 			break;
 		case LM_MSG_BYE:
@@ -679,7 +713,7 @@ static int handle_bulk(struct lm_lazy *l)
 		l->push_end = 1;
 		return 1;
 	}
-	if (m.type != LM_MSG_PAGES) {
+	if (m.type != LM_MSG_PAGES && m.type != LM_MSG_SPARSE) {
 		LOG(l, "unexpected %s on the bulk channel",
 		    lm_msg_name(m.type));
 		return -EPROTO;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include "lazy.h"
+#include "net.h"
 #include "pageserver.h"
 #include "proto.h"
 
@@ -105,8 +106,10 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 		return -ENOMEM;
 	ps->cfg = *cfg;
 	ps->sp = calloc(img->proc.nr_vmas + 1, sizeof(*ps->sp));
-	ps->ans = malloc(LM_AROUND_PAGES * LM_PAGE_SIZE);
-	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_PAGES * LM_PAGE_SIZE);
+	ps->ans = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
+			 LM_AROUND_PAGES * LM_PAGE_SIZE);
+	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
+			 LM_BULK_PAGES * LM_PAGE_SIZE);
 	if (!ps->sp || !ps->ans || !ps->out)
 		goto fail;
 	for (i = 0; i < img->proc.nr_vmas; i++) {
@@ -187,12 +190,62 @@ static int send_error(struct lm_ps *ps, const char *what)
 	return -EPROTO;
 }
 
-/* The faulted page and following unsent ones, on the request channel. */
+/*
+ * Gather into buf (after *m) page @first (sent even if already sent: it
+ * was asked for) when @force, and the unsent pages after it, at most @max
+ * pages within @window pages: PAGES if they are contiguous, else SPARSE
+ * with its bitmap.  They leave todo.  0 or -errno.
+ */
+static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
+		  int force, __u64 max, __u64 window, struct lm_msg *m)
+{
+	unsigned long sel[LM_BITS_TO_LONGS(LM_BULK_WINDOW)] = { 0 };
+	__u64 wend = first + window < s->npages ? first + window : s->npages;
+	__u64 ps_ = s->page_size, i, j, n = 0, last = first, bm = 0;
+	char *data;
+	int err;
+
+	for (i = force ? first : lm_find_next_bit(s->todo, wend, first);
+	     i < wend && n < max; i = lm_find_next_bit(s->todo, wend, i + 1)) {
+		lm_set_bit(sel, i - first);
+		last = i;
+		n++;
+	}
+	*m = (struct lm_msg){ .magic = LM_MSG_MAGIC, .type = LM_MSG_PAGES,
+			      .space = s->space, .addr = s->addr + first * ps_,
+			      .npages = last - first + 1 };
+	if (n != m->npages) {
+		m->type = LM_MSG_SPARSE;
+		bm = LM_BITS_TO_LONGS(m->npages) * sizeof(long);
+		memcpy(m + 1, sel, bm);
+	}
+	m->len = bm + n * ps_;
+	data = (char *)(m + 1) + bm;
+	for (i = lm_find_next_bit(sel, m->npages, 0); i < m->npages;
+	     i = lm_find_next_bit(sel, m->npages, j)) {
+		j = lm_find_next_zero_bit(sel, m->npages, i);
+		err = ps->cfg.read(ps->cfg.ctx, s->space,
+				   s->addr + (first + i) * ps_, data, j - i, ps_);
+		if (err) {
+			LOG(ps, "cannot read %llu pages at 0x%llx: %s",
+			    (unsigned long long)(j - i),
+			    (unsigned long long)(s->addr + (first + i) * ps_),
+			    strerror(-err));
+			return err;
+		}
+		data += (j - i) * ps_;
+		for (; i < j; i++)
+			lm_clear_bit(s->todo, first + i);
+	}
+	return 0;
+}
+
+/* The faulted page and unsent neighbours after it, on the request channel. */
 static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 {
 	struct ps_space *s = find_space(ps, space, addr);
+	struct lm_msg *m = (struct lm_msg *)ps->ans;
 	char why[160];
-	__u64 i, k, n = 1;
 	int err;
 
 	if (!s || !lm_test_bit(s->data, (addr - s->addr) / s->page_size)) {
@@ -201,22 +254,11 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 			 (unsigned long long)addr, space);
 		return send_error(ps, why);
 	}
-	i = (addr - s->addr) / s->page_size;
-	addr = s->addr + i * s->page_size;
-	while (n < LM_AROUND_PAGES && i + n < s->npages &&
-	       lm_test_bit(s->todo, i + n))
-		n++;
-	err = ps->cfg.read(ps->cfg.ctx, space, addr, ps->ans, n, s->page_size);
-	if (err) {
-		snprintf(why, sizeof(why), "cannot read %llu pages at 0x%llx: %s",
-			 (unsigned long long)n, (unsigned long long)addr,
-			 strerror(-err));
-		return send_error(ps, why);
-	}
-	for (k = 0; k < n; k++)
-		lm_clear_bit(s->todo, i + k);
-	return lm_msg_send(ps->cfg.req_fd, LM_MSG_PAGES, space, addr, n,
-			   ps->ans, n * s->page_size);
+	err = gather(ps, s, (addr - s->addr) / s->page_size, 1,
+		     LM_AROUND_PAGES, LM_AROUND_WINDOW, m);
+	if (err)
+		return send_error(ps, "cannot read the source's memory");
+	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
 }
 
 static int on_request(struct lm_ps *ps, const struct lm_msg *m,
@@ -276,32 +318,14 @@ static int next_chunk(struct lm_ps *ps)
 	for (; ps->cur_sp < ps->nr; ps->cur_sp++, ps->cur_bit = 0) {
 		struct ps_space *s = &ps->sp[ps->cur_sp];
 		__u64 i = lm_find_next_bit(s->todo, s->npages, ps->cur_bit);
-		__u64 lim = i + LM_BULK_PAGES < s->npages ?
-			    i + LM_BULK_PAGES : s->npages;
-		__u64 j, k;
 		int err;
 
 		if (i >= s->npages)
 			continue;
-		j = lm_find_next_zero_bit(s->todo, lim, i);
-		err = ps->cfg.read(ps->cfg.ctx, s->space,
-				   s->addr + i * s->page_size, m + 1, j - i,
-				   s->page_size);
-		if (err) {
-			LOG(ps, "cannot read %llu pages at 0x%llx: %s",
-			    (unsigned long long)(j - i),
-			    (unsigned long long)(s->addr + i * s->page_size),
-			    strerror(-err));
+		err = gather(ps, s, i, 0, LM_BULK_PAGES, LM_BULK_WINDOW, m);
+		if (err)
 			return err;
-		}
-		for (k = i; k < j; k++)
-			lm_clear_bit(s->todo, k);
-		*m = (struct lm_msg){
-			.magic = LM_MSG_MAGIC, .type = LM_MSG_PAGES,
-			.space = s->space, .addr = s->addr + i * s->page_size,
-			.npages = j - i, .len = (j - i) * s->page_size,
-		};
-		ps->cur_bit = j;
+		ps->cur_bit = i + m->npages;
 		ps->out_len = sizeof(*m) + m->len;
 		ps->out_off = 0;
 		return 1;

@@ -7,8 +7,8 @@
  * now (after mremap) itself.
  *
  *	request channel		dest -> source: REQ, DROP, RESUMED, DONE, ERROR
- *				source -> dest: PAGES (answers), BYE, ERROR
- *	bulk channel		source -> dest: PAGES (push), PUSH_END
+ *				source -> dest: PAGES/SPARSE (answers), BYE, ERROR
+ *	bulk channel		source -> dest: PAGES/SPARSE (push), PUSH_END
  */
 #ifndef LAZYMIG_PROTO_H
 #define LAZYMIG_PROTO_H
@@ -20,6 +20,16 @@
 #define LM_MSG_MAX_PAYLOAD	(4UL << 20)
 #define LM_BULK_PAGES		256		/* 1 MiB per push message */
 #define LM_AROUND_PAGES		16		/* answer + neighbours, max */
+#define LM_AROUND_WINDOW	64		/* ... found within this many */
+#define LM_BULK_WINDOW		1024		/* a push run spans at most */
+#define LM_SPARSE_WINDOW_MAX	4096		/* what a receiver accepts */
+
+/*
+ * SPARSE: pages of space/addr..+npages, not all of them: the payload is a
+ * bitmap of npages bits (LM_BITS_TO_LONGS(npages) longs, bit i = page i
+ * is here) followed by the data of the pages that are, in order.  Lets
+ * a run skip zero pages and pages already sent without a message each.
+ */
 
 enum lm_msg_type {
 	LM_MSG_REQ = 1,		/* page fault at space/addr: send it */
@@ -30,6 +40,7 @@ enum lm_msg_type {
 	LM_MSG_BYE,		/* source process killed; goodbye */
 	LM_MSG_PUSH_END,	/* every page has been pushed */
 	LM_MSG_ERROR,		/* payload: message text */
+	LM_MSG_SPARSE,		/* PAGES with holes: see below */
 	LM_MSG__MAX,
 };
 
