@@ -163,6 +163,32 @@ TEST_F(dump_threads, info_names_threads)
 	EXPECT_NE(NULL, strstr(out, "pages: "));
 }
 
+/*
+ * A thread computing in user space, caught at any instruction by repeated
+ * dumps (and the injections they make), keeps every register intact.
+ */
+TEST(spinner_survives_repeated_dumps)
+{
+	struct lm_wl wl;
+	char out[4096], image[300], msg[600];
+	int r, i;
+
+	r = lm_wl_start(&wl, "wl_mem", "--spin --threads --pages 4");
+	ASSERT_EQ(0, r) TH_LOG("wl_mem did not start: %s", strerror(-r));
+	ASSERT_LT(0, lm_wl_thread(&wl, "spinner"));
+	snprintf(image, sizeof(image), "%s/img", wl.dir);
+	for (i = 0; i < 10; i++) {
+		r = lm_run_tool(out, sizeof(out), "dump -t %d -o %s --leave-running",
+				wl.pid, image);
+		EXPECT_EQ(0, r) TH_LOG("%s", out);
+		usleep(3000);
+	}
+	EXPECT_EQ(0, lm_wl_verify(&wl, wl.pid, msg, sizeof(msg), 5000))
+		TH_LOG("%s", msg);
+	unlink(image);
+	lm_wl_stop(&wl);
+}
+
 /* Killing after the dump must not wait forever on a traced leader. */
 TEST(dump_kills_every_thread)
 {

@@ -35,6 +35,11 @@
  *                with count 42 (EFD_NONBLOCK)
  *   --cwd        chdir to DIR
  *   --rlimits    RLIMIT_NOFILE soft 1000, RLIMIT_CORE soft 12345, umask 027
+ *   --spin       a thread running in user space (bursts of ~0.5 ms, then a
+ *                1 ms nanosleep) whose r12-r15 and xmm8/xmm9 evolve each
+ *                from its own previous value and are cross-checked every
+ *                iteration: a register restored wrong at any instruction
+ *                is caught
  *   --all        everything above (hugetlb only if available)
  *
  * Protocol:
@@ -86,7 +91,7 @@ enum {
 	O_SHARED = 1 << 4, O_MEMFD = 1 << 5, O_FPRIV = 1 << 6,
 	O_FSHARED = 1 << 7, O_TMPFS = 1 << 8, O_HUGETLB = 1 << 9,
 	O_THREADS = 1 << 10, O_SIGNALS = 1 << 11, O_FDS = 1 << 12,
-	O_CWD = 1 << 13, O_RLIMITS = 1 << 14,
+	O_CWD = 1 << 13, O_RLIMITS = 1 << 14, O_SPIN = 1 << 15,
 };
 
 static const struct { const char *name; unsigned int bit; } opts[] = {
@@ -96,7 +101,7 @@ static const struct { const char *name; unsigned int bit; } opts[] = {
 	{ "--fshared", O_FSHARED }, { "--tmpfs", O_TMPFS },
 	{ "--hugetlb", O_HUGETLB }, { "--threads", O_THREADS },
 	{ "--signals", O_SIGNALS }, { "--fds", O_FDS }, { "--cwd", O_CWD },
-	{ "--rlimits", O_RLIMITS }, { "--all", ~0U },
+	{ "--rlimits", O_RLIMITS }, { "--spin", O_SPIN }, { "--all", ~0U },
 };
 
 struct region {
@@ -612,6 +617,113 @@ static int check_threads(void)
 	return fail_msg[0] ? -1 : 0;
 }
 
+/* ---- a thread computing in user space ---- */
+
+static volatile int spin_stop;
+static pthread_t spin_th;
+static pid_t spin_tid;
+static long spin_bad = -1;
+
+/*
+ * Invariants after each iteration n (r12 == n): r13 == n * 0x12345,
+ * r14 == -7 * n, r15 == -n, both halves of xmm8 == n, xmm9 == {1, 1}.
+ * Returns 0, or the iteration at which one broke.
+ */
+static long spin_loop(void)
+{
+	struct timespec ts = { 0, 1000 * 1000 };
+	long bad;
+
+	asm volatile(
+		"xor %%r12, %%r12\n\t"
+		"xor %%r13, %%r13\n\t"
+		"xor %%r14, %%r14\n\t"
+		"xor %%r15, %%r15\n\t"
+		"pxor %%xmm8, %%xmm8\n\t"
+		"mov $1, %%eax\n\t"
+		"movq %%rax, %%xmm9\n\t"
+		"punpcklqdq %%xmm9, %%xmm9\n\t"
+		"1:\n\t"
+		"inc %%r12\n\t"
+		"add $0x12345, %%r13\n\t"
+		"sub $7, %%r14\n\t"
+		"dec %%r15\n\t"
+		"paddq %%xmm9, %%xmm8\n\t"
+		"imul $0x12345, %%r12, %%rax\n\t"
+		"cmp %%rax, %%r13\n\t"
+		"jne 8f\n\t"
+		"imul $-7, %%r12, %%rax\n\t"
+		"cmp %%rax, %%r14\n\t"
+		"jne 8f\n\t"
+		"mov %%r15, %%rax\n\t"
+		"add %%r12, %%rax\n\t"
+		"jnz 8f\n\t"
+		"movq %%xmm8, %%rax\n\t"
+		"cmp %%rax, %%r12\n\t"
+		"jne 8f\n\t"
+		"pshufd $0x4e, %%xmm8, %%xmm10\n\t"
+		"movq %%xmm10, %%rax\n\t"
+		"cmp %%rax, %%r12\n\t"
+		"jne 8f\n\t"
+		"test $0x7ffff, %%r12\n\t"	/* every 512 Ki iterations: */
+		"jnz 1b\n\t"
+		"cmpl $0, %[stop]\n\t"
+		"jne 9f\n\t"
+		"mov $35, %%eax\n\t"		/* nanosleep(&ts, NULL) */
+		"mov %[ts], %%rdi\n\t"
+		"xor %%esi, %%esi\n\t"
+		"syscall\n\t"
+		"jmp 1b\n\t"
+		"8:\n\t"
+		"mov %%r12, %[bad]\n\t"
+		"jmp 7f\n\t"
+		"9:\n\t"
+		"xor %[bad], %[bad]\n\t"
+		"7:\n\t"
+		: [bad] "=&r"(bad)
+		: [stop] "m"(spin_stop), [ts] "r"(&ts)
+		: "rax", "rcx", "rdi", "rsi", "r11", "r12", "r13", "r14", "r15",
+		  "xmm8", "xmm9", "xmm10", "cc", "memory");
+	return bad;
+}
+
+static void *spin_main(void *arg)
+{
+	sigset_t set;
+
+	sigfillset(&set);
+	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	tls_tag = 0x3100;
+	spin_tid = syscall(SYS_gettid);
+	spin_bad = spin_loop();
+	if (!spin_bad && tls_tag != 0x3100)
+		spin_bad = -2;
+	return arg;
+}
+
+static void setup_spin(void)
+{
+	if (pthread_create(&spin_th, NULL, spin_main, NULL))
+		die("pthread_create");
+	while (!__atomic_load_n(&spin_tid, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	man("thread spinner %d\n", spin_tid);
+}
+
+static int check_spin(void)
+{
+	if (!spin_tid)
+		return 0;
+	spin_stop = 1;
+	pthread_join(spin_th, NULL);
+	if (spin_bad == -2)
+		failf("thread spinner: TLS value changed");
+	else if (spin_bad)
+		failf("thread spinner: r12-r15/xmm8/xmm9 invariant broken at iteration %ld",
+		      spin_bad);
+	return fail_msg[0] ? -1 : 0;
+}
+
 /* ---- signals ---- */
 
 static void on_usr1(int sig)
@@ -840,6 +952,7 @@ static int check_rlimits(void)
 static int verify(void)
 {
 	if (check_regions() || check_memfd() || check_threads() ||
+	    check_spin() ||
 	    check_fds() || check_cwd() || check_rlimits())
 		return -1;
 	if ((what & O_SIGNALS) && check_signals())
@@ -933,6 +1046,8 @@ static int run(void)
 		setup_rlimits();
 	if (what & O_THREADS)
 		setup_threads();
+	if (what & O_SPIN)
+		setup_spin();
 	{
 		char head[64];
 		char *all;
