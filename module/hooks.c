@@ -4,8 +4,8 @@
  *
  * The functions are static in mm/shmem.c, so they are redirected with
  * ftrace: an FTRACE_OPS_FL_IPMODIFY callback on the function's fentry site
- * sets the return address of the trampoline to our wrapper, which may sleep
- * (it runs in the caller's context, outside the trampoline), asks the
+ * makes the trampoline return into our wrapper instead of the function
+ * body.  The wrapper runs in the caller's context and may sleep; it asks the
  * registry whether the operation touches a pending page, and then calls
  * the original.  That call enters the fentry site again; the callback sees
  * a caller inside this module and lets it through.  Calls from this module
@@ -38,12 +38,24 @@
 #include <linux/mmap_lock.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
+#include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/shmem_fs.h>
 #include <linux/uio.h>
 #include "internal.h"
 
-static atomic_t lm_hook_users = ATOMIC_INIT(0);
+/* Tasks inside a wrapper, per CPU; only the sum means anything. */
+static DEFINE_PER_CPU(int, lm_hook_users);
+
+static bool lm_hooks_busy(void)
+{
+	int cpu, n = 0;
+
+	/* Entries stopped: a sum may be too high, never too low. */
+	for_each_possible_cpu(cpu)
+		n += per_cpu(lm_hook_users, cpu);
+	return n != 0;
+}
 
 static ssize_t (*lm_orig_read_iter)(struct kiocb *iocb, struct iov_iter *to);
 static int (*lm_orig_write_begin)(struct file *file,
@@ -71,7 +83,7 @@ static ssize_t lm_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	};
 	ssize_t ret = 0;
 
-	atomic_inc(&lm_hook_users);
+	this_cpu_inc(lm_hook_users);
 	if (end > size)
 		end = size;
 	if (pos < end) {
@@ -83,7 +95,7 @@ static ssize_t lm_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	}
 	if (!ret)
 		ret = lm_orig_read_iter(iocb, to);
-	atomic_dec(&lm_hook_users);
+	this_cpu_dec(lm_hook_users);
 	return ret;
 }
 
@@ -97,14 +109,14 @@ static int lm_write_begin(struct file *file, struct address_space *mapping,
 	};
 	int ret = 0;
 
-	atomic_inc(&lm_hook_users);
+	this_cpu_inc(lm_hook_users);
 	if (len)
 		ret = lm_check(mapping->host, &ev, pos >> PAGE_SHIFT,
 			       lm_last_index(pos + len), false);
 	if (!ret)
 		ret = lm_orig_write_begin(file, mapping, pos, len, pagep,
 					  fsdata);
-	atomic_dec(&lm_hook_users);
+	this_cpu_dec(lm_hook_users);
 	return ret;
 }
 
@@ -117,7 +129,7 @@ static long lm_fallocate(struct file *file, int mode, loff_t offset,
 	struct lazymig_event ev = { .start = offset, .end = end };
 	long ret = 0;
 
-	atomic_inc(&lm_hook_users);
+	this_cpu_inc(lm_hook_users);
 	if (offset < 0 || len <= 0 || end < offset ||
 	    (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))) {
 		/* The original refuses these. */
@@ -138,7 +150,7 @@ static long lm_fallocate(struct file *file, int mode, loff_t offset,
 	}
 	if (!ret)
 		ret = lm_orig_fallocate(file, mode, offset, len);
-	atomic_dec(&lm_hook_users);
+	this_cpu_dec(lm_hook_users);
 	return ret;
 }
 
@@ -153,7 +165,7 @@ static int lm_setattr(struct user_namespace *mnt_userns,
 	};
 	int ret = 0;
 
-	atomic_inc(&lm_hook_users);
+	this_cpu_inc(lm_hook_users);
 	/* A shrink the seals refuse is not reported. */
 	if (S_ISREG(inode->i_mode) && (attr->ia_valid & ATTR_SIZE) &&
 	    attr->ia_size >= 0 && attr->ia_size < size &&
@@ -162,7 +174,7 @@ static int lm_setattr(struct user_namespace *mnt_userns,
 			       ULONG_MAX, false);
 	if (!ret)
 		ret = lm_orig_setattr(mnt_userns, dentry, attr);
-	atomic_dec(&lm_hook_users);
+	this_cpu_dec(lm_hook_users);
 	return ret;
 }
 
@@ -188,7 +200,7 @@ static vm_fault_t lm_fault(struct vm_fault *vmf)
 	vm_fault_t ret;
 	int err = 0;
 
-	atomic_inc(&lm_hook_users);
+	this_cpu_inc(lm_hook_users);
 	if (!(vma->vm_flags & (VM_UFFD_MISSING | VM_UFFD_MINOR)))
 		err = lm_check(inode, &ev, vmf->pgoff, vmf->pgoff, true);
 	if (err == -EAGAIN && (vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
@@ -206,7 +218,7 @@ static vm_fault_t lm_fault(struct vm_fault *vmf)
 	}
 	ret = err ? VM_FAULT_SIGBUS : lm_orig_fault(vmf);
 out:
-	atomic_dec(&lm_hook_users);
+	this_cpu_dec(lm_hook_users);
 	return ret;
 }
 
@@ -320,7 +332,7 @@ void lm_hooks_remove(void)
 	}
 	/* No task enters a wrapper now; wait for those inside one. */
 	synchronize_rcu_tasks();
-	while (atomic_read(&lm_hook_users))
+	while (lm_hooks_busy())
 		schedule_timeout_uninterruptible(HZ / 50);
 	synchronize_rcu_tasks();
 }
