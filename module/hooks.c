@@ -183,6 +183,8 @@ static int lm_setattr(struct user_namespace *mnt_userns,
  * daemon's UFFDIO_COPY into this mm never queues behind a writer queued
  * behind us.  A retried fault that still finds the page pending (the
  * daemon did not fill it) waits holding the lock; failures are SIGBUS.
+ * A fault that may not retry (some get_user_pages() callers) gets SIGBUS
+ * on a pending page at once, as userfaultfd gives it.
  */
 static vm_fault_t lm_fault(struct vm_fault *vmf)
 {

@@ -705,6 +705,38 @@ static int specials_match(struct special_set *st, struct special_set *im)
 	return 0;
 }
 
+#define FNV_BASIS 0xcbf29ce484222325ULL
+
+/*
+ * The dump hashes the vdso text (FNV-1a, 64 bits): glibc caches entry
+ * points into it, so a vdso with other bytes than the dumped one cannot
+ * serve the restored process.
+ */
+static int vdso_same_text(struct lm_restorer *r, const struct range *v)
+{
+	size_t len = v->end - v->start, i;
+	__u64 h = FNV_BASIS, want = r->img->hdr.vdso_hash;
+	unsigned char *buf;
+
+	if (!want || want == FNV_BASIS || len > (1 << 20))
+		return 0;	/* not recorded */
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	if (lm_remote_read(r->pid, v->start, buf, len)) {
+		free(buf);
+		return -EIO;
+	}
+	for (i = 0; i < len; i++)
+		h = (h ^ buf[i]) * 0x100000001b3ULL;
+	free(buf);
+	if (h == want)
+		return 0;
+	rst_err("the dumped vdso (kernel %s) differs from this kernel's vdso; glibc's cached vdso entry points would be wrong: restore on the kernel it was dumped on",
+		r->img->hdr.kernel);
+	return -EINVAL;
+}
+
 /*
  * Move the stub's own vdso/vvar (never the dumped bytes) to the dumped
  * addresses, through a free area when the old and new places overlap.
@@ -732,6 +764,8 @@ int rst_move_vdso(struct lm_restorer *r)
 		return -ENOENT;
 	}
 	err = specials_match(&st, &im);
+	if (!err)
+		err = vdso_same_text(r, &st.r[2]);
 	if (err)
 		return err;
 	ilo = span_lo(&im);

@@ -38,8 +38,6 @@
 #define NT_X86_XSTATE 0x202
 #endif
 
-#define ERESTARTSYS		512
-#define ERESTARTNOINTR		513
 #define ERESTARTNOHAND		514
 #define ERESTART_RESTARTBLOCK	516
 
@@ -243,35 +241,29 @@ int rst_mm_map(struct lm_restorer *r)
 
 /* ---- the end: registers, signals, detach ---- */
 
-static void rewind_syscall(const struct lm_thread *t,
-			   struct user_regs_struct *regs)
+/*
+ * A thread stopped in an interrupted syscall has orig_rax = the syscall
+ * and rax = -ERESTART*.  Its registers are restored as they are: the
+ * restored thread resumes out of the same ptrace stop inside get_signal(),
+ * so the kernel's own signal-return code rewinds rip by 2 and reloads rax
+ * exactly as it would have on the source, and also knows whether a
+ * handler runs first (then -EINTR, or a restart for SA_RESTART).  A
+ * manual rewind would lose that: a signal arriving right after resume
+ * would return from its handler into the syscall again.
+ *
+ * -ERESTART_RESTARTBLOCK is the exception: it becomes restart_syscall,
+ * whose restart block (the remaining time of nanosleep, futex, poll) is
+ * kernel state of the dumped task; in the new task it could only fail
+ * with -EINTR.  It is turned into -ERESTARTNOHAND: the original syscall
+ * runs again with its own arguments (an absolute timeout is exact, a
+ * relative one starts over), or -EINTR if a handler runs first, as the
+ * kernel does for -ERESTART_RESTARTBLOCK.
+ */
+static void fix_restart(struct user_regs_struct *regs)
 {
-	long rax = (long)regs->rax;
-
-	if ((long)regs->orig_rax < 0)
-		return;
-	switch (-rax) {
-	case ERESTARTSYS:
-	case ERESTARTNOINTR:
-	case ERESTARTNOHAND:
-		regs->rax = regs->orig_rax;
-		regs->rip -= 2;
-		break;
-	case ERESTART_RESTARTBLOCK:
-		/*
-		 * The restart block stays with the dumped task: the new one
-		 * has a clean one (restore_stub.c), so restart_syscall
-		 * returns -EINTR, which nanosleep and friends report with
-		 * the remaining time the kernel wrote when it was stopped.
-		 */
-		regs->rax = SYS_restart_syscall;
-		regs->rip -= 2;
-		break;
-	default:
-		return;
-	}
-	regs->orig_rax = -1;	/* no second restart on resume */
-	(void)t;
+	if ((long)regs->orig_rax >= 0 &&
+	    (long)regs->rax == -ERESTART_RESTARTBLOCK)
+		regs->rax = -ERESTARTNOHAND;
 }
 
 static int set_thread_regs(struct lm_restorer *r, int i)
@@ -282,7 +274,7 @@ static int set_thread_regs(struct lm_restorer *r, int i)
 	pid_t tid = r->tids[i];
 
 	memcpy(&regs, ti->t.regs, sizeof(regs));
-	rewind_syscall(&ti->t, &regs);
+	fix_restart(&regs);
 	if (ptrace(PTRACE_SETREGS, tid, 0, &regs)) {
 		rst_err("thread %d: cannot set registers: %s", tid, strerror(errno));
 		return -errno;

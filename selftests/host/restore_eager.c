@@ -56,6 +56,18 @@ static pid_t read_pidfile(const char *path)
 	return pid;
 }
 
+/* On failure: what each thread of @pid is doing. */
+static void show_tasks(pid_t pid)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "for t in /proc/%d/task/*; do echo \"# $t $(cat $t/comm) $(grep -E '^State' $t/status) wchan=$(cat $t/wchan) syscall=$(cut -d' ' -f1-2,9 $t/syscall)\"; grep -E '^Sig(Pnd|Blk)|^ShdPnd' $t/status | sed 's/^/#   /'; done >&2",
+		 pid);
+	if (system(cmd))
+		return;
+}
+
 FIXTURE(restore)
 {
 	struct lm_wl w;
@@ -130,7 +142,7 @@ FIXTURE_TEARDOWN(restore)
 	rmdir(self->w.dir);
 }
 
-TEST_F(restore, dump_restore_verify)
+TEST_F_TIMEOUT(restore, dump_restore_verify, 120)
 {
 	char out[8192], msg[600];
 	pid_t pid = self->w.pid;
@@ -154,6 +166,8 @@ TEST_F(restore, dump_restore_verify)
 	rc = lm_wl_verify(&self->w, self->restored, msg, sizeof(msg), 20000);
 	EXPECT_EQ(0, rc) TH_LOG("restored %s %s: %s", variant->prog,
 				variant->opts, msg);
+	if (rc)
+		show_tasks(self->restored);
 	st = reap(self->restored, 10000);
 	ASSERT_NE(-1, st) TH_LOG("the restored process did not exit");
 	self->restored = -1;

@@ -159,8 +159,6 @@ static void check_snap(void)
 	same_blob("environ", now.environ, now.environ_len, before.environ,
 		  before.environ_len);
 	same_blob("auxv", now.auxv, now.auxv_len, before.auxv, before.auxv_len);
-	if (now.brk != before.brk)
-		failf("sbrk(0) is %p, was %p", now.brk, before.brk);
 	if (now.tid_addr != before.tid_addr)
 		failf("clear_child_tid is %#lx, was %#lx", now.tid_addr,
 		      before.tid_addr);
@@ -302,8 +300,11 @@ int main(int argc, char **argv)
 	sigemptyset(&mask);
 	while (!got_usr1)
 		sigsuspend(&mask);
-	check_vdso();
+	/* First, before any malloc() can move it. */
+	if (sbrk(0) != before.brk)
+		failf("sbrk(0) is %p, was %p", sbrk(0), before.brk);
 	check_heap();
+	check_vdso();
 	check_snap();
 	check_misc();
 	snprintf(text, sizeof(text), "%s%s\n", fail_msg[0] ? "fail: " : "ok",
