@@ -36,6 +36,7 @@ FIXTURE(mig) {
 	char tool[PATH_MAX], wl[PATH_MAX], wl_mem[PATH_MAX];
 	char addr[64];
 	pid_t wl_pid, recv_pid, send_pid, restored;
+	char wl_threads[8];	/* lazy_wl's verifying threads */
 };
 
 static int sh(const char *fmt, ...)
@@ -67,6 +68,7 @@ FIXTURE_SETUP(mig)
 	int me = getpid();
 
 	paths(self);
+	strcpy(self->wl_threads, "1");
 	snprintf(self->src, sizeof(self->src), "lmsrc%d", me);
 	snprintf(self->dst, sizeof(self->dst), "lmdst%d", me);
 	snprintf(self->addr, sizeof(self->addr), "%s:%d", DST_IP,
@@ -242,7 +244,8 @@ static void start_workload(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(mig) *self, const char *ns,
 			   const char *mib)
 {
-	char *argv[] = { self->wl, (char *)mib, in_dir(self, "state"), NULL };
+	char *argv[] = { self->wl, (char *)mib, in_dir(self, "state"),
+			 self->wl_threads, NULL };
 	char *argv_mem[] = { self->wl_mem, "--all", "--pages", "64",
 			     in_dir(self, "state"), NULL };
 	char buf[256];
@@ -390,6 +393,17 @@ TEST_F_TIMEOUT(mig, eager_32m, 180)
 	EXPECT_NE(NULL, strstr(json, "\"mode\":\"eager\""));
 	EXPECT_EQ(0, json_num(json, "pages_faulted"));
 	EXPECT_LT(32LL << 20 >> 1, json_num(json, "bytes_before_resume"));
+}
+
+/* 4 threads verify every page at once: concurrent faults on each page. */
+TEST_F_TIMEOUT(mig, lazy_4_threads_64m, 180)
+{
+	char json[4096];
+
+	strcpy(self->wl_threads, "4");
+	migrate_ok(_metadata, self, "64", NULL, json, sizeof(json));
+	check_fields(_metadata, json);
+	EXPECT_LT(0, json_num(json, "pages_faulted"));
 }
 
 /* Threads, signals, fds, every memory kind: private anon lazily. */

@@ -5,12 +5,15 @@
  * it must read zero), says ready, waits for SIGUSR1, then touches every
  * page once in a random order verifying it, and reports.
  *
- * Usage: lazy_wl MIB STATEFILE
+ * Usage: lazy_wl MIB STATEFILE [THREADS]
+ *   THREADS (default 1) threads each verify every page, each in its own
+ *   random order, all at once (concurrent faults on the same pages).
  *   STATEFILE        "ready PID ADDR LEN" (written atomically)
  *   STATEFILE.result "ok first_touch_ns=T0 last_touch_ns=T1 pages=N"
  *                    or "fail: <first mismatch>"; exit 0 or 1.
  * Times are CLOCK_REALTIME, comparable with the stats of lazymig.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,9 +57,10 @@ static int is_zero_page(size_t i)
 	return i % 16 == 5;
 }
 
-static int check_all(char *mem, size_t npages, char *msg, size_t len)
+static int check_all(char *mem, size_t npages, char *msg, size_t len,
+		     uint64_t x)
 {
-	uint64_t x = 0x9e3779b97f4a7c15ULL, t0 = 0, t1;
+	uint64_t t0 = 0, t1;
 	size_t *order = malloc(npages * sizeof(*order)), i;
 
 	if (!order)
@@ -97,18 +101,68 @@ static int check_all(char *mem, size_t npages, char *msg, size_t len)
 	return 0;
 }
 
+struct checker {
+	pthread_t th;
+	char *mem;
+	size_t npages;
+	uint64_t seed;
+	int rc;
+	char msg[256];
+};
+
+static void *checker_main(void *arg)
+{
+	struct checker *c = arg;
+
+	c->rc = check_all(c->mem, c->npages, c->msg, sizeof(c->msg), c->seed);
+	return NULL;
+}
+
+/* Every thread checks everything; the first failure, or thread 0's "ok". */
+static int check_threads(char *mem, size_t npages, int nthr, char *msg,
+			 size_t len)
+{
+	struct checker *c = calloc(nthr, sizeof(*c));
+	int i, rc;
+
+	if (!c)
+		return snprintf(msg, len, "fail: out of memory\n"), 1;
+	for (i = 0; i < nthr; i++) {
+		c[i] = (struct checker){ .mem = mem, .npages = npages,
+			.seed = 0x9e3779b97f4a7c15ULL + 7919 * i };
+		if (i && pthread_create(&c[i].th, NULL, checker_main, &c[i])) {
+			free(c);
+			return snprintf(msg, len, "fail: pthread_create\n"), 1;
+		}
+	}
+	checker_main(&c[0]);
+	snprintf(msg, len, "%s", c[0].msg);
+	rc = c[0].rc;
+	for (i = 1; i < nthr; i++) {
+		pthread_join(c[i].th, NULL);
+		if (c[i].rc && !rc) {
+			snprintf(msg, len, "%s", c[i].msg);
+			rc = 1;
+		}
+	}
+	free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	char path[4096], msg[256];
 	size_t mib, npages, i;
 	sigset_t block, old;
+	int rc, nthr = 1;
 	char *mem;
-	int rc;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: lazy_wl MIB STATEFILE\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: lazy_wl MIB STATEFILE [THREADS]\n");
 		return 2;
 	}
+	if (argc == 4)
+		nthr = atoi(argv[3]) > 0 ? atoi(argv[3]) : 1;
 	mib = strtoul(argv[1], NULL, 0);
 	npages = (mib << 20) / LM_PAGE;
 	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
@@ -128,7 +182,7 @@ int main(int argc, char **argv)
 		return 1;
 	while (!go)
 		sigsuspend(&old);
-	rc = check_all(mem, npages, msg, sizeof(msg));
+	rc = check_threads(mem, npages, nthr, msg, sizeof(msg));
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
 	write_atomic(path, msg);
 	return rc;
