@@ -1035,6 +1035,45 @@ static int read_maps(struct lm_stream *s, struct lm_image *img)
 	return 0;
 }
 
+/* A lazy stream carries only the pages of ranges that are not lazy. */
+static int map_is_lazy(const struct lm_image *img, const struct lm_pagemap *m)
+{
+	const struct lm_vma_img *v;
+
+	if (!(img->hdr.flags & LM_HDR_LAZY) || m->space)
+		return 0;
+	v = find_vma(img, m->addr);
+	return v && (v->v.flags & LM_VMA_LAZY);
+}
+
+static void count_due(struct lm_stream *s, const struct lm_image *img)
+{
+	unsigned int i;
+	__u64 w;
+
+	for (i = 0; i < img->nr_maps; i++) {
+		const struct lm_pagemap_img *m = &img->maps[i];
+
+		if (map_is_lazy(img, &m->m))
+			continue;
+		for (w = 0; w < (m->m.npages + 63) / 64; w++)
+			s->pages_due += __builtin_popcountl(m->bitmap[w]);
+	}
+}
+
+/* At META_END (lazy) or END: every page with data has come, once. */
+static int check_complete(struct lm_stream *s, const char *mark)
+{
+	if (s->pages_got == s->pages_due)
+		return 0;
+	return fail(s, -EBADMSG,
+		    "%s after %llu of the %llu pages with data (image damaged: %s)",
+		    mark, (unsigned long long)s->pages_got,
+		    (unsigned long long)s->pages_due,
+		    s->pages_got < s->pages_due ? "PAGES records are missing" :
+		    "pages come twice");
+}
+
 int lm_read_meta(struct lm_stream *s, struct lm_image *img)
 {
 	memset(img, 0, sizeof(*img));
@@ -1055,6 +1094,7 @@ int lm_read_meta(struct lm_stream *s, struct lm_image *img)
 		goto err;
 	s->state = RS_PAGES;
 	s->img = img;
+	count_due(s, img);
 	return 0;
 err:
 	lm_image_free(img);
@@ -1090,6 +1130,8 @@ static int check_pages(struct lm_stream *s, const struct lm_pages *p)
 		if (!test_bit64(m->bitmap, i))
 			return fail(s, -EBADMSG, "PAGES at %llx: page %llu is not marked as having data",
 				    a, (unsigned long long)i);
+	if (!map_is_lazy(s->img, &m->m))
+		s->pages_got += p->npages;
 	return 0;
 }
 
@@ -1125,10 +1167,16 @@ int lm_read_next(struct lm_stream *s, struct lm_pages *p, void **data)
 	if (type == LM_REC_PAGES)
 		return take_pages(s, p, data);
 	if (type == LM_REC_META_END && s->state == RS_PAGES) {
+		if (s->img && (s->img->hdr.flags & LM_HDR_LAZY) &&
+		    check_complete(s, "metadata end"))
+			return s->err;
 		s->state = RS_BULK;
 		return type;
 	}
 	if (type == LM_REC_END && s->state == RS_BULK) {
+		if (s->img && !(s->img->hdr.flags & LM_HDR_LAZY) &&
+		    check_complete(s, "end"))
+			return s->err;
 		s->state = RS_DONE;
 		return type;
 	}

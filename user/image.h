@@ -329,6 +329,8 @@ struct lm_stream {
 	struct lm_rec_hdr peek_hdr;
 	const struct lm_image *img;	/* set by lm_read_meta; PAGES records
 					 * are checked against it */
+	__u64 pages_due, pages_got;	/* data pages of the ranges that are
+					 * not lazy: all must come */
 };
 
 int lm_stream_open(struct lm_stream *s, int fd, int writing, const char *what);
