@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <linux/userfaultfd.h>
 #include "lazy.h"
 #include "lazymig.h"
 #include "net.h"
@@ -377,6 +378,22 @@ static void report(struct receiver *rv)
 		(unsigned long long)rv->st.pages_zero);
 }
 
+/* What the kernel offered and what this migration used, for the stats. */
+static void mechanism(struct receiver *rv, __u64 f)
+{
+	if (!rv->lazy) {
+		snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
+			 "pre-copy (--eager)");
+		return;
+	}
+	snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
+		 "userfaultfd missing faults, events:%s%s%s%s; private anon lazy, other kinds eager",
+		 f & UFFD_FEATURE_EVENT_FORK ? " fork" : "",
+		 f & UFFD_FEATURE_EVENT_REMAP ? " remap" : "",
+		 f & UFFD_FEATURE_EVENT_REMOVE ? " remove" : "",
+		 f & UFFD_FEATURE_EVENT_UNMAP ? " unmap" : "");
+}
+
 static int restore(struct receiver *rv)
 {
 	struct lm_restore_opts ro = { .stdio = rv->o.stdio };
@@ -385,6 +402,11 @@ static int restore(struct receiver *rv)
 	err = lm_stream_open(&rv->s, rv->req, 0, "request channel");
 	if (!err)
 		err = lm_read_meta(&rv->s, &rv->img);
+	if (err && !rv->s.bytes) {
+		fprintf(stderr, "receive: %s closed the connection before sending any metadata (it could not freeze the process? see its messages)\n",
+			rv->peer);
+		return err;
+	}
 	if (err) {
 		fprintf(stderr, "receive: metadata from %s: %s\n", rv->peer,
 			rv->s.errmsg[0] ? rv->s.errmsg : strerror(-err));
@@ -396,9 +418,7 @@ static int restore(struct receiver *rv)
 	count_pages(rv);
 	ro.lazy = rv->lazy;
 	ro.uffd_features = rv->lazy ? lm_lazy_uffd_features() : 0;
-	snprintf(rv->st.mechanism, sizeof(rv->st.mechanism), "%s",
-		 rv->lazy ? "userfaultfd missing faults (private anon lazy, other kinds eager)" :
-		 "pre-copy (--eager)");
+	mechanism(rv, ro.uffd_features);
 	err = lm_restore_prepare(&rv->img, &ro, &rv->r);
 	if (err)
 		return err;

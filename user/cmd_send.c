@@ -370,6 +370,11 @@ int cmd_send(int argc, char **argv)
 
 	if (parse(argc, argv, &sd.o))
 		return 2;
+	if (kill(sd.o.pid, 0) && errno == ESRCH) {
+		fprintf(stderr, "send: no process %d; nothing to migrate\n",
+			sd.o.pid);
+		return 1;
+	}
 	if (sd.o.token_file && lm_token_load(&sd.auth, sd.o.token_file))
 		return 1;
 	sd.buf = malloc(RUN_PAGES * LM_PAGE_SIZE);
