@@ -25,6 +25,7 @@
 #define PM_PRESENT	(1ULL << 63)
 #define PM_CHUNK	4096		/* pagemap entries read at once */
 #define MAX_VMA_PAGES	(1ULL << 29)	/* bitmap fits one record */
+#define QUIET_MIN	(256UL << 20)	/* smaps may spare a pagemap scan */
 
 #ifndef F_GET_SEALS
 #define F_GET_SEALS	1034
@@ -36,6 +37,7 @@ struct smaps_vma {
 	char perms[5];
 	char path[LM_PATH_MAX];
 	unsigned long kpagesize;
+	unsigned long anon_kb, swap_kb;
 	char vmflags[256];
 };
 
@@ -319,6 +321,7 @@ static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
 	struct lm_image *img = &d->img;
 	struct lm_vma_img *n, *m;
 	struct lm_vma v = { 0 };
+	unsigned char *q;
 	int kind;
 
 	if (refuse_flags(d, s))
@@ -345,6 +348,19 @@ static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
 	if (!n)
 		return lm_dump_fail(d, -ENOMEM, "out of memory");
 	img->vmas = n;
+	q = realloc(d->vma_quiet, img->proc.nr_vmas + 1);
+	if (!q)
+		return lm_dump_fail(d, -ENOMEM, "out of memory");
+	d->vma_quiet = q;
+	/*
+	 * A big VMA without a single anonymous or swapped page (a
+	 * PROT_NONE reservation, an untouched file) has no data: skip
+	 * reading its pagemap.  Small ones are read anyway, where guard
+	 * regions are also seen.
+	 */
+	q[img->proc.nr_vmas] = s->end - s->start >= QUIET_MIN &&
+			       !s->anon_kb && !s->swap_kb &&
+			       kind != LM_MEM_HUGETLB_PRIVATE;
 	m = &img->vmas[img->proc.nr_vmas++];
 	m->v = v;
 	m->path = s->path[0] ? strdup(s->path) : NULL;
@@ -355,7 +371,11 @@ static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
 
 static void smaps_line(struct smaps_vma *v, const char *l)
 {
-	if (!strncmp(l, "KernelPageSize:", 15))
+	if (!strncmp(l, "Anonymous:", 10))
+		v->anon_kb = strtoul(l + 10, NULL, 10);
+	else if (!strncmp(l, "Swap:", 5))
+		v->swap_kb = strtoul(l + 5, NULL, 10);
+	else if (!strncmp(l, "KernelPageSize:", 15))
 		v->kpagesize = strtoul(l + 15, NULL, 10) * 1024;
 	else if (!strncmp(l, "VmFlags:", 8))
 		snprintf(v->vmflags, sizeof(v->vmflags), "%.*s",
@@ -479,7 +499,8 @@ oom:
 	return NULL;
 }
 
-static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v)
+static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
+		       int quiet)
 {
 	__u64 step = v->page_size / LM_PAGE_SIZE, n4k, i, *buf;
 	struct lm_pagemap_img *m;
@@ -488,6 +509,8 @@ static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v)
 		    v->page_size);
 	if (!m)
 		return -ENOMEM;
+	if (quiet)
+		return 0;
 	n4k = (v->end - v->start) / LM_PAGE_SIZE;
 	buf = malloc(PM_CHUNK * 8);
 	if (!buf)
@@ -561,7 +584,8 @@ int lm_collect_shm_maps(struct lm_dump *d)
 				    strerror(errno));
 	for (i = 0; i < d->img.proc.nr_vmas && !err; i++)
 		if (has_private_pages(d->img.vmas[i].v.kind))
-			err = vma_pagemap(d, fd, &d->img.vmas[i].v);
+			err = vma_pagemap(d, fd, &d->img.vmas[i].v,
+					  d->vma_quiet && d->vma_quiet[i]);
 	close(fd);
 	for (i = 0; i < d->img.proc.nr_shms && !err; i++)
 		err = shm_pagemap(d, &d->img.shms[i]);

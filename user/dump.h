@@ -19,6 +19,8 @@ struct lm_dump {
 	unsigned int nr_tids;
 	unsigned long scratch;	/* tracee stack bytes used by injection */
 	unsigned long insn;	/* a `syscall` instruction poked in */
+	unsigned char *vma_quiet;	/* [nr_vmas]: smaps shows no anonymous
+					 * or swapped page (big VMAs only) */
 };
 
 /*
