@@ -28,8 +28,8 @@ if ! $B/seedgen "$seeds"; then
 	exit 1
 fi
 if [ "$(id -u)" -eq 0 ] && [ -x build/lazymig ]; then
-	sleep 600 &
-	pid=$!
+	# not a job of this shell: its death by dump is not reported here
+	pid=$(sh -c 'sleep 600 >/dev/null 2>&1 </dev/null & echo $!')
 	sleep 0.2
 	if build/lazymig dump -t "$pid" -o "$seeds/image/real-sleep" \
 		>"$log/dump.log" 2>&1; then
@@ -39,7 +39,6 @@ if [ "$(id -u)" -eq 0 ] && [ -x build/lazymig ]; then
 		rm -f "$seeds/image/real-sleep"
 	fi
 	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
 fi
 
 for h in $harnesses; do

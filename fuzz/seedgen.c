@@ -115,8 +115,7 @@ static void image_full(struct lm_image *img)
 	}
 	img->sigact.act[9].handler = 0x400010;	/* SIGUSR1 */
 	img->shms[0].s = (struct lm_shm){ .id = 0, .kind = LM_MEM_MEMFD,
-		.size = 2 * LM_PAGE_SIZE + 100, .page_size = LM_PAGE_SIZE };
-	img->shms[0].s.size = 3 * LM_PAGE_SIZE;
+		.size = 3 * LM_PAGE_SIZE, .page_size = LM_PAGE_SIZE };
 	img->shms[0].name = dup_s("memfd:seed");
 	img->shms[0].fd = -1;
 	for (i = 0; i < 4; i++) {
@@ -172,14 +171,16 @@ static void write_image(const char *name, struct lm_image *img, int full)
 
 	if (lm_stream_open(&s, fd, 1, name) || lm_write_meta(&s, img))
 		goto bad;
-	if (full)
+	/* lazy: the ranges that are not lazy come whole before META_END */
+	if (full) {
 		pages(&s, 0, 0x400000, 1);
+		pages(&s, 1, 0, 3);
+		pages(&s, 0, 0x10000000 + 5 * LM_PAGE_SIZE, 1);
+	}
 	lm_write_mark(&s, LM_REC_META_END);
 	if (full) {
 		pages(&s, 0, 0x10000000, 1);
 		pages(&s, 0, 0x10000000 + 2 * LM_PAGE_SIZE, 1);
-		pages(&s, 0, 0x10000000 + 5 * LM_PAGE_SIZE, 1);
-		pages(&s, 1, 0, 3);
 	}
 	if (lm_write_mark(&s, LM_REC_END))
 		goto bad;

@@ -353,6 +353,42 @@ TEST_F_TIMEOUT(img, oversized_records, 300)
 	}
 }
 
+/* Each PAGES record left out, and one sent twice: the records are fine. */
+TEST_F_TIMEOUT(img, page_record_missing_or_twice, 300)
+{
+	unsigned char *c = malloc(2 * base.len);
+	size_t hdr = sizeof(struct lm_rec_hdr);
+	int i, n = 0;
+
+	ASSERT_NE(NULL, c);
+	for (i = 0; i < base.nr; i++) {
+		const struct hostile_rec *r = &base.rec[i];
+		size_t sz = hdr + r->len + 4;
+		char what[64];
+
+		if (r->type != LM_REC_PAGES)
+			continue;
+		memcpy(c, base.buf, r->off);
+		memcpy(c + r->off, base.buf + r->off + sz,
+		       base.len - r->off - sz);
+		ASSERT_EQ(0, put_bad(self, c, base.len - sz));
+		snprintf(what, sizeof(what), "record %d left out", i);
+		if (!refused(_metadata, self, what, "PAGES records are missing"))
+			break;
+		memcpy(c, base.buf, r->off + sz);
+		memcpy(c + r->off + sz, base.buf + r->off, base.len - r->off);
+		ASSERT_EQ(0, put_bad(self, c, base.len + sz));
+		snprintf(what, sizeof(what), "record %d twice", i);
+		if (!refused(_metadata, self, what, "pages come twice"))
+			break;
+		n++;
+	}
+	free(c);
+	EXPECT_LT(0, n);
+	ksft_print_msg("%d PAGES records each left out and sent twice\n", n);
+	fflush(stdout);
+}
+
 TEST_F(img, not_an_image)
 {
 	char zeros[8192] = { 0 }, text[] = "#!/bin/sh\necho not an image\n";
