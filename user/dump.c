@@ -279,11 +279,36 @@ void lm_dump_release(struct lm_dump *d, int kill)
 
 /* ---- process fields ---- */
 
+/* A process that @pid traces (a debugger being dumped), or 0. */
+static pid_t tracee_of(pid_t pid)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	while (dir && !found && (e = readdir(dir))) {
+		char path[300], *st;
+		pid_t other = atoi(e->d_name);
+
+		if (other <= 0 || other == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/status", other);
+		st = lm_dump_slurp(path, NULL);
+		if (st && field_ull(st, "TracerPid", 10, NULL) == (__u64)pid)
+			found = other;
+		free(st);
+	}
+	if (dir)
+		closedir(dir);
+	return found;
+}
+
 static int check_status(struct lm_dump *d)
 {
 	char path[64], *st;
 	int found;
 	unsigned long long tracer, seccomp;
+	pid_t tracee;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", d->pid);
 	st = lm_dump_slurp(path, NULL);
@@ -310,6 +335,11 @@ static int check_status(struct lm_dump *d)
 		return lm_dump_fail(d, -EOPNOTSUPP,
 				    "PID %d uses seccomp (mode %llu); seccomp filters are not supported",
 				    d->pid, seccomp);
+	tracee = tracee_of(d->pid);
+	if (tracee)
+		return lm_dump_fail(d, -EOPNOTSUPP,
+				    "PID %d traces PID %d (it is a debugger); ptrace relations are not supported",
+				    d->pid, tracee);
 	return 0;
 }
 

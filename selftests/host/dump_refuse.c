@@ -2,7 +2,7 @@
 /*
  * What `lazymig dump` must refuse: a process holding a socket, its own
  * userfaultfd, an epoll/timerfd/signalfd/inotify/io_uring fd, seccomp
- * filters, guard regions, a process already traced, a PID that does not exist, a caller
+ * filters, guard regions, a process already traced or tracing another, a PID that does not exist, a caller
  * without permission.  Each time: non-zero exit, a message naming the
  * thing (and the fd), no image file left, and the process still running,
  * untraced, answering as before.
@@ -35,7 +35,7 @@
 
 enum thing {
 	T_TCP, T_UNIX, T_UFFD, T_EPOLL, T_TIMERFD, T_SIGNALFD, T_INOTIFY,
-	T_IOURING, T_SECCOMP, T_GUARD, T_NONE,
+	T_IOURING, T_SECCOMP, T_GUARD, T_TRACER, T_NONE,
 };
 
 #ifndef MADV_GUARD_INSTALL
@@ -92,6 +92,20 @@ static int make_thing(enum thing t)
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (m == MAP_FAILED || madvise(m + 4096, 4096, MADV_GUARD_INSTALL))
+			return -errno;
+		return 0;
+	}
+	case T_TRACER: {
+		pid_t gc = fork();
+
+		if (gc < 0)
+			return -errno;
+		if (!gc) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				pause();
+		}
+		if (ptrace(PTRACE_SEIZE, gc, 0, 0))
 			return -errno;
 		return 0;
 	}
@@ -157,6 +171,9 @@ FIXTURE_VARIANT_ADD(refuse, seccomp) {
 };
 FIXTURE_VARIANT_ADD(refuse, guard_region) {
 	.thing = T_GUARD, .words = { "guard region", "not supported" },
+};
+FIXTURE_VARIANT_ADD(refuse, tracer) {
+	.thing = T_TRACER, .words = { "traces PID", "ptrace relations are not supported" },
 };
 FIXTURE_VARIANT_ADD(refuse, traced) {
 	.thing = T_NONE, .words = { "already traced", "detach it first" },
