@@ -668,6 +668,11 @@ static int handle_req(struct lm_lazy *l)
 			err = install_msg(l, &m, payload, VIA_REQ);
 			break;
 		case LM_MSG_BYE:
+			if (!l->done_sent) {	/* pages would stay missing */
+				LOG(l, "BYE from the source before every page arrived");
+				err = -EPROTO;
+				break;
+			}
 			l->bye = 1;
 			err = 0;
 			break;
@@ -929,6 +934,8 @@ static int setup_loop(struct lm_lazy *l)
 		err = lm_rx_init(&l->bulk, l->cfg.bulk_fd,
 				 2 * LM_BULK_PAGES * LM_PAGE_SIZE +
 				 LM_MSG_MAX_PAYLOAD);
+	/* a loop turn copies about one push run, then looks at faults */
+	l->bulk.max_read = LM_BULK_PAGES * LM_PAGE_SIZE;
 	return err;
 }
 

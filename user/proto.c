@@ -107,6 +107,7 @@ void lm_rx_free(struct lm_rx *rx)
 
 long lm_rx_fill(struct lm_rx *rx)
 {
+	size_t want;
 	ssize_t n;
 
 	if (rx->head == rx->tail) {
@@ -118,9 +119,11 @@ long lm_rx_fill(struct lm_rx *rx)
 	}
 	if (rx->tail == rx->cap)
 		return 0;
+	want = rx->cap - rx->tail;
+	if (rx->max_read && want > rx->max_read)
+		want = rx->max_read;
 	do {
-		n = recv(rx->fd, rx->buf + rx->tail, rx->cap - rx->tail,
-			 MSG_DONTWAIT);
+		n = recv(rx->fd, rx->buf + rx->tail, want, MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;

@@ -18,7 +18,7 @@
 
 #define LM_MSG_MAGIC		0x4d5a4cU	/* "LZM" + type in top byte */
 #define LM_MSG_MAX_PAYLOAD	(4UL << 20)
-#define LM_BULK_PAGES		256		/* 1 MiB per push message */
+#define LM_BULK_PAGES		64		/* 256 KiB per push message */
 #define LM_AROUND_PAGES		16		/* answer + neighbours, max */
 #define LM_AROUND_WINDOW	64		/* ... found within this many */
 #define LM_BULK_WINDOW		1024		/* a push run spans at most */
@@ -67,6 +67,7 @@ struct lm_rx {
 	int fd;
 	unsigned char *buf;
 	size_t cap, head, tail;
+	size_t max_read;	/* per lm_rx_fill, 0: what fits */
 	__u64 bytes;
 };
 
