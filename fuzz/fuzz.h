@@ -39,8 +39,11 @@ struct fuzz_proto_in {
 
 #define FUZZ_F_RESUME	(1U << 0)	/* dest: resume before the loop */
 #define FUZZ_F_RECV	(1U << 1)	/* dest: lm_msg_recv loop (eager end) */
-#define FUZZ_F_LINGER	(1U << 2)	/* source: close the request channel
-					 * only after the push ended */
+#define FUZZ_F_LINGER	(1U << 2)	/* source: some pages count as sent
+					 * before resume */
+#define FUZZ_F_TOUCH	(1U << 3)	/* dest: a thread of ours reads lazy
+					 * pages pad[0..2] (page numbers from
+					 * FUZZ_BASE) while the daemon runs */
 
 /* Input of fuzz_auth: this header, then what the peer sends. */
 struct fuzz_auth_in {

@@ -7,13 +7,18 @@
  * bytes are what the source sends on the request channel (fault answers,
  * BYE, ERROR) and on the bulk channel (pushed PAGES, PUSH_END).  With
  * FUZZ_F_RECV the bytes go instead to lm_msg_recv(), which the eager
- * path uses to wait for BYE.
+ * path uses to wait for BYE.  With FUZZ_F_TOUCH a thread reads a few
+ * lazy pages, so that the daemon sees real faults (zero pages, REQ,
+ * answers that wake them); it is released when the daemon closes the
+ * userfaultfd.
  *
- * Every UFFDIO_COPY the daemon issues is checked here (ioctl is wrapped
+ * When the daemon says it succeeded, every page must be in.  Every
+ * UFFDIO_COPY the daemon issues is checked here (ioctl is wrapped
  * at link time): its source must be memory the daemon owns (not past the
  * end of a message buffer) and its destination a lazy range.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +76,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		 PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p != (void *)FUZZ_BASE) {
-		fprintf(stdout, "fuzz_dest: cannot map 0x%llx\n", FUZZ_BASE);
+		dprintf(2, "fuzz_dest: cannot map 0x%llx\n", FUZZ_BASE);
 		abort();
 	}
 	return 0;
@@ -112,8 +117,30 @@ static void recv_loop(int fd)
 			break;
 }
 
-static void run_daemon(int req, int bulk, int resume)
+struct toucher {
+	pthread_t th;
+	uint8_t pages[3];
+	volatile int started;
+};
+
+static void *touch_main(void *arg)
 {
+	struct toucher *t = arg;
+	volatile unsigned char *base = (void *)FUZZ_BASE;
+	int i;
+
+	t->started = 1;
+	for (i = 0; i < 3; i++) {
+		uint64_t pg = t->pages[i] % (FUZZ_V1_PAGES + 48);
+
+		(void)base[pg * LM_PAGE_SIZE + 8];
+	}
+	return NULL;
+}
+
+static void run_daemon(int req, int bulk, const struct fuzz_proto_in *in)
+{
+	struct toucher t = { .pages = { in->pad[0], in->pad[1], in->pad[2] } };
 	struct lm_stats st;
 	struct lm_lazy_cfg c = {
 		.pid = getpid(), .req_fd = req, .bulk_fd = bulk, .img = &img,
@@ -126,8 +153,11 @@ static void run_daemon(int req, int bulk, int resume)
 	c.uffd = fresh_uffd();
 	if (lm_lazy_create(&c, &l))
 		abort();
-	if (resume)
+	if (in->flags & FUZZ_F_RESUME)
 		lm_lazy_resumed(l, getpid());
+	if ((in->flags & FUZZ_F_TOUCH) &&
+	    pthread_create(&t.th, NULL, touch_main, &t))
+		abort();
 	err = lm_lazy_run(l);
 	if (getenv("LM_FUZZ_VERBOSE"))
 		fprintf(stderr, "fuzz_dest: daemon returned %d (%s); %llu pages faulted, %llu pushed, %llu left\n",
@@ -135,7 +165,18 @@ static void run_daemon(int req, int bulk, int resume)
 			(unsigned long long)st.pages_faulted,
 			(unsigned long long)st.pages_pushed,
 			(unsigned long long)lm_lazy_pending(l));
-	lm_lazy_destroy(l);	/* closes the uffd */
+	/*
+	 * Success means the process is whole: no page may still wait for
+	 * data (the uffd closes now, a later fault would read zeros).
+	 */
+	if (!err && lm_lazy_pending(l)) {
+		dprintf(2, "daemon returned 0 with %llu pages still lazy\n",
+			(unsigned long long)lm_lazy_pending(l));
+		abort();
+	}
+	lm_lazy_destroy(l);	/* closes the uffd: faults still waiting go on */
+	if (in->flags & FUZZ_F_TOUCH)
+		pthread_join(t.th, NULL);
 	lm_stats_free(&st);
 }
 
@@ -164,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (in.flags & FUZZ_F_RECV)
 		recv_loop(req[0]);
 	else
-		run_daemon(req[0], bulk[0], in.flags & FUZZ_F_RESUME);
+		run_daemon(req[0], bulk[0], &in);
 	close(req[0]);
 	close(bulk[0]);
 	fuzz_peer_join(&rp);

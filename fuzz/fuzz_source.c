@@ -55,7 +55,7 @@ static int read_frozen(void *ctx, __u32 space, __u64 addr, void *buf,
 {
 	if (!has_data(space, addr, npages, page_size) ||
 	    npages > LM_BULK_PAGES) {
-		fprintf(stdout, "page server reads %llu pages at 0x%llx (space %u): not pages with data\n",
+		dprintf(2, "page server reads %llu pages at 0x%llx (space %u): not pages with data\n",
 			(unsigned long long)npages, (unsigned long long)addr,
 			space);
 		abort();
@@ -64,11 +64,36 @@ static int read_frozen(void *ctx, __u32 space, __u64 addr, void *buf,
 	return 0;
 }
 
+/* SPARSE: a bitmap of npages bits, then the pages whose bit is set. */
+static void check_sparse(const struct lm_msg *m, const unsigned char *payload)
+{
+	size_t bm = LM_BITS_TO_LONGS(m->npages) * sizeof(long);
+	__u64 i, n = 0;
+
+	if (!m->npages || m->npages > LM_SPARSE_WINDOW_MAX || m->len < bm)
+		goto bad;
+	for (i = 0; i < m->npages; i++) {
+		if (!((payload[i / 8] >> (i % 8)) & 1))
+			continue;
+		if (!has_data(m->space, m->addr + i * LM_PAGE_SIZE, 1,
+			      LM_PAGE_SIZE))
+			goto bad;
+		n++;
+	}
+	if (n && m->len == bm + n * LM_PAGE_SIZE)
+		return;
+bad:
+	dprintf(2, "page server sent SPARSE 0x%llx +%llu (%u bytes): wrong\n",
+		(unsigned long long)m->addr, (unsigned long long)m->npages,
+		m->len);
+	abort();
+}
+
 static void check_msg(struct fuzz_peer *p, const struct lm_msg *m,
 		      const unsigned char *payload)
 {
 	if (m->magic != LM_MSG_MAGIC || p->saw_push_end) {
-		fprintf(stdout, "page server sent %s after PUSH_END or garbage\n",
+		dprintf(2, "page server sent %s after PUSH_END or garbage\n",
 			lm_msg_name(m->type));
 		abort();
 	}
@@ -76,11 +101,15 @@ static void check_msg(struct fuzz_peer *p, const struct lm_msg *m,
 		p->saw_push_end++;
 		return;
 	}
+	if (m->type == LM_MSG_SPARSE) {
+		check_sparse(m, payload);
+		return;
+	}
 	if (m->type != LM_MSG_PAGES)
 		return;
 	if (m->len != m->npages * LM_PAGE_SIZE ||
 	    !has_data(m->space, m->addr, m->npages, LM_PAGE_SIZE)) {
-		fprintf(stdout, "page server sent PAGES 0x%llx +%llu (%u bytes): wrong\n",
+		dprintf(2, "page server sent PAGES 0x%llx +%llu (%u bytes): wrong\n",
 			(unsigned long long)m->addr,
 			(unsigned long long)m->npages, m->len);
 		abort();

@@ -18,6 +18,7 @@
 #include "proto.h"
 
 static const char *outdir;
+static uint8_t touch[3];
 
 /* Mirrors net.c's wire structs (hand-made seeds for fuzz_auth). */
 #define AUTH_MAGIC	0x55415a4cU
@@ -241,7 +242,8 @@ static void page_msg(int fd, __u64 addr, __u64 n)
 static void proto_seed(const char *kind, const char *name, uint8_t flags,
 		       void (*req)(int), void (*bulk)(int))
 {
-	struct fuzz_proto_in in = { .flags = flags };
+	struct fuzz_proto_in in = { .flags = flags,
+				    .pad = { touch[0], touch[1], touch[2] } };
 	char tmp[] = "/tmp/lm-seedgen.XXXXXX";
 	int fd = open_out(kind, name), t = mkstemp(tmp);
 	char buf[65536];
@@ -263,6 +265,20 @@ static void proto_seed(const char *kind, const char *name, uint8_t flags,
 	close(fd);
 }
 
+static void proto_seed(const char *kind, const char *name, uint8_t flags,
+		       void (*req)(int), void (*bulk)(int));
+
+/* The harness's thread faults on pages 0, 3 (no data) and 50 (zero). */
+static void proto_seed_touch(const char *kind, const char *name,
+			     void (*req)(int), void (*bulk)(int))
+{
+	touch[0] = 0;
+	touch[1] = 3;
+	touch[2] = 50;
+	proto_seed(kind, name, FUZZ_F_RESUME | FUZZ_F_TOUCH, req, bulk);
+	memset(touch, 0, sizeof(touch));
+}
+
 static void d_answers(int fd)
 {
 	page_msg(fd, FUZZ_V0, 1);
@@ -282,6 +298,19 @@ static void d_all(int fd)
 	page_msg(fd, FUZZ_V0, 3);
 	page_msg(fd, FUZZ_V0 + 4 * LM_PAGE_SIZE, 3);
 	page_msg(fd, FUZZ_V0 + 8 * LM_PAGE_SIZE, 24);
+	msg(fd, LM_MSG_PUSH_END, 0, 0, 0, NULL, 0);
+}
+
+/* pages 0, 2 and 9 of vma 0 in one SPARSE message */
+static void d_sparse(int fd)
+{
+	unsigned char m[sizeof(long) + 3 * LM_PAGE_SIZE];
+
+	memset(m, 0x44, sizeof(m));
+	memset(m, 0, sizeof(long));
+	m[0] = 0x05;
+	m[1] = 0x02;
+	msg(fd, LM_MSG_SPARSE, 0, FUZZ_V0, 10, m, sizeof(m));
 	msg(fd, LM_MSG_PUSH_END, 0, 0, 0, NULL, 0);
 }
 
@@ -368,6 +397,8 @@ int main(int argc, char **argv)
 	proto_seed("dest", "all-pages", FUZZ_F_RESUME, NULL, d_all);
 	proto_seed("dest", "not-resumed", 0, d_answers, d_push);
 	proto_seed("dest", "error", FUZZ_F_RESUME, d_error, NULL);
+	proto_seed("dest", "sparse", FUZZ_F_RESUME, NULL, d_sparse);
+	proto_seed_touch("dest", "faults", d_answers, d_push);
 	proto_seed("dest", "recv-bye", FUZZ_F_RECV, d_bye, NULL);
 	proto_seed("source", "requests", 0, s_requests, NULL);
 	proto_seed("source", "done", FUZZ_F_LINGER, s_done, NULL);
