@@ -208,6 +208,7 @@ static int seize_pass(struct lm_dump *d)
 
 static int freeze(struct lm_dump *d)
 {
+	struct timespec ts;
 	int r, passes = 0;
 
 	r = seize_one(d, d->pid);
@@ -226,6 +227,8 @@ static int freeze(struct lm_dump *d)
 		return lm_dump_fail(d, -E2BIG, "PID %d has %u threads (max %d)",
 				    d->pid, d->nr_tids, LM_MAX_THREADS);
 	d->frozen = 1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	d->img.hdr.created_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 	return 0;
 }
 
@@ -481,7 +484,6 @@ static void fill_header(struct lm_dump *d)
 {
 	struct lm_header *h = &d->img.hdr;
 	struct utsname u;
-	struct timespec ts;
 	unsigned int i;
 
 	h->version = LM_STREAM_VERSION;
@@ -490,8 +492,6 @@ static void fill_header(struct lm_dump *d)
 		snprintf(h->kernel, sizeof(h->kernel), "%s", u.release);
 		snprintf(h->hostname, sizeof(h->hostname), "%s", u.nodename);
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	h->created_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 	h->vdso_hash = 0xcbf29ce484222325ULL;
 	for (i = 0; i < d->img.proc.nr_vmas; i++) {
 		const struct lm_vma *v = &d->img.vmas[i].v;
