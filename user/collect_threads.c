@@ -161,6 +161,7 @@ static int inj_start(struct inj *j, struct lm_dump *d)
 {
 	const struct user_regs_struct *r = (const void *)d->img.threads[0].t.regs;
 	const struct lm_vma *v;
+	unsigned int i;
 	int err;
 
 	memset(j, 0, sizeof(*j));
@@ -177,7 +178,9 @@ static int inj_start(struct inj *j, struct lm_dump *d)
 		return lm_dump_fail(d, err, "cannot read the stack of thread %d",
 				    d->pid);
 	j->scratch_saved = 1;
-	err = lm_poke_syscall(d->pid, &j->poke);
+	/* at the rip of the first thread whose code page takes it */
+	for (i = 0, err = -ESRCH; i < d->nr_tids && err; i++)
+		err = lm_poke_syscall(d->tids[i], &j->poke);
 	if (err)
 		return lm_dump_fail(d, err, "cannot place a syscall instruction in PID %d: %s",
 				    d->pid, strerror(-err));
