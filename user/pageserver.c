@@ -6,16 +6,23 @@
  * pages not yet sent.  A fault answer sends the page and up to
  * LM_AROUND_PAGES-1 following still-unsent pages with data; the push walks
  * todo in address order in runs of up to LM_BULK_PAGES.  A page leaves
- * todo when sent either way, or when the destination drops it.  The
- * bulk socket is written without blocking, so a request arriving while
- * a 1 MiB run is half-written is still answered at once.
+ * todo when sent either way, or when the destination drops it.
+ *
+ * Two threads: this one (raised priority) reads requests and answers
+ * them; a pusher thread (normal priority) started on RESUMED reads and
+ * writes the push runs.  A request never waits for a push run to be
+ * read or written, nor for the CPU the push uses.  todo is shared under
+ * a mutex held only to pick and clear bits, never across I/O; a page
+ * picked by both (a race) is sent twice, which the destination ignores.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include "lazy.h"
 #include "net.h"
@@ -32,19 +39,26 @@ struct ps_space {
 	unsigned long *todo;
 };
 
+#define SERVER_NICE	-10	/* the request thread */
+#define PUSH_POLL_MS	100	/* request thread checks the pusher */
+
 struct lm_ps {
 	struct lm_ps_cfg cfg;
 	struct ps_space *sp;	/* sorted by (space, addr) */
 	size_t nr;
+	pthread_mutex_t lock;	/* todo bits of every space */
 	struct lm_rx req;
 	char *ans;		/* fault answer buffer */
-	char *out;		/* bulk message being written */
-	size_t out_len, out_off;
+	int resumed, done;
+	char *json;
+	/* pusher thread */
+	pthread_t pusher;
+	int pusher_on;
+	int stop, push_err;	/* atomic */
+	char *out;		/* push run being written */
 	size_t cur_sp;		/* push cursor */
 	__u64 cur_bit;
-	int resumed, done, push_end;
 	__u64 push_t0, push_bytes;
-	char *json;
 };
 
 static int cmp_space(const void *a, const void *b)
@@ -105,6 +119,7 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 	if (!ps)
 		return -ENOMEM;
 	ps->cfg = *cfg;
+	pthread_mutex_init(&ps->lock, NULL);
 	ps->sp = calloc(img->proc.nr_vmas + 1, sizeof(*ps->sp));
 	ps->ans = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
 			 LM_AROUND_PAGES * LM_PAGE_SIZE);
@@ -180,7 +195,9 @@ static void clear_todo(struct lm_ps *ps, __u32 space, __u64 addr,
 
 void lm_ps_mark_sent(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 {
+	pthread_mutex_lock(&ps->lock);
 	clear_todo(ps, space, addr, npages);
+	pthread_mutex_unlock(&ps->lock);
 }
 
 static int send_error(struct lm_ps *ps, const char *what)
@@ -205,12 +222,15 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 	char *data;
 	int err;
 
+	pthread_mutex_lock(&ps->lock);
 	for (i = force ? first : lm_find_next_bit(s->todo, wend, first);
 	     i < wend && n < max; i = lm_find_next_bit(s->todo, wend, i + 1)) {
 		lm_set_bit(sel, i - first);
+		lm_clear_bit(s->todo, i);
 		last = i;
 		n++;
 	}
+	pthread_mutex_unlock(&ps->lock);
 	*m = (struct lm_msg){ .magic = LM_MSG_MAGIC, .type = LM_MSG_PAGES,
 			      .space = s->space, .addr = s->addr + first * ps_,
 			      .npages = last - first + 1 };
@@ -234,8 +254,6 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 			return err;
 		}
 		data += (j - i) * ps_;
-		for (; i < j; i++)
-			lm_clear_bit(s->todo, first + i);
 	}
 	return 0;
 }
@@ -268,11 +286,10 @@ static int on_request(struct lm_ps *ps, const struct lm_msg *m,
 	case LM_MSG_REQ:
 		return answer(ps, m->space, m->addr);
 	case LM_MSG_DROP:
-		clear_todo(ps, m->space, m->addr, m->npages);
+		lm_ps_mark_sent(ps, m->space, m->addr, m->npages);
 		return 0;
 	case LM_MSG_RESUMED:
 		ps->resumed = 1;
-		ps->push_t0 = lm_now_ns();
 		return 0;
 	case LM_MSG_DONE:
 		free(ps->json);
@@ -317,53 +334,24 @@ static int next_chunk(struct lm_ps *ps)
 
 	for (; ps->cur_sp < ps->nr; ps->cur_sp++, ps->cur_bit = 0) {
 		struct ps_space *s = &ps->sp[ps->cur_sp];
-		__u64 i = lm_find_next_bit(s->todo, s->npages, ps->cur_bit);
+		__u64 i;
 		int err;
 
+		pthread_mutex_lock(&ps->lock);
+		i = lm_find_next_bit(s->todo, s->npages, ps->cur_bit);
+		pthread_mutex_unlock(&ps->lock);
 		if (i >= s->npages)
 			continue;
 		err = gather(ps, s, i, 0, LM_BULK_PAGES, LM_BULK_WINDOW, m);
 		if (err)
 			return err;
 		ps->cur_bit = i + m->npages;
-		ps->out_len = sizeof(*m) + m->len;
-		ps->out_off = 0;
 		return 1;
 	}
 	return 0;
 }
 
-static int push_step(struct lm_ps *ps)
-{
-	ssize_t n;
-	int err;
-
-	if (ps->out_off == ps->out_len) {
-		err = next_chunk(ps);
-		if (err < 0)
-			return err;
-		if (!err) {	/* all pushed */
-			*(struct lm_msg *)ps->out = (struct lm_msg){
-				.magic = LM_MSG_MAGIC, .type = LM_MSG_PUSH_END,
-			};
-			ps->out_len = sizeof(struct lm_msg);
-			ps->out_off = 0;
-			ps->push_end = 1;
-		}
-	}
-	n = send(ps->cfg.bulk_fd, ps->out + ps->out_off,
-		 ps->out_len - ps->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n < 0) {
-		LOG(ps, "bulk channel: %s", strerror(errno));
-		return -errno;
-	}
-	ps->out_off += n;
-	ps->push_bytes += n;
-	return 0;
-}
-
+/* With --push-rate: how long to wait before the next run. */
 static int push_wait_ms(const struct lm_ps *ps)
 {
 	__u64 el, allowed;
@@ -377,37 +365,92 @@ static int push_wait_ms(const struct lm_ps *ps)
 	return (int)((ps->push_bytes - allowed) * 1000 / ps->cfg.push_rate) + 1;
 }
 
+static int stopping(struct lm_ps *ps)
+{
+	return __atomic_load_n(&ps->stop, __ATOMIC_ACQUIRE);
+}
+
+static int push_all(struct lm_ps *ps)
+{
+	struct lm_msg *m = (struct lm_msg *)ps->out;
+	int err = 0, wait;
+
+	while (!stopping(ps)) {
+		wait = push_wait_ms(ps);
+		if (wait) {
+			usleep((wait < 50 ? wait : 50) * 1000);
+			continue;
+		}
+		err = next_chunk(ps);
+		if (err < 0)
+			return err;
+		if (!err)	/* all pushed */
+			return lm_msg_send(ps->cfg.bulk_fd, LM_MSG_PUSH_END, 0,
+					   0, 0, NULL, 0);
+		err = lm_write_full(ps->cfg.bulk_fd, m, sizeof(*m) + m->len);
+		if (err)
+			return err;
+		ps->push_bytes += sizeof(*m) + m->len;
+	}
+	return 0;
+}
+
+static void *pusher_main(void *arg)
+{
+	struct lm_ps *ps = arg;
+	int err;
+
+	setpriority(PRIO_PROCESS, gettid(), 0);
+	err = push_all(ps);
+	if (err && !stopping(ps)) {
+		LOG(ps, "bulk channel: %s", strerror(-err));
+		__atomic_store_n(&ps->push_err, err, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static int start_pusher(struct lm_ps *ps)
+{
+	int err;
+
+	ps->push_t0 = lm_now_ns();
+	err = pthread_create(&ps->pusher, NULL, pusher_main, ps);
+	if (err)
+		return -err;
+	ps->pusher_on = 1;
+	return 0;
+}
+
+static void stop_pusher(struct lm_ps *ps)
+{
+	if (!ps->pusher_on)
+		return;
+	__atomic_store_n(&ps->stop, 1, __ATOMIC_RELEASE);
+	/* a write blocked on a full socket returns */
+	shutdown(ps->cfg.bulk_fd, SHUT_RDWR);
+	pthread_join(ps->pusher, NULL);
+	ps->pusher_on = 0;
+}
+
 int lm_ps_run(struct lm_ps *ps)
 {
 	int err = 0;
 
+	setpriority(PRIO_PROCESS, gettid(), SERVER_NICE);	/* best effort */
 	while (!ps->done && !err) {
-		struct pollfd p[2] = {
-			{ .fd = ps->cfg.req_fd, .events = POLLIN },
-			{ .fd = ps->cfg.bulk_fd, .events = 0 },
-		};
-		int pushing = ps->resumed &&
-			      !(ps->push_end && ps->out_off == ps->out_len);
-		int timeout = -1, wait = pushing ? push_wait_ms(ps) : 0;
+		struct pollfd p = { .fd = ps->cfg.req_fd, .events = POLLIN };
+		int n = poll(&p, 1, PUSH_POLL_MS);
 
-		if (pushing && wait)
-			timeout = wait;
-		else if (pushing)
-			p[1].events = POLLOUT;
-		if (poll(p, 2, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (p[0].revents)
+		if (n < 0 && errno != EINTR)
+			err = -errno;
+		else if (n > 0)
 			err = serve_requests(ps);
-		if (!err && !ps->done && (p[1].revents & POLLOUT))
-			err = push_step(ps);
-		if (!err && (p[1].revents & (POLLERR | POLLHUP))) {
-			LOG(ps, "bulk channel closed by the destination");
-			err = -ECONNRESET;
-		}
+		if (!err && ps->resumed && !ps->pusher_on)
+			err = start_pusher(ps);
+		if (!err)
+			err = __atomic_load_n(&ps->push_err, __ATOMIC_ACQUIRE);
 	}
+	stop_pusher(ps);
 	return err;
 }
 
@@ -432,6 +475,8 @@ void lm_ps_destroy(struct lm_ps *ps)
 
 	if (!ps)
 		return;
+	stop_pusher(ps);
+	pthread_mutex_destroy(&ps->lock);
 	for (i = 0; i < ps->nr; i++)
 		free(ps->sp[i].todo);
 	free(ps->sp);
