@@ -471,4 +471,106 @@ TEST(daemon_serves_forked_child)
 	rig_free(&g);
 }
 
+/* Read one message from a blocking socket into buf (payload after). */
+static int recv_msg(int fd, struct lm_msg *m, char *buf, size_t cap)
+{
+	return lm_msg_recv(fd, m, buf, cap);
+}
+
+/*
+ * Pages of a PAGES/SPARSE message: each must hold its pattern and none
+ * be a zero page; counted in seen[].  Returns how many, or -1.
+ */
+static long count_pages(const struct lm_msg *m, const char *buf,
+			unsigned char *seen, int sparse_only)
+{
+	unsigned long all[LM_BITS_TO_LONGS(LM_BULK_WINDOW)];
+	const unsigned long *sel = all;
+	__u64 first = (m->addr - src_base) / PS, i;
+	const char *d = buf;
+	long n = 0;
+
+	if (m->type == LM_MSG_SPARSE) {
+		sel = (const unsigned long *)buf;
+		d += LM_BITS_TO_LONGS(m->npages) * sizeof(long);
+	} else if (sparse_only || m->npages > LM_BULK_WINDOW) {
+		return -1;
+	} else {
+		memset(all, 0xff, sizeof(all));
+	}
+	for (i = 0; i < m->npages; i++) {
+		if (!lm_test_bit(sel, i))
+			continue;
+		if (zero_page_idx(first + i) || lm_check(d, PS, first + i) != -1)
+			return -1;
+		seen[first + i]++;
+		d += PS;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The page server alone, driven by hand: a fault answer carries the page
+ * and unsent neighbours with data only (SPARSE over the zero pages); the
+ * push never repeats answered or dropped pages, never sends zero pages,
+ * and every other page with data comes exactly once.
+ */
+TEST(page_server_protocol)
+{
+	struct rig g = { 0 };
+	struct lm_ps_cfg pc = { 0 };
+	struct lm_msg m;
+	unsigned char *seen = calloc(NPAGES, 1);
+	char *buf = malloc(LM_MSG_MAX_PAYLOAD);
+	__u64 i, fault = 100, drop0 = 1000, ndrop = 50;
+	int done = 0;
+
+	ASSERT_EQ(0, rig_image(&g));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, g.req));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, g.bulk));
+	pc = (struct lm_ps_cfg){ .req_fd = g.req[0], .bulk_fd = g.bulk[0],
+		.img = &g.img, .read = read_src, .pid = getpid() };
+	ASSERT_EQ(0, lm_ps_create(&pc, &g.rp.ps));
+	pthread_create(&g.tp, NULL, run_ps, &g.rp);
+
+	/* a fault at page 100: 16 pages with data from 100 on, holes skipped */
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_REQ, 0,
+				 src_base + fault * PS, 1, NULL, 0));
+	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+	ASSERT_EQ(LM_MSG_SPARSE, m.type);
+	ASSERT_EQ(src_base + fault * PS, m.addr);
+	ASSERT_EQ(LM_AROUND_PAGES, count_pages(&m, buf, seen, 1));
+	/* drop 1000..1049, then let the push run */
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_DROP, 0,
+				 src_base + drop0 * PS, ndrop, NULL, 0));
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_RESUMED, 0, 0, 0, NULL, 0));
+	while (!done) {
+		ASSERT_EQ(0, recv_msg(g.bulk[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+		if (m.type == LM_MSG_PUSH_END) {
+			done = 1;
+			continue;
+		}
+		ASSERT_TRUE(m.type == LM_MSG_PAGES || m.type == LM_MSG_SPARSE);
+		ASSERT_LE(m.len, LM_BITS_TO_LONGS(LM_BULK_WINDOW) * 8 +
+				 LM_BULK_PAGES * PS);
+		ASSERT_LT(0, count_pages(&m, buf, seen, 0));
+	}
+	for (i = 1; i < NPAGES; i++) {	/* page 0 is no different here */
+		int want = !zero_page_idx(i) &&
+			   !(i >= drop0 && i < drop0 + ndrop);
+
+		ASSERT_EQ(want, seen[i]);
+	}
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_DONE, 0, 0, 2, "{}", 2));
+	pthread_join(g.tp, NULL);
+	EXPECT_EQ(0, g.rp.err);
+	EXPECT_STREQ("{}", lm_ps_done_json(g.rp.ps));
+	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+	EXPECT_EQ(LM_MSG_BYE, m.type);
+	free(seen);
+	free(buf);
+	rig_free(&g);
+}
+
 TEST_HARNESS_MAIN
