@@ -39,6 +39,7 @@
 
 #define UFFD_BATCH	64
 #define BYE_TIMEOUT_MS	10000
+#define PROGRESS_MS	250
 
 enum { VIA_EAGER, VIA_REQ, VIA_BULK };
 
@@ -64,6 +65,8 @@ struct lm_lazy {
 	struct fault_vec pending;	/* requested, answer not yet in */
 	int resumed, push_end, forked, done_sent, bye;
 	int resume_req, abort_req;	/* set by another thread */
+	int tty;			/* progress lines on stderr */
+	__u64 tick, lazy0, t_resumed;
 	int req_tag, bulk_tag, ev_tag, pid_tag;	/* epoll cookies */
 };
 
@@ -776,6 +779,7 @@ static int on_resumed(struct lm_lazy *l)
 	if (l->resumed || !__atomic_load_n(&l->resume_req, __ATOMIC_ACQUIRE))
 		return 0;
 	l->resumed = 1;
+	l->t_resumed = lm_now_ns();
 	l->st->bytes_before_resume += l->req.bytes + l->bulk.bytes;
 	l->pidfd = syscall(SYS_pidfd_open, l->cfg.pid, 0);
 	if (l->pidfd >= 0) {
@@ -836,6 +840,39 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 	return serve_queued(l);
 }
 
+/*
+ * On a terminal only: pages in, rate, ETA, every PROGRESS_MS.  Returns
+ * the epoll timeout until the next line is due (or @timeout).
+ */
+static int progress(struct lm_lazy *l, int timeout, int last)
+{
+	__u64 now = lm_now_ns(), left, in, el;
+	double rate;
+	int due;
+
+	if (!l->tty || !l->resumed)
+		return timeout;
+	if (!l->tick) {
+		l->tick = now;
+		l->lazy0 = l->mms[0]->nlazy;
+	}
+	if (now < l->tick && !last) {
+		due = (l->tick - now) / 1000000 + 1;
+		return timeout < 0 || due < timeout ? due : timeout;
+	}
+	left = l->mms[0]->nlazy;
+	in = l->lazy0 - left;
+	el = now - l->t_resumed;
+	rate = el ? in * (double)LM_PAGE_SIZE / (1 << 20) / (el / 1e9) : 0;
+	fprintf(stderr, "\rlazy: pid %d: %llu/%llu MiB in, %.0f MiB/s, ETA %.1f s   %s",
+		l->cfg.pid, (unsigned long long)(in * LM_PAGE_SIZE >> 20),
+		(unsigned long long)(l->lazy0 * LM_PAGE_SIZE >> 20), rate,
+		rate > 0 ? left * (double)LM_PAGE_SIZE / (1 << 20) / rate : 0.0,
+		last ? "\n" : "");
+	l->tick = now + PROGRESS_MS * 1000000ULL;
+	return progress(l, timeout, 0);
+}
+
 int lm_lazy_run(struct lm_lazy *l)
 {
 	struct epoll_event evs[16];
@@ -846,7 +883,10 @@ int lm_lazy_run(struct lm_lazy *l)
 		int timeout = bulk_ready ? 0 : -1;
 		int n;
 
+		if (!l->done_sent)
+			timeout = progress(l, timeout, 0);
 		if (l->resumed && !l->done_sent && !lazy_left(l)) {
+			progress(l, -1, 1);
 			err = send_done(l);
 			if (err)
 				break;
@@ -953,6 +993,7 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	l->cfg = *cfg;
 	l->st = cfg->st;
 	l->epfd = l->evfd = l->pidfd = -1;
+	l->tty = isatty(STDERR_FILENO);
 	root->uffd = cfg->uffd;
 	root->pid = cfg->pid;
 	fcntl(cfg->uffd, F_SETFL, fcntl(cfg->uffd, F_GETFL) | O_NONBLOCK);
