@@ -477,9 +477,11 @@ static struct lm_pagemap_img *new_map(struct lm_dump *d, __u32 space,
 	struct lm_pagemap_img *n, *m;
 
 	if (npages > MAX_VMA_PAGES) {
-		lm_dump_fail(d, -E2BIG, "range at %llx of %llu pages is too large to dump",
+		lm_dump_fail(d, -E2BIG,
+			     "PID %d has a %llu GiB mapping with data at %llx (a sanitizer's shadow memory?); mappings over %llu GiB with data are not supported",
+			     d->pid, (unsigned long long)((npages * ps) >> 30),
 			     (unsigned long long)addr,
-			     (unsigned long long)npages);
+			     (unsigned long long)((MAX_VMA_PAGES * LM_PAGE_SIZE) >> 30));
 		return NULL;
 	}
 	n = realloc(img->maps, (img->nr_maps + 1) * sizeof(*n));

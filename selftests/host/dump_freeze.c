@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Freezing a process that does not hold still: threads that come and go,
- * signals arriving during the dump, a process already stopped by SIGSTOP.
+ * Freezing a process (wl_child) that does not hold still: threads that
+ * come and go, signals arriving during the dump, a process already
+ * stopped by SIGSTOP.
  * The dump succeeds, names every thread alive at the freeze, and with
  * --leave-running the process carries on as before (a stopped one stays
  * stopped until SIGCONT).
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,43 +26,6 @@ struct shared {
 
 static struct shared *sh;
 
-static void *short_life(void *arg)
-{
-	return arg;
-}
-
-static void on_usr2(int sig)
-{
-	sh->signals++;
-}
-
-/* Child: make and join threads forever, counting. */
-static void churn(void)
-{
-	for (;;) {
-		pthread_t t[4];
-		int i;
-
-		for (i = 0; i < 4; i++)
-			pthread_create(&t[i], NULL, short_life, NULL);
-		for (i = 0; i < 4; i++)
-			pthread_join(t[i], NULL);
-		sh->progress++;
-	}
-}
-
-/* Child: count handled signals and loop. */
-static void busy(void)
-{
-	struct sigaction sa = { .sa_handler = on_usr2, .sa_flags = SA_RESTART };
-
-	sigaction(SIGUSR2, &sa, NULL);
-	for (;;) {
-		usleep(1000);
-		sh->progress++;
-	}
-}
-
 static unsigned long progress_after(int ms)
 {
 	unsigned long a = sh->progress;
@@ -73,15 +36,21 @@ static unsigned long progress_after(int ms)
 
 FIXTURE(freeze) {
 	pid_t pid, pest;
+	int shm_fd, rep, cmd;
 	char image[64];
 	struct lm_loaded img;
 };
 
 FIXTURE_SETUP(freeze)
 {
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	self->shm_fd = memfd_create("lm-freeze", MFD_CLOEXEC);
+	ASSERT_LE(0, self->shm_fd);
+	ASSERT_EQ(0, ftruncate(self->shm_fd, 4096));
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED,
+		  self->shm_fd, 0);
 	ASSERT_NE(MAP_FAILED, sh);
+	self->pid = 0;
+	self->rep = self->cmd = -1;
 	self->pest = 0;
 	snprintf(self->image, sizeof(self->image), "/tmp/lm-freeze.%d.img",
 		 getpid());
@@ -93,11 +62,25 @@ FIXTURE_TEARDOWN(freeze)
 		kill(self->pest, SIGKILL);
 		waitpid(self->pest, NULL, 0);
 	}
-	kill(self->pid, SIGKILL);
-	waitpid(self->pid, NULL, 0);
+	if (self->pid > 0) {
+		kill(self->pid, SIGKILL);
+		waitpid(self->pid, NULL, 0);
+	}
 	lm_loaded_free(&self->img);
 	unlink(self->image);
 	munmap(sh, sizeof(*sh));
+	close(self->shm_fd);
+	close(self->rep);
+	close(self->cmd);
+}
+
+static pid_t start(FIXTURE_DATA(freeze) *self, const char *mode)
+{
+	int dummy;
+
+	self->pid = lm_child_start(mode, self->shm_fd, &self->rep, &self->cmd,
+				   &dummy);
+	return self->pid;
 }
 
 static int dump_leave(FIXTURE_DATA(freeze) *self, char *out, size_t len)
@@ -111,10 +94,7 @@ TEST_F(freeze, threads_come_and_go)
 	char out[4096];
 	int i;
 
-	self->pid = fork();
-	ASSERT_GE(self->pid, 0);
-	if (!self->pid)
-		churn();
+	ASSERT_LT(0, start(self, "churn"));
 	while (sh->progress < 10)
 		usleep(1000);
 	for (i = 0; i < 5; i++) {
@@ -135,10 +115,7 @@ TEST_F(freeze, signals_during_the_dump)
 	char out[4096];
 	int i;
 
-	self->pid = fork();
-	ASSERT_GE(self->pid, 0);
-	if (!self->pid)
-		busy();
+	ASSERT_LT(0, start(self, "busy"));
 	while (sh->progress < 2)	/* its handler is in place */
 		usleep(1000);
 	self->pest = fork();
@@ -169,10 +146,7 @@ TEST_F(freeze, stopped_process_stays_stopped)
 	char out[4096];
 	int st;
 
-	self->pid = fork();
-	ASSERT_GE(self->pid, 0);
-	if (!self->pid)
-		busy();
+	ASSERT_LT(0, start(self, "busy"));
 	while (sh->progress < 5)
 		usleep(1000);
 	kill(self->pid, SIGSTOP);

@@ -298,3 +298,42 @@ int lm_run_tool(char *out, size_t len, const char *fmt, ...)
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+pid_t lm_child_start(const char *mode, int shm_fd, int *rep, int *cmd,
+		     int *thing)
+{
+	char a_rep[16], a_cmd[16], a_shm[16];
+	int r[2], c[2];
+	pid_t pid;
+
+	if (pipe2(r, O_CLOEXEC) || pipe2(c, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		const char *prog = lm_build_path("selftests/workloads/wl_child");
+
+		fcntl(r[1], F_SETFD, 0);
+		fcntl(c[0], F_SETFD, 0);
+		if (shm_fd >= 0)
+			fcntl(shm_fd, F_SETFD, 0);
+		snprintf(a_rep, sizeof(a_rep), "%d", r[1]);
+		snprintf(a_cmd, sizeof(a_cmd), "%d", c[0]);
+		snprintf(a_shm, sizeof(a_shm), "%d", shm_fd);
+		execl(prog, prog, mode, a_rep, a_cmd, a_shm, (char *)NULL);
+		_exit(127);
+	}
+	close(r[1]);
+	close(c[0]);
+	*rep = r[0];
+	*cmd = c[1];
+	if (read(*rep, thing, sizeof(*thing)) != sizeof(*thing)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(r[0]);
+		close(c[1]);
+		return -ECHILD;
+	}
+	return pid;
+}

@@ -71,6 +71,14 @@ int lm_wl_reap(struct lm_wl *w, int timeout_ms);
 void lm_wl_stop(struct lm_wl *w);
 
 /*
+ * Start build/selftests/workloads/wl_child MODE (see wl_child.c), its
+ * report pipe in *rep and command pipe in *cmd; @shm_fd (or -1) is passed
+ * on.  *thing gets the int it reports first.  Returns the pid or -errno.
+ */
+pid_t lm_child_start(const char *mode, int shm_fd, int *rep, int *cmd,
+		     int *thing);
+
+/*
  * Run "build/lazymig ARGS" (ARGS printf-formatted, split by the shell),
  * capture stdout+stderr into @out.  Returns the exit status, or -1.
  */
