@@ -403,8 +403,8 @@ static int restore(struct receiver *rv)
 	if (!err)
 		err = lm_read_meta(&rv->s, &rv->img);
 	if (err && !rv->s.bytes) {
-		fprintf(stderr, "receive: %s closed the connection before sending any metadata (it could not freeze the process? see its messages)\n",
-			rv->peer);
+		fprintf(stderr, "receive: %s closed the connection before sending any metadata (%s); could it not freeze the process? see its messages\n",
+			rv->peer, rv->s.errmsg[0] ? rv->s.errmsg : strerror(-err));
 		return err;
 	}
 	if (err) {
