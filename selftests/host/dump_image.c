@@ -27,6 +27,8 @@ struct buf {
 
 static void put(struct buf *b, const void *p, size_t len)
 {
+	if (!len)
+		return;
 	b->p = realloc(b->p, b->len + len);
 	memcpy(b->p + b->len, p, len);
 	b->len += len;
