@@ -332,8 +332,15 @@ static int zero_page(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
 			mm_dead(l, mm);
 			return 0;
 		}
-		if (errno == ENOENT)
-			return 0;	/* unmapped meanwhile: nobody waits */
+		if (errno == ENOENT) {
+			/*
+			 * Unmapped or moved away since the fault: let the
+			 * thread retry its access, as it would have
+			 * without us.
+			 */
+			uffd_wake(mm, addr, ps);
+			return 0;
+		}
 		if (errno != EAGAIN) {
 			LOG(l, "UFFDIO_ZEROPAGE at 0x%llx on uffd %d: %s",
 			    (unsigned long long)addr, mm->uffd,
