@@ -37,6 +37,8 @@ $(FUZZ_B)/obj/f_%.o: fuzz/%.c $(FUZZ_HDRS) | $(FUZZ_B)/obj
 
 # fuzz_dest checks every UFFDIO_COPY the daemon makes: ioctl is wrapped.
 $(FUZZ_B)/fuzz_dest: FUZZ_LDFLAGS := -Wl,--wrap=ioctl
+# fuzz_image also runs `lazymig info` on what it reads.
+$(FUZZ_B)/fuzz_image: $(FUZZ_B)/obj/cmd_info.o
 $(FUZZ_B)/fuzz_%: $(FUZZ_B)/obj/f_fuzz_%.o $(FUZZ_B)/obj/f_peer.o $(FUZZ_USER_OBJS)
 	$(Q)echo "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(FUZZ_LDFLAGS) -o $@ $^ $(FUZZ_LIBS)

@@ -5,7 +5,9 @@
  * input goes through lm_read_meta() and lm_read_next() until END or an
  * error, exactly as `lazymig restore` and `info` read a file.  An image
  * that is accepted must be written back by lm_write_meta() and read
- * again to the same counts (the writer and the reader agree).
+ * again to the same counts (the writer and the reader agree), and is
+ * printed by `lazymig info` (cmd_info) itself, which must agree with the
+ * reader on whether the whole stream is good.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include "image.h"
+#include "lazymig.h"
 
 static int in_fd = -1, out_fd = -1;
 static volatile unsigned char sink;
@@ -24,7 +27,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	out_fd = memfd_create("fuzz-image-out", MFD_CLOEXEC);
 	if (in_fd < 0 || out_fd < 0)
 		abort();
+	if (!getenv("LM_FUZZ_VERBOSE")) {
+		stderr = fopen("/dev/null", "w");
+		if (!freopen("/dev/null", "w", stdout))
+			abort();
+	}
 	return 0;
+}
+
+/* lazymig info on the same bytes: 0 exactly when the reader took all. */
+static void info(int whole)
+{
+	char path[64], *argv[3] = { "info", path, NULL };
+	int rc;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", in_fd);
+	rc = cmd_info(2, argv);
+	fflush(stdout);
+	if (rc != (whole ? 0 : 1)) {
+		dprintf(2, "info exits %d on a stream the reader %s\n", rc,
+			whole ? "accepts" : "refuses");
+		abort();
+	}
 }
 
 static void load(int fd, const void *data, size_t size)
@@ -108,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lm_stream_close(&s);
 		return 0;
 	}
-	read_rest(&s, &img);
+	info(read_rest(&s, &img) >= 0);
 	roundtrip(&img);
 	lm_image_free(&img);
 	lm_stream_close(&s);

@@ -69,14 +69,18 @@ static int says(const char *out, const char *any)
  * info and restore both refuse self->path, naming @any; leave nothing.
  * Returns 1 if all held (callers stop a loop at the first failure).
  */
-static int refused(struct __test_metadata *_metadata, FIXTURE_DATA(img) *self,
-		   const char *what, const char *any)
+static int refused_by(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(img) *self, const char *what,
+		      const char *any, int info_too)
 {
 	char out[8192], left[512];
 	int rc, ok = 1;
 
 	rc = hostile_run(out, sizeof(out), "info %s", self->path);
-	if (rc != 1 || !says(out, any)) {
+	if (!info_too && rc) {
+		TH_LOG("%s: info exit %d, want 0: %s", what, rc, out);
+		ok = 0;
+	} else if (info_too && (rc != 1 || !says(out, any))) {
 		TH_LOG("%s: info exit %d, want 1 and '%s': %s", what, rc, any,
 		       out);
 		ok = 0;
@@ -101,6 +105,12 @@ static int refused(struct __test_metadata *_metadata, FIXTURE_DATA(img) *self,
 	self->runs++;
 	EXPECT_TRUE(ok);
 	return ok;
+}
+
+static int refused(struct __test_metadata *_metadata, FIXTURE_DATA(img) *self,
+		   const char *what, const char *any)
+{
+	return refused_by(_metadata, self, what, any, 1);
 }
 
 static int put_bad(FIXTURE_DATA(img) *self, const void *buf, size_t len)
@@ -387,6 +397,63 @@ TEST_F_TIMEOUT(img, page_record_missing_or_twice, 300)
 	EXPECT_LT(0, n);
 	ksft_print_msg("%d PAGES records each left out and sent twice\n", n);
 	fflush(stdout);
+}
+
+/*
+ * A well-formed image that cannot be restored here: a mapped file or an
+ * open file that does not exist.  info shows it; restore fails while the
+ * process is half built, and must take all of it down.
+ */
+TEST_F_TIMEOUT(img, restore_fails_midway, 120)
+{
+	static const struct { __u32 type; size_t fix; const char *says; } w[] = {
+		{ LM_REC_VMA, sizeof(struct lm_vma), "cannot open" },
+		{ LM_REC_FD, sizeof(struct lm_fd), "cannot reopen fd" },
+	};
+	int i, k, done = 0;
+
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < base.nr; i++) {
+			const struct hostile_rec *r = &base.rec[i];
+			const unsigned char *pl = base.buf + r->off +
+						  sizeof(struct lm_rec_hdr);
+			__u32 plen;
+			__s32 fdno;
+			size_t at;
+			unsigned char *c;
+			char what[160];
+			__u32 kind;
+
+			if (r->type != w[k].type)
+				continue;
+			memcpy(&kind, pl + (k ? offsetof(struct lm_fd, type) :
+					    offsetof(struct lm_vma, kind)), 4);
+			if (kind != (k ? LM_FD_REG : LM_MEM_FILE_PRIVATE))
+				continue;
+			memcpy(&fdno, pl + offsetof(struct lm_fd, fd), 4);
+			if (k && fdno < 3)	/* stdio follows --stdio */
+				continue;
+			memcpy(&plen, pl + (k ? offsetof(struct lm_fd, path_len) :
+					    offsetof(struct lm_vma, path_len)), 4);
+			if (plen < 3 || pl[w[k].fix] != '/')
+				continue;
+			c = hostile_copy();
+			ASSERT_NE(NULL, c);
+			at = r->off + sizeof(struct lm_rec_hdr) + w[k].fix +
+			     plen - 2;
+			c[at] = '#';	/* "/usr/lib/libc.so.6" -> ".so.#" */
+			hostile_fix_crc(c, r->off);
+			snprintf(what, sizeof(what), "%s of %.*s renamed",
+				 k ? "fd" : "file mapping", (int)plen - 1,
+				 (const char *)pl + w[k].fix);
+			ASSERT_EQ(0, put_bad(self, c, base.len));
+			free(c);
+			refused_by(_metadata, self, what, w[k].says, 0);
+			done++;
+			break;
+		}
+	}
+	EXPECT_EQ(2, done);
 }
 
 TEST_F(img, not_an_image)
