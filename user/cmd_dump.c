@@ -34,6 +34,27 @@ static __u64 image_data_bytes(const struct lm_image *img)
 	return bytes;
 }
 
+/* Say the process runs on, when there is one to speak of. */
+static void left_running(pid_t pid)
+{
+	char path[64], buf[512], *s;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	s = strrchr(buf, ')');
+	if (s && s[1] == ' ' && s[2] != 'Z' && s[2] != 'X')
+		fprintf(stderr, "dump: PID %d left running, untouched\n", pid);
+}
+
 static int write_image(struct lm_dump *d, const char *out)
 {
 	struct lm_stream s;
@@ -106,12 +127,12 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (lm_dump_freeze_collect(pid, &d)) {
 		fprintf(stderr, "%s\n", d.errmsg);
-		fprintf(stderr, "dump: PID %d left running, untouched\n", pid);
+		left_running(pid);
 		return 1;
 	}
 	if (write_image(&d, out)) {
 		lm_dump_release(&d, 0);
-		fprintf(stderr, "dump: PID %d left running, untouched\n", pid);
+		left_running(pid);
 		return 1;
 	}
 	pages = lm_image_data_pages(&d.img);
