@@ -178,9 +178,20 @@ static int inj_start(struct inj *j, struct lm_dump *d)
 		return lm_dump_fail(d, err, "cannot read the stack of thread %d",
 				    d->pid);
 	j->scratch_saved = 1;
-	/* at the rip of the first thread whose code page takes it */
-	for (i = 0, err = -ESRCH; i < d->nr_tids && err; i++)
+	/*
+	 * At the rip of the first thread whose code page takes it, and is
+	 * private: a poke into a shared mapping would reach the file.
+	 */
+	for (i = 0, err = -ESRCH; i < d->nr_tids && err; i++) {
+		const struct user_regs_struct *t =
+			(const void *)d->img.threads[i].t.regs;
+		const struct lm_vma *code = vma_at(&d->img, t->rip);
+
+		if (code && (code->shm_id >= 0 ||
+			     code->kind == LM_MEM_FILE_SHARED))
+			continue;
 		err = lm_poke_syscall(d->tids[i], &j->poke);
+	}
 	if (err)
 		return lm_dump_fail(d, err, "cannot place a syscall instruction in PID %d: %s",
 				    d->pid, strerror(-err));
