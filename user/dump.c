@@ -310,7 +310,7 @@ static int check_status(struct lm_dump *d)
 {
 	char path[64], *st;
 	int found;
-	unsigned long long tracer, seccomp;
+	unsigned long long tracer, seccomp, tgid;
 	pid_t tracee;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", d->pid);
@@ -326,6 +326,13 @@ static int check_status(struct lm_dump *d)
 		free(st);
 		return lm_dump_fail(d, -ESRCH, "PID %d has exited (zombie)",
 				    d->pid);
+	}
+	tgid = field_ull(st, "Tgid", 10, &found);
+	if (found && tgid != (__u64)d->pid) {
+		free(st);
+		return lm_dump_fail(d, -EINVAL,
+				    "%d is a thread of process %llu; dump the process",
+				    d->pid, tgid);
 	}
 	tracer = field_ull(st, "TracerPid", 10, NULL);
 	seccomp = field_ull(st, "Seccomp", 10, &found);

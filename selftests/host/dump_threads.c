@@ -189,6 +189,26 @@ TEST(spinner_survives_repeated_dumps)
 	lm_wl_stop(&wl);
 }
 
+/* A thread ID is not a process to dump: the message names the process. */
+TEST(thread_id_refused)
+{
+	struct lm_wl wl;
+	char out[4096], want[64];
+	long tid;
+	int r;
+
+	r = lm_wl_start(&wl, "wl_mem", "--threads --pages 4");
+	ASSERT_EQ(0, r) TH_LOG("wl_mem did not start: %s", strerror(-r));
+	tid = lm_wl_thread(&wl, "sleeper");
+	r = lm_run_tool(out, sizeof(out), "dump -t %ld -o %s/img", tid, wl.dir);
+	EXPECT_EQ(1, r) TH_LOG("%s", out);
+	snprintf(want, sizeof(want), "%ld is a thread of process %d", tid,
+		 wl.pid);
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no '%s' in: %s", want, out);
+	EXPECT_TRUE(lm_pid_alive(wl.pid));
+	lm_wl_stop(&wl);
+}
+
 /* Killing after the dump must not wait forever on a traced leader. */
 TEST(dump_kills_every_thread)
 {
