@@ -8,12 +8,19 @@
  * again to the same counts (the writer and the reader agree), and is
  * printed by `lazymig info` (cmd_info) itself, which must agree with the
  * reader on whether the whole stream is good.
+ *
+ * The checksum of every whole record is made right before the reader
+ * sees it: a random change would otherwise almost always stop at the
+ * checksum, and what is behind it (the checks of each field, which an
+ * attacker reaches by computing the crc) would go unfuzzed.  Damage the
+ * checksum catches is the job of selftests/host/hostile_image.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <sys/mman.h>
 #include "image.h"
 #include "lazymig.h"
@@ -51,9 +58,41 @@ static void info(int whole)
 	}
 }
 
+/* Right crcs for the whole records at the start of buf. */
+static void fix_crcs(unsigned char *buf, size_t size)
+{
+	size_t off = 0;
+
+	while (size - off >= sizeof(struct lm_rec_hdr) + 4) {
+		struct lm_rec_hdr h;
+		uint32_t c;
+
+		memcpy(&h, buf + off, sizeof(h));
+		if (h.magic != LM_MAGIC ||
+		    h.len > size - off - sizeof(h) - 4)
+			break;
+		c = crc32(0L, buf + off, sizeof(h) + h.len);
+		memcpy(buf + off + sizeof(h) + h.len, &c, 4);
+		off += sizeof(h) + h.len + 4;
+	}
+}
+
 static void load(int fd, const void *data, size_t size)
 {
-	if (ftruncate(fd, 0) || pwrite(fd, data, size, 0) != (ssize_t)size ||
+	static unsigned char *buf;
+	static size_t cap;
+
+	if (size > cap) {
+		free(buf);
+		cap = size;
+		buf = malloc(cap);
+		if (!buf)
+			abort();
+	}
+	if (size)
+		memcpy(buf, data, size);
+	fix_crcs(buf, size);
+	if (ftruncate(fd, 0) || pwrite(fd, buf, size, 0) != (ssize_t)size ||
 	    lseek(fd, 0, SEEK_SET))
 		abort();
 }
