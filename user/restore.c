@@ -74,11 +74,12 @@ static struct lm_restorer *alloc_restorer(struct lm_image *img,
 	r->status_rd = r->status_wr = -1;
 	r->shm_fd = malloc(ns * sizeof(int));
 	r->shm_map = calloc(ns, sizeof(void *));
+	r->shm_native = calloc(ns, sizeof(int));
 	r->vma_fd = malloc(nv * sizeof(int));
 	r->registered = calloc(nv, 1);
 	r->tids = calloc(nt, sizeof(pid_t));
 	r->thr_seized = calloc(nt, sizeof(int));
-	if (!r->shm_fd || !r->shm_map || !r->vma_fd || !r->registered ||
+	if (!r->shm_fd || !r->shm_map || !r->shm_native || !r->vma_fd || !r->registered ||
 	    !r->tids || !r->thr_seized) {
 		lm_restore_free(r);
 		return NULL;
@@ -307,6 +308,7 @@ void lm_restore_free(struct lm_restorer *r)
 	free(r->plan);
 	free(r->shm_fd);
 	free(r->shm_map);
+	free(r->shm_native);
 	free(r->vma_fd);
 	free(r->registered);
 	free(r->tids);

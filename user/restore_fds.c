@@ -98,6 +98,26 @@ static int huge_flags(__u64 page_size)
 	return MFD_HUGETLB | (shift << 26);	/* MFD_HUGE_SHIFT */
 }
 
+/*
+ * A tmpfs file is reopened (or created) at its path; one that was
+ * deleted becomes an unnamed O_TMPFILE in the same directory.
+ */
+static int open_tmpfs(const char *name)
+{
+	char path[LM_PATH_MAX], *del, *slash;
+
+	snprintf(path, sizeof(path), "%s", name);
+	del = strstr(path, " (deleted)");
+	if (!del)
+		return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	*del = 0;
+	slash = strrchr(path, '/');
+	if (!slash)
+		return -1;
+	slash[slash == path] = 0;
+	return open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
 static int open_shm(const struct lm_shm_img *s)
 {
 	char name[250];
@@ -105,7 +125,7 @@ static int open_shm(const struct lm_shm_img *s)
 	int fd;
 
 	if (s->s.kind == LM_MEM_TMPFS && s->name && s->name[0] == '/') {
-		fd = open(s->name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		fd = open_tmpfs(s->name);
 		if (fd >= 0)
 			goto size;
 		rst_err("cannot open tmpfs file %s (%s); restoring it as a memfd",
@@ -130,14 +150,44 @@ size:
 	return fd;
 }
 
+/*
+ * A shared anon object mapped whole by one VMA is created by an mmap in
+ * the stub, so that it stays what it was ("/dev/zero (deleted)" in maps,
+ * MAP_SHARED|MAP_ANONYMOUS semantics); the restorer then reaches it
+ * through /proc/PID/map_files (restore_mem.c).  Returns the VMA index or
+ * -1 (then it becomes a memfd like the other kinds).
+ */
+int rst_native_anon(const struct lm_restorer *r, int k)
+{
+	const struct lm_shm_img *s = &r->img->shms[k];
+	unsigned int i;
+
+	if (s->s.kind != LM_MEM_ANON_SHARED)
+		return -1;
+	for (i = 0; i < r->img->proc.nr_vmas; i++) {
+		const struct lm_vma *v = &r->img->vmas[i].v;
+
+		if (v->kind == LM_MEM_ANON_SHARED && v->shm_id == s->s.id &&
+		    !v->pgoff && v->end - v->start ==
+		    ((s->s.size + LM_PAGE_SIZE - 1) & ~(LM_PAGE_SIZE - 1)))
+			return i;
+	}
+	return -1;
+}
+
 int rst_open_shms(struct lm_restorer *r)
 {
 	unsigned int i;
 
 	for (i = 0; i < r->img->proc.nr_shms; i++) {
 		const struct lm_shm_img *s = &r->img->shms[i];
-		int fd = open_shm(s);
+		int fd, v = rst_native_anon(r, i);
 
+		if (v >= 0) {
+			r->shm_native[i] = v + 1;
+			continue;
+		}
+		fd = open_shm(s);
 		if (fd < 0) {
 			rst_err("cannot create shm object %d (%s, %s, %llu bytes): %s",
 				s->s.id, lm_mem_kind_name(s->s.kind),
@@ -185,7 +235,7 @@ int rst_seal_shms(struct lm_restorer *r)
 
 /* ---- fds ---- */
 
-static int open_stdio(struct lm_restorer *r, int fd)
+static int open_stdio(struct lm_restorer *r, int fd, int acc)
 {
 	const char *how = r->opts.stdio ? r->opts.stdio : "inherit";
 
@@ -198,7 +248,7 @@ static int open_stdio(struct lm_restorer *r, int fd)
 		how = "null";	/* the restorer's own is closed */
 	}
 	if (!strcmp(how, "null") || fd == 0)
-		nfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		nfd = open("/dev/null", acc | O_CLOEXEC);
 	else
 		nfd = open(how, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	return nfd < 0 ? -errno : nfd;
@@ -318,7 +368,7 @@ static int open_one(struct lm_restorer *r, int idx, int (*pipes)[2])
 	int fl = 0, fd;
 
 	if (f->f.fd <= 2)
-		return open_stdio(r, f->f.fd);
+		return open_stdio(r, f->f.fd, f->f.flags & O_ACCMODE);
 	switch (f->f.type) {
 	case LM_FD_REG:
 	case LM_FD_CHR:

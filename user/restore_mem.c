@@ -112,13 +112,114 @@ static int huge_shift(__u64 page_size)
 	return shift;
 }
 
+/* Does the image hold data for any page of VMA @i? */
+static int has_data(const struct lm_restorer *r, unsigned int i)
+{
+	const struct lm_vma *v = &r->img->vmas[i].v;
+	struct lm_pagemap_img *m = lm_image_pagemap(r->img, 0, v->start);
+	__u64 w, n;
+
+	if (!m || !m->bitmap)
+		return 0;
+	n = (m->m.npages + 8 * sizeof(long) - 1) / (8 * sizeof(long));
+	for (w = 0; w < n; w++)
+		if (m->bitmap[w])
+			return 1;
+	return 0;
+}
+
+/*
+ * A private VMA that is read-only now but holds written (COW) pages was
+ * writable once, so the kernel accounts it (VM_ACCOUNT) and never merges
+ * it with a neighbour that was always read-only (a RELRO next to
+ * .rodata).  Map it writable and mprotect it back to get the same flags
+ * and so the same VMAs.
+ */
+static int was_writable(const struct lm_restorer *r, unsigned int i)
+{
+	const struct lm_vma *v = &r->img->vmas[i].v;
+
+	return (v->kind == LM_MEM_ANON_PRIVATE ||
+		v->kind == LM_MEM_FILE_PRIVATE) &&
+	       !(v->prot & PROT_WRITE) && has_data(r, i);
+}
+
+/* The stub opens /proc/self/map_files of a native shared anon object. */
+static long open_native(struct lm_restorer *r, int k)
+{
+	const struct lm_vma *nv = &r->img->vmas[r->shm_native[k] - 1].v;
+	char path[96];
+	unsigned long a;
+
+	snprintf(path, sizeof(path), "/proc/self/map_files/%llx-%llx",
+		 (unsigned long long)nv->start, (unsigned long long)nv->end);
+	if (rst_put(r, 0, path, strlen(path) + 1, &a))
+		return -EFAULT;
+	return rst_sys(r, r->pid, SYS_open, a, O_RDWR | O_CLOEXEC, 0, 0, 0, 0);
+}
+
+static long map_shm(struct lm_restorer *r, unsigned int i, long prot,
+		    long flags)
+{
+	const struct lm_vma_img *v = &r->img->vmas[i];
+	unsigned long len = v->v.end - v->v.start;
+	int k = shm_index(r->img, v->v.shm_id);
+	long fd, ret;
+
+	if (k < 0)
+		return -ENOENT;
+	flags |= MAP_SHARED;
+	if (r->shm_native[k] == (int)i + 1)
+		return rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot,
+			       flags | MAP_ANONYMOUS, -1, 0);
+	if (!r->shm_native[k])
+		return rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot,
+			       flags, r->shm_fd[k], v->v.pgoff);
+	fd = open_native(r, k);
+	if (fd < 0)
+		return fd;
+	ret = rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot, flags, fd,
+		      v->v.pgoff);
+	rst_sys(r, r->pid, SYS_close, fd, 0, 0, 0, 0, 0);
+	return ret;
+}
+
+/* After its mmap: the restorer's fd on a native shared anon object. */
+static int take_native(struct lm_restorer *r, unsigned int i)
+{
+	const struct lm_vma *v = &r->img->vmas[i].v;
+	char path[96];
+	int k = shm_index(r->img, v->shm_id), fd, *c;
+
+	if (k < 0 || r->shm_native[k] != (int)i + 1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", r->pid,
+		 (unsigned long long)v->start, (unsigned long long)v->end);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		rst_err("cannot open %s for the shared anon object: %s", path,
+			strerror(errno));
+		return -errno;
+	}
+	c = realloc(r->carriers, (r->nr_carriers + 1) * sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r->carriers = c;
+	c[r->nr_carriers++] = fd;	/* closed with the restorer */
+	r->shm_fd[k] = fd;
+	return 0;
+}
+
 static long map_one(struct lm_restorer *r, unsigned int i)
 {
 	const struct lm_vma_img *v = &r->img->vmas[i];
 	unsigned long len = v->v.end - v->v.start;
 	long flags = MAP_FIXED_NOREPLACE, fd = -1, prot = v->v.prot;
-	int k;
 
+	if (was_writable(r, i))
+		prot |= PROT_WRITE;
 	switch (v->v.kind) {
 	case LM_MEM_ANON_PRIVATE:
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
@@ -129,12 +230,7 @@ static long map_one(struct lm_restorer *r, unsigned int i)
 	case LM_MEM_MEMFD:
 	case LM_MEM_TMPFS:
 	case LM_MEM_HUGETLB_SHARED:
-		k = shm_index(r->img, v->v.shm_id);
-		if (k < 0)
-			return -ENOENT;
-		flags |= MAP_SHARED;
-		fd = r->shm_fd[k];
-		break;
+		return map_shm(r, i, prot, flags);
 	case LM_MEM_FILE_PRIVATE:
 		flags |= MAP_PRIVATE;
 		fd = r->vma_fd[i];
@@ -221,35 +317,58 @@ static int register_one(struct lm_restorer *r, unsigned int i)
 	return 0;
 }
 
-int rst_map_vmas(struct lm_restorer *r)
+static int map_vma(struct lm_restorer *r, unsigned int i)
 {
-	unsigned int i;
+	const struct lm_vma_img *v = &r->img->vmas[i];
+	long ret = map_one(r, i);
 	int err;
 
-	for (i = 0; i < r->img->proc.nr_vmas; i++) {
-		const struct lm_vma_img *v = &r->img->vmas[i];
-		unsigned int kind = v->v.kind;
-		long ret;
-
-		if (kind == LM_MEM_VDSO || kind == LM_MEM_VVAR ||
-		    kind == LM_MEM_VSYSCALL)
-			continue;
-		ret = map_one(r, i);
-		if (ret != (long)v->v.start) {
-			if (ret >= 0)
-				ret = -EEXIST;
-			rst_err("cannot map %#llx-%#llx (%s, %s): %s",
-				(unsigned long long)v->v.start,
-				(unsigned long long)v->v.end,
-				lm_mem_kind_name(kind), rst_vma_name(v),
-				strerror(-ret));
+	if (ret != (long)v->v.start) {
+		if (ret >= 0)
+			ret = -EEXIST;
+		rst_err("cannot map %#llx-%#llx (%s, %s): %s",
+			(unsigned long long)v->v.start,
+			(unsigned long long)v->v.end,
+			lm_mem_kind_name(v->v.kind), rst_vma_name(v),
+			strerror(-ret));
+		return ret;
+	}
+	if (was_writable(r, i)) {
+		ret = rst_sys(r, r->pid, SYS_mprotect, v->v.start,
+			      v->v.end - v->v.start, v->v.prot, 0, 0, 0);
+		if (ret)
 			return ret;
-		}
+	}
+	err = take_native(r, i);
+	if (!err)
 		err = advise_one(r, i);
-		if (err)
-			return err;
-		if (r->opts.lazy && r->uffd >= 0 && (v->v.flags & LM_VMA_LAZY)) {
-			err = register_one(r, i);
+	if (!err && r->opts.lazy && r->uffd >= 0 && (v->v.flags & LM_VMA_LAZY))
+		err = register_one(r, i);
+	return err;
+}
+
+static int is_native(const struct lm_restorer *r, unsigned int i)
+{
+	int k = shm_index(r->img, r->img->vmas[i].v.shm_id);
+
+	return r->img->vmas[i].v.kind == LM_MEM_ANON_SHARED && k >= 0 &&
+	       r->shm_native[k] == (int)i + 1;
+}
+
+/* Native shared anon objects first: other VMAs may map them by path. */
+int rst_map_vmas(struct lm_restorer *r)
+{
+	unsigned int i, pass;
+	int err;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < r->img->proc.nr_vmas; i++) {
+			unsigned int kind = r->img->vmas[i].v.kind;
+
+			if (kind == LM_MEM_VDSO || kind == LM_MEM_VVAR ||
+			    kind == LM_MEM_VSYSCALL || is_native(r, i) != !pass)
+				continue;
+			err = map_vma(r, i);
 			if (err)
 				return err;
 		}

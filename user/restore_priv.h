@@ -42,6 +42,8 @@ struct lm_restorer {
 	int base;			/* first carrier fd number */
 
 	int *shm_fd;			/* [nr_shms]: carrier per shm object */
+	int *shm_native;		/* [nr_shms]: shared anon made by mmap in
+					 * the stub: 1 + index of its VMA, else 0 */
 	void **shm_map;			/* [nr_shms]: restorer mapping (hugetlb) */
 	int *vma_fd;			/* [nr_vmas]: carrier to mmap, or -1 */
 	int exe_fd;			/* carrier of the exe, or -1 */
@@ -75,6 +77,7 @@ int rst_put(struct lm_restorer *r, unsigned long off, const void *buf,
 /* restore_fds.c */
 int rst_open_fds(struct lm_restorer *r);
 int rst_open_shms(struct lm_restorer *r);
+int rst_native_anon(const struct lm_restorer *r, int k);
 int rst_seal_shms(struct lm_restorer *r);
 
 /* restore_mem.c */

@@ -173,9 +173,11 @@ TEST_F_TIMEOUT(restore, dump_restore_verify, 120)
 	self->restored = -1;
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		TH_LOG("restored process: status %#x", st);
-	if (!rc)
+	if (!rc) {
 		ksft_print_msg("%s %s: restored as PID %d, verified: %s",
 			       variant->prog, variant->opts, pid, msg);
+		fflush(stdout);
+	}
 }
 
 TEST_HARNESS_MAIN
