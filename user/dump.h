@@ -42,7 +42,12 @@ int lm_dump_read_pages(struct lm_dump *d, __u32 space, __u64 addr,
 /* Write the eager stream (all metadata, all pages, END) of a frozen dump. */
 int lm_dump_write_all(struct lm_dump *d, struct lm_stream *s);
 
-/* Detach: resume the process (kill == 0) or SIGKILL it; frees the image. */
+/*
+ * Detach: resume the process (kill == 0) or SIGKILL it and collect the
+ * exit of every traced thread (a process that is the caller's own child is
+ * thereby reaped too); frees the image.  Harmless after a failed
+ * lm_dump_freeze_collect.
+ */
 void lm_dump_release(struct lm_dump *d, int kill);
 
 /*
