@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A restore that cannot be completed fails with a message naming the
+ * thing and leaves nothing running: no half-built process, no zombie.
+ * Each case breaks one thing between dump and restore: a mapped file is
+ * gone, the cwd is gone, the image's vdso is not this kernel's (other
+ * text, other size).  The last ones fail after the stub exists, so they
+ * also check that it is killed and reaped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include "kselftest_harness.h"
+#include "image.h"
+#include "wl.h"
+
+/* Copy image @in to @out, letting @edit change the metadata. */
+static int rewrite_image(const char *in, const char *out,
+			 void (*edit)(struct lm_image *img))
+{
+	struct lm_stream rs, ws;
+	struct lm_image img;
+	int ifd, ofd, err, t;
+
+	memset(&img, 0, sizeof(img));
+	ifd = open(in, O_RDONLY);
+	ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (ifd < 0 || ofd < 0)
+		return -errno;
+	lm_stream_open(&rs, ifd, 0, "in");
+	lm_stream_open(&ws, ofd, 1, "out");
+	err = lm_read_meta(&rs, &img);
+	if (!err) {
+		edit(&img);
+		err = lm_write_meta(&ws, &img);
+	}
+	while (!err) {
+		struct lm_pages p;
+		void *data;
+
+		t = lm_read_next(&rs, &p, &data);
+		if (t == LM_REC_PAGES)
+			err = lm_write_pages(&ws, &p, data);
+		else if (t == LM_REC_META_END || t == LM_REC_END)
+			err = lm_write_mark(&ws, t);
+		else
+			err = t < 0 ? t : -EBADMSG;
+		if (t == LM_REC_END)
+			break;
+	}
+	if (!err)
+		err = lm_stream_flush(&ws);
+	lm_image_free(&img);
+	lm_stream_close(&rs);
+	lm_stream_close(&ws);
+	close(ifd);
+	close(ofd);
+	return err;
+}
+
+static void bad_vdso_hash(struct lm_image *img)
+{
+	img->hdr.vdso_hash ^= 1;
+}
+
+static void short_vdso(struct lm_image *img)
+{
+	unsigned int i;
+
+	for (i = 0; i < img->proc.nr_vmas; i++)
+		if (img->vmas[i].v.kind == LM_MEM_VDSO)
+			img->vmas[i].v.end -= LM_PAGE_SIZE;
+}
+
+/* No process with this PID, and no child of ours left unreaped. */
+static int nothing_left(pid_t pid)
+{
+	return !lm_pid_alive(pid) && waitpid(-1, NULL, WNOHANG) <= 0;
+}
+
+FIXTURE(fail)
+{
+	struct lm_wl w;
+	char img[PATH_MAX + 16], img2[PATH_MAX + 16], sub[256];
+};
+
+FIXTURE_VARIANT(fail)
+{
+	const char *opts;
+	const char *what;
+};
+
+FIXTURE_VARIANT_ADD(fail, mapped_file_gone) {
+	.opts = "--fpriv", .what = "file",
+};
+FIXTURE_VARIANT_ADD(fail, cwd_gone) {
+	.opts = "--cwd", .what = "cwd",
+};
+FIXTURE_VARIANT_ADD(fail, vdso_other_text) {
+	.opts = "--anon", .what = "hash",
+};
+FIXTURE_VARIANT_ADD(fail, vdso_other_size) {
+	.opts = "--anon", .what = "size",
+};
+
+FIXTURE_SETUP(fail)
+{
+	char opts[PATH_MAX + 64], tmpl[] = "/tmp/lmfail.XXXXXX";
+
+	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+	ASSERT_NE(NULL, mkdtemp(tmpl));
+	snprintf(self->sub, sizeof(self->sub), "%s", tmpl);
+	snprintf(opts, sizeof(opts), "%s --dir %s", variant->opts, self->sub);
+	ASSERT_EQ(0, lm_wl_start(&self->w, "wl_mem", opts));
+	snprintf(self->img, sizeof(self->img), "%s/img", self->w.dir);
+	snprintf(self->img2, sizeof(self->img2), "%s/img2", self->w.dir);
+}
+
+FIXTURE_TEARDOWN(fail)
+{
+	char cmd[300];
+
+	lm_wl_stop(&self->w);
+	unlink(self->img);
+	unlink(self->img2);
+	rmdir(self->w.dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->sub);
+	if (system(cmd))
+		return;
+}
+
+TEST_F_TIMEOUT(fail, refused_nothing_left, 120)
+{
+	const char *img = self->img, *want;
+	pid_t pid = self->w.pid;
+	char out[8192], path[PATH_MAX];
+	int rc;
+
+	rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s", pid, self->img);
+	ASSERT_EQ(0, rc) TH_LOG("dump: %s", out);
+	ASSERT_GE(lm_wl_reap(&self->w, 5000), 0);
+	if (!strcmp(variant->what, "file")) {
+		snprintf(path, sizeof(path), "%s/wl_fpriv.%d", self->sub, pid);
+		ASSERT_EQ(0, unlink(path));
+		want = path;
+	} else if (!strcmp(variant->what, "cwd")) {
+		snprintf(path, sizeof(path), "rm -rf %s", self->sub);
+		ASSERT_EQ(0, system(path));
+		want = self->sub;
+	} else {
+		ASSERT_EQ(0, rewrite_image(self->img, self->img2,
+					   !strcmp(variant->what, "hash") ?
+					   bad_vdso_hash : short_vdso));
+		img = self->img2;
+		want = "vdso";
+	}
+	rc = lm_run_tool(out, sizeof(out), "restore -i %s --stdio null", img);
+	EXPECT_NE(0, rc);
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("restore said: %s", out);
+	EXPECT_TRUE(nothing_left(pid)) TH_LOG("PID %d or a child is left", pid);
+	ksft_print_msg("%s: restore exit %d, said: %s", variant->what, rc, out);
+	fflush(stdout);
+}
+
+TEST_HARNESS_MAIN
