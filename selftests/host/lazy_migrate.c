@@ -37,6 +37,7 @@ FIXTURE(mig) {
 	char addr[64];
 	pid_t wl_pid, recv_pid, send_pid, restored;
 	char wl_threads[8];	/* lazy_wl's verifying threads */
+	int wl_events;		/* lazy_wl drops, moves, unmaps, forks */
 };
 
 static int sh(const char *fmt, ...)
@@ -245,7 +246,8 @@ static void start_workload(struct __test_metadata *_metadata,
 			   const char *mib)
 {
 	char *argv[] = { self->wl, (char *)mib, in_dir(self, "state"),
-			 self->wl_threads, NULL };
+			 self->wl_threads, self->wl_events ? "events" : NULL,
+			 NULL };
 	char *argv_mem[] = { self->wl_mem, "--all", "--pages", "64",
 			     in_dir(self, "state"), NULL };
 	char buf[256];
@@ -345,7 +347,16 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	TH_LOG("stats: %s", json);
 }
 
+static void check_fields_dropped(struct __test_metadata *_metadata,
+				 const char *json, int dropped);
+
 static void check_fields(struct __test_metadata *_metadata, const char *json)
+{
+	check_fields_dropped(_metadata, json, 0);
+}
+
+static void check_fields_dropped(struct __test_metadata *_metadata,
+				 const char *json, int dropped)
 {
 	static const char *const keys[] = {
 		"downtime_ns", "total_ns", "bytes_before_resume", "pages_total",
@@ -361,7 +372,8 @@ static void check_fields(struct __test_metadata *_metadata, const char *json)
 	EXPECT_EQ(json_num(json, "pages_total"),
 		  json_num(json, "pages_faulted") + json_num(json, "pages_pushed") +
 		  json_num(json, "pages_zero") + json_num(json, "pages_dropped"));
-	EXPECT_EQ(0, json_num(json, "pages_dropped"));
+	if (!dropped)
+		EXPECT_EQ(0, json_num(json, "pages_dropped"));
 }
 
 TEST_F_TIMEOUT(mig, lazy_256m, 300)
@@ -404,6 +416,27 @@ TEST_F_TIMEOUT(mig, lazy_4_threads_64m, 180)
 	migrate_ok(_metadata, self, "64", NULL, json, sizeof(json));
 	check_fields(_metadata, json);
 	EXPECT_LT(0, json_num(json, "pages_faulted"));
+}
+
+/*
+ * While its pages are still arriving, the process drops a range
+ * (MADV_DONTNEED: reads zero after, never refilled), moves one (mremap:
+ * the data follows), unmaps one, and forks a child that verifies all of
+ * its memory through its own userfaultfd.
+ */
+TEST_F_TIMEOUT(mig, lazy_events_64m, 180)
+{
+	char json[4096];
+
+	self->wl_events = 1;
+	strcpy(self->wl_threads, "2");
+	migrate_ok(_metadata, self, "64", NULL, json, sizeof(json));
+	check_fields_dropped(_metadata, json, 1);
+	EXPECT_EQ(1, json_num(json, "fork"));
+	EXPECT_EQ(1, json_num(json, "remap"));
+	EXPECT_LE(1, json_num(json, "remove"));
+	EXPECT_LE(1, json_num(json, "unmap"));
+	EXPECT_LT(0, json_num(json, "pages_dropped"));
 }
 
 /* Threads, signals, fds, every memory kind: private anon lazily. */
