@@ -51,7 +51,7 @@ static int is_file_kind(const struct lm_vma_img *v)
 	return v->v.kind == LM_MEM_FILE_PRIVATE ||
 	       v->v.kind == LM_MEM_FILE_SHARED ||
 	       (v->v.kind == LM_MEM_HUGETLB_PRIVATE && v->path &&
-		v->path[0] == '/');
+		v->path[0] == '/' && !strstr(v->path, " (deleted)"));
 }
 
 /* Carriers for file-backed VMAs, one per path. */

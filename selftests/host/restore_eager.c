@@ -68,8 +68,52 @@ static void show_tasks(pid_t pid)
 		return;
 }
 
+#define NR_HUGE "/proc/sys/vm/nr_hugepages"
+
+static long read_long(const char *path, const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!key || !strncmp(line, key, strlen(key)))
+			v = strtol(line + (key ? strlen(key) : 0), NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int err;
+
+	if (!f)
+		return -errno;
+	fprintf(f, "%ld\n", v);
+	err = fclose(f) ? -errno : 0;
+	return err;
+}
+
+/*
+ * The hugetlb variant needs two free 2 MiB pages: reserve them for the
+ * test when there are none, and give them back after.  Returns the old
+ * nr_hugepages to restore, or -1.
+ */
+static long reserve_huge(void)
+{
+	long free_pages = read_long("/proc/meminfo", "HugePages_Free:");
+	long nr = read_long(NR_HUGE, NULL);
+
+	if (free_pages >= 2 || nr < 0 || write_long(NR_HUGE, nr + 2))
+		return -1;
+	return nr;
+}
+
 FIXTURE(restore)
 {
+	long old_nr_huge;
 	struct lm_wl w;
 	char img[PATH_MAX + 16], pidfile[PATH_MAX + 16], log[PATH_MAX + 16];
 	pid_t restored;
@@ -122,6 +166,9 @@ FIXTURE_SETUP(restore)
 {
 	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
 	self->restored = -1;
+	self->old_nr_huge = -1;
+	if (strstr(variant->opts, "--hugetlb"))
+		self->old_nr_huge = reserve_huge();
 	ASSERT_EQ(0, lm_wl_start(&self->w, variant->prog, variant->opts))
 		TH_LOG("cannot start %s %s", variant->prog, variant->opts);
 	snprintf(self->img, sizeof(self->img), "%s/img", self->w.dir);
@@ -136,6 +183,8 @@ FIXTURE_TEARDOWN(restore)
 		reap(self->restored, 5000);
 	}
 	lm_wl_stop(&self->w);
+	if (self->old_nr_huge >= 0)
+		write_long(NR_HUGE, self->old_nr_huge);
 	unlink(self->img);
 	unlink(self->pidfile);
 	unlink(self->log);
