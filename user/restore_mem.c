@@ -333,12 +333,6 @@ static int map_vma(struct lm_restorer *r, unsigned int i)
 			strerror(-ret));
 		return ret;
 	}
-	if (was_writable(r, i)) {
-		ret = rst_sys(r, r->pid, SYS_mprotect, v->v.start,
-			      v->v.end - v->v.start, v->v.prot, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
 	err = take_native(r, i);
 	if (!err)
 		err = advise_one(r, i);
@@ -376,7 +370,11 @@ int rst_map_vmas(struct lm_restorer *r)
 	return 0;
 }
 
-/* Called last: pages are in, so locking populates nothing lazily. */
+/*
+ * Called once the eager pages are in: the final protection of VMAs that
+ * were mapped writable (an anonymous one keeps VM_ACCOUNT only if it has
+ * pages by then), and mlock, which then populates nothing lazily.
+ */
 int rst_lock_vmas(struct lm_restorer *r)
 {
 	unsigned int i;
@@ -386,12 +384,18 @@ int rst_lock_vmas(struct lm_restorer *r)
 		unsigned long len = v->v.end - v->v.start;
 		long ret;
 
-		if (v->v.kind == LM_MEM_HUGETLB_PRIVATE &&
-		    !(v->v.prot & PROT_WRITE)) {
+		if (was_writable(r, i) || (v->v.kind == LM_MEM_HUGETLB_PRIVATE &&
+					   !(v->v.prot & PROT_WRITE))) {
 			ret = rst_sys(r, r->pid, SYS_mprotect, v->v.start, len,
 				      v->v.prot, 0, 0, 0);
-			if (ret)
+			if (ret) {
+				rst_err("cannot mprotect %#llx-%#llx (%s) to %#x: %s",
+					(unsigned long long)v->v.start,
+					(unsigned long long)v->v.end,
+					rst_vma_name(v), v->v.prot,
+					strerror(-ret));
 				return ret;
+			}
 		}
 		if (!(v->v.flags & LM_VMA_LOCKED))
 			continue;

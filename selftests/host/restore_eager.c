@@ -161,6 +161,9 @@ FIXTURE_VARIANT_ADD(restore, everything) {
 FIXTURE_VARIANT_ADD(restore, mm_brk_vdso) {
 	.prog = "restore_mm", .opts = "",
 };
+FIXTURE_VARIANT_ADD(restore, vma_flags) {
+	.prog = "restore_vmflags", .opts = "",
+};
 
 FIXTURE_SETUP(restore)
 {
