@@ -143,15 +143,52 @@ static int wait_interrupted(pid_t tid)
 	}
 }
 
+/* Has thread @tid of @pid exited (or is it exiting)? */
+static int thread_gone(pid_t pid, pid_t tid)
+{
+	char path[96], *st, *s;
+	int gone;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	st = lm_dump_slurp(path, NULL);
+	if (!st)
+		return 1;
+	s = strrchr(st, ')');
+	gone = !s || s[1] != ' ' || s[2] == 'Z' || s[2] == 'X';
+	free(st);
+	return gone;
+}
+
+/*
+ * PTRACE_SEIZE; 1 if @tid (not the leader) turned out to be exiting: it
+ * refuses with EPERM while it exits, ESRCH once gone.
+ */
+static int seize_retry(struct lm_dump *d, pid_t tid)
+{
+	int tries, e = ESRCH;
+
+	for (tries = 0; tries < 50; tries++) {
+		if (!ptrace(PTRACE_SEIZE, tid, 0, 0))
+			return 0;
+		e = errno;
+		if (tid == d->pid || (e != EPERM && e != ESRCH))
+			break;
+		if (thread_gone(d->pid, tid))
+			return 1;
+		usleep(1000);
+	}
+	return -e;
+}
+
 static int seize_one(struct lm_dump *d, pid_t tid)
 {
 	pid_t *n;
 	int err;
 
-	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
-		err = -errno;
-		if (err == -ESRCH && tid != d->pid)
-			return 0;	/* thread exited meanwhile */
+	err = seize_retry(d, tid);
+	if (err > 0)
+		return 0;	/* thread exited meanwhile */
+	if (err) {
 		if (err == -ESRCH)
 			return lm_dump_fail(d, err, "no process with PID %d", tid);
 		return lm_dump_fail(d, err,
