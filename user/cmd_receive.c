@@ -36,6 +36,9 @@
 
 #define ACCEPT_BULK_MS	10000
 #define DAEMON_NICE	-10
+/* without these events a lazy process could read stale or zero data */
+#define LAZY_NEEDS	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
+			 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
 
 struct recv_opts {
 	const char *listen, *pidfile, *stdio, *stats, *token_file;
@@ -418,6 +421,11 @@ static int restore(struct receiver *rv)
 	count_pages(rv);
 	ro.lazy = rv->lazy;
 	ro.uffd_features = rv->lazy ? lm_lazy_uffd_features() : 0;
+	if (rv->lazy && (ro.uffd_features & LAZY_NEEDS) != LAZY_NEEDS) {
+		fprintf(stderr, "receive: this kernel's userfaultfd lacks the fork/mremap/madvise/munmap events (features 0x%llx) that keep a lazily restored process correct; migrate with `send --eager`\n",
+			(unsigned long long)ro.uffd_features);
+		return -ENOTSUP;
+	}
 	mechanism(rv, ro.uffd_features);
 	err = lm_restore_prepare(&rv->img, &ro, &rv->r);
 	if (err)
