@@ -15,7 +15,7 @@ FUZZ_CFLAGS := -O1 -g $(FUZZ_SAN) -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Iinclude/uapi -Iuser -Ifuzz
 FUZZ_LIBS := -lz -lcrypto -lpthread
 
-FUZZERS := image dest source auth
+FUZZERS := image dest source auth rx
 FUZZ_USER := image proto net lazy lazy_runs pageserver stats
 FUZZ_USER_OBJS := $(patsubst %,$(FUZZ_B)/obj/%.o,$(FUZZ_USER))
 FUZZ_BINS := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZERS))

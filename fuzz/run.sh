@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 B=build/fuzz
 secs=${FUZZ_SECONDS:-60}
-harnesses=${*:-image dest source auth}
+harnesses=${*:-image dest source auth rx}
 pass=0 fail=0 skip=0
 log=$B/log
 mkdir -p "$log"

@@ -5,7 +5,7 @@
  * writer (lm_write_meta, lm_write_pages, lm_write_mark), and well-formed
  * conversations for the protocol harnesses.
  *
- *	seedgen OUTDIR	-> OUTDIR/{image,dest,source,auth}/NAME
+ *	seedgen OUTDIR	-> OUTDIR/{image,dest,source,auth,rx}/NAME
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -345,6 +345,18 @@ static void s_error(int fd)
 	msg(fd, LM_MSG_ERROR, 0, 0, 0, "restore failed", 14);
 }
 
+/* fuzz_rx: buffer size, chunk seed, a conversation */
+static void rx_seed(const char *name, uint16_t cap, uint8_t chunks,
+		    void (*conv)(int))
+{
+	int fd = open_out("rx", name);
+	uint8_t h[3] = { cap & 0xff, cap >> 8, chunks };
+
+	put(fd, h, sizeof(h));
+	conv(fd);
+	close(fd);
+}
+
 static void auth_seeds(void)
 {
 	struct fuzz_auth_in in = { 0 };
@@ -404,5 +416,8 @@ int main(int argc, char **argv)
 	proto_seed("source", "done", FUZZ_F_LINGER, s_done, NULL);
 	proto_seed("source", "error", 0, s_error, NULL);
 	auth_seeds();
+	rx_seed("answers-small-buffer", 5000, 7, d_answers);
+	rx_seed("requests", 64, 200, s_requests);
+	rx_seed("push", 8191, 1, d_push);
 	return 0;
 }
