@@ -202,10 +202,11 @@ static int seize_one(struct lm_dump *d, pid_t tid)
 	}
 	d->tids = n;
 	d->tids[d->nr_tids++] = tid;
-	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0))
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) &&
+	    (errno != ESRCH || tid == d->pid))
 		return lm_dump_fail(d, -errno, "cannot stop thread %d: %s", tid,
 				    strerror(errno));
-	err = wait_interrupted(tid);
+	err = wait_interrupted(tid);	/* -ESRCH once an exiting one is gone */
 	if (err == -ESRCH && tid != d->pid) {
 		d->nr_tids--;	/* exited before stopping */
 		return 0;
