@@ -101,9 +101,6 @@ static int do_restore(const char *in, const char *pidfile,
 	if (err)
 		goto out_img;
 	lm_restore_free(r);
-	if (pid != img.proc.pid)
-		fprintf(stderr, "restore: PID %d restored as PID %d (its PID was taken)\n",
-			img.proc.pid, pid);
 	if (pidfile) {
 		err = write_pidfile(pidfile, pid);
 		if (err)

@@ -441,7 +441,7 @@ int rst_start_stub(struct lm_restorer *r)
 {
 	pid_t want = r->img->proc.pid;
 	struct stub_report rep;
-	int pfd[2], pidfd = -1;
+	int pfd[2], pidfd = -1, why = 0;
 	pid_t pid;
 	ssize_t n;
 
@@ -454,11 +454,7 @@ int rst_start_stub(struct lm_restorer *r)
 	pid = clone3_stub(r, want, &pidfd);
 	if (pid == -EEXIST || pid == -EPERM || pid == -EINVAL ||
 	    pid == -ENOSPC) {
-		if (pid == -EEXIST)
-			rst_err("PID %d is in use; the process gets a new PID", want);
-		else
-			rst_err("cannot create PID %d (%s); the process gets a new PID",
-				want, strerror(-pid));
+		why = pid;
 		pid = clone3_stub(r, 0, &pidfd);
 	}
 	if (pid < 0) {
@@ -468,7 +464,8 @@ int rst_start_stub(struct lm_restorer *r)
 	r->pid = pid;
 	r->pidfd = pidfd;
 	if (pid != want)
-		rst_err("restoring PID %d as PID %d", want, pid);
+		rst_err("PID %d %s: the process gets PID %d", want,
+			why == -EEXIST ? "is in use" : strerror(-why), pid);
 	drop_carrier(r, r->status_wr);
 	r->status_wr = -1;
 	n = read(r->status_rd, &rep, sizeof(rep));

@@ -259,11 +259,50 @@ int rst_mm_map(struct lm_restorer *r)
  * relative one starts over), or -EINTR if a handler runs first, as the
  * kernel does for -ERESTART_RESTARTBLOCK.
  */
-static void fix_restart(struct user_regs_struct *regs)
+/*
+ * A thread stopped again inside restart_syscall (it had been stopped in
+ * nanosleep before, by a debugger, SIGSTOP or an earlier dump) has lost
+ * the number of its syscall: orig_rax is __NR_restart_syscall.  Its
+ * argument registers are still those of the original call, made by the
+ * `syscall` at rip - 2; when the instruction before it is the usual
+ * `mov $NR, %eax` of one of the syscalls that use a restart block, that
+ * syscall is run again.  Otherwise the thread sees -EINTR.
+ */
+static long restart_nr(struct lm_restorer *r, unsigned long rip)
 {
-	if ((long)regs->orig_rax >= 0 &&
-	    (long)regs->rax == -ERESTART_RESTARTBLOCK)
-		regs->rax = -ERESTARTNOHAND;
+	unsigned char code[7];
+	int nr;
+
+	if (rip < sizeof(code) ||
+	    lm_remote_read(r->pid, rip - sizeof(code), code, sizeof(code)) ||
+	    code[0] != 0xb8 || code[5] != 0x0f || code[6] != 0x05)
+		return -1;
+	memcpy(&nr, code + 1, sizeof(nr));
+	switch (nr) {
+	case SYS_nanosleep:
+	case SYS_clock_nanosleep:
+	case SYS_futex:
+	case SYS_poll:
+		return nr;
+	}
+	return -1;
+}
+
+static void fix_restart(struct lm_restorer *r, struct user_regs_struct *regs)
+{
+	long nr;
+
+	if ((long)regs->orig_rax < 0 ||
+	    (long)regs->rax != -ERESTART_RESTARTBLOCK)
+		return;
+	regs->rax = -ERESTARTNOHAND;
+	if (regs->orig_rax != SYS_restart_syscall)
+		return;
+	nr = restart_nr(r, regs->rip);
+	if (nr >= 0)
+		regs->orig_rax = nr;
+	else
+		regs->rax = -EINTR;
 }
 
 static int set_thread_regs(struct lm_restorer *r, int i)
@@ -274,7 +313,7 @@ static int set_thread_regs(struct lm_restorer *r, int i)
 	pid_t tid = r->tids[i];
 
 	memcpy(&regs, ti->t.regs, sizeof(regs));
-	fix_restart(&regs);
+	fix_restart(r, &regs);
 	if (ptrace(PTRACE_SETREGS, tid, 0, &regs)) {
 		rst_err("thread %d: cannot set registers: %s", tid, strerror(errno));
 		return -errno;

@@ -146,6 +146,9 @@ FIXTURE_VARIANT_ADD(restore, hugetlb) {
 FIXTURE_VARIANT_ADD(restore, threads) {
 	.prog = "wl_mem", .opts = "--threads",
 };
+FIXTURE_VARIANT_ADD(restore, spinning_thread) {
+	.prog = "wl_mem", .opts = "--spin",
+};
 FIXTURE_VARIANT_ADD(restore, signals) {
 	.prog = "wl_mem", .opts = "--signals",
 };

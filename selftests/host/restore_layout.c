@@ -21,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include <linux/types.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
@@ -247,6 +249,49 @@ static void snap_status(struct snap *s, const char *path, const char *who)
 	free(t);
 }
 
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+
+struct rseq_conf {
+	__u64 ptr;
+	__u32 size, sig, flags, pad;
+};
+
+/*
+ * What only the thread itself or a tracer sees: the rseq registration
+ * (seize + interrupt: a blocked syscall restarts as the kernel would),
+ * the robust list, nice and policy.
+ */
+static void snap_thread(struct snap *s, pid_t pid, pid_t tid)
+{
+	struct rseq_conf c;
+	char path[128], *t, *p, *save;
+	size_t len = 0;
+	void *head = NULL;
+	int field = 3, st;
+
+	memset(&c, 0, sizeof(c));
+	if (!ptrace(PTRACE_SEIZE, tid, 0, 0)) {
+		if (!ptrace(PTRACE_INTERRUPT, tid, 0, 0) &&
+		    waitpid(tid, &st, __WALL) == tid)
+			ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(c), &c);
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+	}
+	syscall(SYS_get_robust_list, tid, &head, &len);
+	put(s, "task %d rseq %llx/%u sig %x robust %p/%zu", tid,
+	    (unsigned long long)c.ptr, c.size, c.sig, head, len);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	t = slurp(path, NULL);
+	p = t ? strrchr(t, ')') : NULL;
+	for (p = p ? strtok_r(p + 2, " ", &save) : NULL; p;
+	     p = strtok_r(NULL, " ", &save), field++)
+		if (field == 19 || field == 41)
+			put(s, " %s %s", field == 19 ? "nice" : "policy", p);
+	put(s, "\n");
+	free(t);
+}
+
 static void snap_tasks(struct snap *s, pid_t pid)
 {
 	char path[128], who[64], *lim;
@@ -259,6 +304,7 @@ static void snap_tasks(struct snap *s, pid_t pid)
 			 tids[i]);
 		snprintf(who, sizeof(who), "task %d", tids[i]);
 		snap_status(s, path, who);
+		snap_thread(s, pid, tids[i]);
 	}
 	snprintf(path, sizeof(path), "/proc/%d/limits", pid);
 	lim = slurp(path, NULL);
@@ -316,6 +362,9 @@ FIXTURE_VARIANT_ADD(layout, memory) {
 };
 FIXTURE_VARIANT_ADD(layout, threads_signals) {
 	.opts = "--threads --signals",
+};
+FIXTURE_VARIANT_ADD(layout, spin) {
+	.opts = "--spin --threads",
 };
 FIXTURE_VARIANT_ADD(layout, fds_cwd_rlimits) {
 	.opts = "--fds --cwd --rlimits",
@@ -385,6 +434,13 @@ TEST_F_TIMEOUT(layout, same_from_outside, 120)
 
 	msleep(100);	/* every thread in its blocking syscall */
 	snapshot(&before, pid);
+	/*
+	 * The snapshot interrupted each thread (ptrace): the sleeper now
+	 * finishes its nap in restart_syscall, whose number the restorer
+	 * only recovers from glibc-style code (see restore_threads.c);
+	 * wl_mem's raw syscall is not that: dump it in its next nap.
+	 */
+	msleep(300);
 	ASSERT_EQ(pid, dump_it(_metadata, self));
 	rc = lm_run_tool(out, sizeof(out), "restore -i %s --pidfile %s --stdio %s",
 			 self->img, self->pidfile, self->log);
@@ -397,6 +453,47 @@ TEST_F_TIMEOUT(layout, same_from_outside, 120)
 	if (!bad) {
 		ksft_print_msg("%s: %zu bytes of /proc state identical after restore\n",
 			       variant->opts, before.len);
+		fflush(stdout);
+	}
+	free(before.buf);
+	free(after.buf);
+	verify_and_reap(_metadata, self);
+}
+
+/* A restored process can be dumped and restored again, unchanged. */
+TEST_F_TIMEOUT(layout, twice, 180)
+{
+	struct snap before, after;
+	char out[8192];
+	pid_t pid = self->w.pid;
+	int rc, round, bad;
+
+	msleep(100);
+	snapshot(&before, pid);
+	msleep(300);	/* as in same_from_outside */
+	ASSERT_EQ(pid, dump_it(_metadata, self));
+	for (round = 1; round <= 2; round++) {
+		rc = lm_run_tool(out, sizeof(out),
+				 "restore -i %s --pidfile %s --stdio %s",
+				 self->img, self->pidfile, self->log);
+		ASSERT_EQ(0, rc) TH_LOG("restore %d: %s", round, out);
+		self->restored = read_pidfile(self->pidfile);
+		ASSERT_EQ(pid, self->restored);
+		if (round == 2)
+			break;
+		msleep(100);
+		rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s", pid,
+				 self->img);
+		ASSERT_EQ(0, rc) TH_LOG("dump of the restored process: %s", out);
+		ASSERT_NE(-1, reap(pid, 5000));
+		self->restored = -1;
+	}
+	snapshot(&after, pid);
+	bad = compare(_metadata, &before, &after);
+	EXPECT_EQ(0, bad) TH_LOG("%d lines differ after two rounds", bad);
+	if (!bad) {
+		ksft_print_msg("%s: identical after dump/restore/dump/restore\n",
+			       variant->opts);
 		fflush(stdout);
 	}
 	free(before.buf);
@@ -444,8 +541,8 @@ TEST_F_TIMEOUT(layout, taken_pid_is_said, 120)
 	self->restored = read_pidfile(self->pidfile);
 	ASSERT_GT(self->restored, 0);
 	EXPECT_NE(pid, self->restored);
-	snprintf(want, sizeof(want), "PID %d restored as PID %d", pid,
-		 self->restored);
+	snprintf(want, sizeof(want), "PID %d is in use: the process gets PID %d",
+		 pid, self->restored);
 	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("restore said: %s", out);
 	ksft_print_msg("PID %d taken; restore said: %s", pid, out);
 	fflush(stdout);
