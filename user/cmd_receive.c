@@ -16,6 +16,7 @@
  * process is killed: it must never read zeros where data should be.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
@@ -239,6 +240,34 @@ static int setup_daemon(struct receiver *rv)
 	return lm_lazy_create(&c, &rv->lz);
 }
 
+/*
+ * The daemon failed before the process runs.  The restorer may be waiting
+ * on the stub, stopped on a fault of a lazy page that only the daemon could
+ * serve: kill the stub (the main thread's only child) so that the restore
+ * fails instead of waiting for ever.  Never close the uffd instead: the
+ * fault would then be filled with zeros.
+ */
+static void stop_stub(struct receiver *rv)
+{
+	char path[64], buf[256], *p, *save = NULL;
+	ssize_t n;
+	int fd;
+
+	fprintf(stderr, "receive: the lazy-pages daemon failed before the process ran (%s); stopping it\n",
+		strerror(-rv->daemon_err));
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	for (p = strtok_r(buf, " \n", &save); p; p = strtok_r(NULL, " \n", &save))
+		kill(atoi(p), SIGKILL);
+}
+
 static void *daemon_main(void *arg)
 {
 	struct receiver *rv = arg;
@@ -251,6 +280,9 @@ static void *daemon_main(void *arg)
 		fprintf(stderr, "receive: cannot raise the daemon's priority: %s\n",
 			strerror(errno));
 	rv->daemon_err = lm_lazy_run(rv->lz);
+	if (rv->daemon_err && rv->daemon_err != -ECANCELED &&
+	    !__atomic_load_n(&rv->resumed, __ATOMIC_ACQUIRE))
+		stop_stub(rv);
 	return NULL;
 }
 
@@ -273,8 +305,10 @@ static int resume(struct receiver *rv)
 {
 	int err = lm_restore_resume(rv->r, &rv->pid);
 
-	if (err)
+	if (err) {
+		rv->r = NULL;	/* killed and freed by lm_restore_resume */
 		return err;
+	}
 	rv->resumed = 1;
 	rv->st.resume_ns = lm_realtime_ns();
 	return write_pidfile(rv);
