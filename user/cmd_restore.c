@@ -98,9 +98,9 @@ static int do_restore(const char *in, const char *pidfile,
 		goto out_img;
 	}
 	err = lm_restore_resume(r, &pid);
+	lm_restore_free(r);
 	if (err)
 		goto out_img;
-	lm_restore_free(r);
 	if (pidfile) {
 		err = write_pidfile(pidfile, pid);
 		if (err)

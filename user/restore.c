@@ -41,18 +41,28 @@ static int raise_nofile(void)
 	return (int)(rl.rlim_cur > 1 << 20 ? 1 << 20 : rl.rlim_cur);
 }
 
+/*
+ * Carriers go above the image's highest fd; all of them (one per fd, shm
+ * object and mapped file, the exe, the status pipe) must fit below
+ * RLIMIT_NOFILE, in the restorer and so in the stub.
+ */
 static int pick_base(struct lm_restorer *r)
 {
+	const struct lm_proc *p = &r->img->proc;
+	int max = 2, lim = raise_nofile(), need, files = 0;
 	unsigned int i;
-	int max = 2, lim = raise_nofile();
 
-	for (i = 0; i < r->img->proc.nr_fds; i++)
+	for (i = 0; i < p->nr_fds; i++)
 		if (r->img->fds[i].f.fd > max)
 			max = r->img->fds[i].f.fd;
+	for (i = 0; i < p->nr_vmas; i++)
+		if (r->img->vmas[i].path && r->img->vmas[i].path[0] == '/')
+			files++;
 	r->base = max + 1;
-	if (lim < 0 || r->base + 64 > lim) {
-		rst_err("the image has fd %d; raise RLIMIT_NOFILE (now %d) above %d",
-			max, lim, r->base + 64);
+	need = r->base + p->nr_fds + p->nr_shms + files + 16;
+	if (lim < 0 || need > lim) {
+		rst_err("the image has fd %d and needs %d fds while restoring; raise RLIMIT_NOFILE (now %d) to %d",
+			max, need - r->base, lim, need);
 		return -EMFILE;
 	}
 	return 0;
@@ -235,6 +245,24 @@ static int detach_all(struct lm_restorer *r)
 	return err;
 }
 
+/* SIGKILL the stub and reap it and its seized threads. */
+static void kill_stub(struct lm_restorer *r)
+{
+	unsigned int i;
+
+	if (r->pid <= 0)
+		return;
+	if (r->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, r->pidfd, SIGKILL, NULL, 0);
+	else
+		kill(r->pid, SIGKILL);
+	for (i = 1; i < r->img->proc.nr_threads; i++)
+		if (r->thr_seized[i])
+			waitpid(r->tids[i], NULL, __WALL);
+	waitpid(r->pid, NULL, __WALL);
+	r->pid = 0;
+}
+
 int lm_restore_resume(struct lm_restorer *r, pid_t *pid)
 {
 	int err;
@@ -253,28 +281,11 @@ int lm_restore_resume(struct lm_restorer *r, pid_t *pid)
 	if (err) {
 		rst_err("restore of PID %d failed before it resumed; killed it",
 			r->img->proc.pid);
-		lm_restore_abort(r);
+		kill_stub(r);
 		return err < 0 ? err : -EIO;
 	}
 	*pid = r->pid;
 	return 0;
-}
-
-static void kill_stub(struct lm_restorer *r)
-{
-	unsigned int i;
-
-	if (r->pid <= 0)
-		return;
-	if (r->pidfd >= 0)
-		syscall(SYS_pidfd_send_signal, r->pidfd, SIGKILL, NULL, 0);
-	else
-		kill(r->pid, SIGKILL);
-	for (i = 1; i < r->img->proc.nr_threads; i++)
-		if (r->thr_seized[i])
-			waitpid(r->tids[i], NULL, __WALL);
-	waitpid(r->pid, NULL, __WALL);
-	r->pid = 0;
 }
 
 void lm_restore_abort(struct lm_restorer *r)

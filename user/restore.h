@@ -12,7 +12,11 @@
 struct lm_restorer;
 
 struct lm_restore_opts {
-	const char *stdio;	/* "inherit" (default), "null" or a path */
+	const char *stdio;	/* "inherit" (default), "null" or a path: fds
+				 * 0-2 of the image always come from it
+				 * (inherit: the restorer's own 0-2; null:
+				 * /dev/null; PATH: 0 from /dev/null, 1 and 2
+				 * appended to PATH) */
 	int lazy;		/* register VMAs flagged LM_VMA_LAZY (and lazy
 				 * shm objects) with a userfaultfd instead of
 				 * expecting their pages */
@@ -28,22 +32,34 @@ struct lm_restore_opts {
 int lm_restore_prepare(struct lm_image *img, const struct lm_restore_opts *o,
 		       struct lm_restorer **out);
 
-/* Install page data (eager pages; space/addr as in struct lm_pages). */
+/*
+ * Install page data (eager pages; space/addr as in struct lm_pages).
+ * Pages inside a VMA registered with the uffd go in by UFFDIO_COPY (a
+ * page already there by /proc/PID/mem), others by /proc/PID/mem (which
+ * also writes read-only private mappings), shm pages through the object.
+ */
 int lm_restore_write_pages(struct lm_restorer *r, const struct lm_pages *p,
 			   const void *data);
 
 /*
- * The userfaultfd (taken from the stub with pidfd_getfd) on which the lazy
- * ranges are registered, owned by the caller after this call; -1 if none.
+ * The userfaultfd (taken from the stub with pidfd_getfd, UFFDIO_API done
+ * with opts.uffd_features) on which the lazy ranges are registered: a
+ * dup owned by the caller; -1 if none.
  * Also: fds on the restored shm objects (for lazy shm, the daemon fills
- * them through UFFDIO_COPY on a mapping, or through the module).
+ * them through UFFDIO_COPY on a mapping, or through the module), owned by
+ * the restorer, valid until lm_restore_free().
  */
 int lm_restore_take_uffd(struct lm_restorer *r);
 int lm_restore_shm_fd(struct lm_restorer *r, int shm_id);
 
 /*
  * Restore the remaining state (threads, registers, signals, mm map, vdso),
- * detach and let the process run.  *pid is its PID.  Returns 0 or -errno.
+ * detach and let the process run.  *pid is its PID.  Returns 0 or -errno;
+ * on failure the process is killed and reaped, and @r must still be
+ * released with lm_restore_free() (or lm_restore_abort()).
+ * Its injected syscalls may touch the process's memory (rseq registration
+ * writes each thread's rseq area): with lazy ranges, faults must already
+ * be served while it runs.
  */
 int lm_restore_resume(struct lm_restorer *r, pid_t *pid);
 

@@ -9,7 +9,8 @@
  *  - vdso/vvar: clock_gettime/gettimeofday/time/getcpu work through the
  *    vdso, CLOCK_MONOTONIC did not go back, and the [vdso] mapping sits at
  *    AT_SYSINFO_EHDR;
- *  - the thread's clear_child_tid and robust list, comm, umask.
+ *  - the thread's clear_child_tid and robust list, comm, umask, and the
+ *    signal mask sigsuspend() puts back when it returns.
  *
  * Usage: restore_mm STATEFILE.  Same protocol as wl_mem: "ready PID" in
  * STATEFILE, then SIGUSR1 -> STATEFILE.result "ok" or "fail: ...", exit
@@ -300,6 +301,13 @@ int main(int argc, char **argv)
 	sigemptyset(&mask);
 	while (!got_usr1)
 		sigsuspend(&mask);
+	/*
+	 * sigsuspend() was dumped with its temporary (empty) mask in place:
+	 * when it returns, the mask it saved (SIGUSR1 blocked) is back.
+	 */
+	sigprocmask(SIG_BLOCK, NULL, &mask);
+	if (!sigismember(&mask, SIGUSR1))
+		failf("SIGUSR1 not blocked after sigsuspend: its saved mask was lost");
 	/* First, before any malloc() can move it. */
 	if (sbrk(0) != before.brk)
 		failf("sbrk(0) is %p, was %p", sbrk(0), before.brk);
