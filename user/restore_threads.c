@@ -358,6 +358,37 @@ static void requeue_signals(struct lm_restorer *r)
 				strerror(errno));
 }
 
+/*
+ * A process that did not run as root does not come back as root: every
+ * thread (credentials are per thread) drops its supplementary groups,
+ * then its gid, then its uid, which also drops its capabilities.  Done
+ * after everything that needs privileges in the stub.
+ */
+static int drop_creds(struct lm_restorer *r)
+{
+	const struct lm_proc *p = &r->img->proc;
+	unsigned int i;
+	long ret = 0;
+
+	if (!p->uid && !p->gid)
+		return 0;
+	for (i = 0; i < p->nr_threads && !ret; i++) {
+		pid_t tid = r->tids[i];
+
+		ret = rst_sys(r, tid, SYS_setgroups, 0, 0, 0, 0, 0, 0);
+		if (!ret)
+			ret = rst_sys(r, tid, SYS_setresgid, p->gid, p->gid,
+				      p->gid, 0, 0, 0);
+		if (!ret)
+			ret = rst_sys(r, tid, SYS_setresuid, p->uid, p->uid,
+				      p->uid, 0, 0, 0);
+		if (ret)
+			rst_err("thread %d: cannot become uid %u gid %u: %s",
+				tid, p->uid, p->gid, strerror(-ret));
+	}
+	return ret;
+}
+
 int rst_finish(struct lm_restorer *r)
 {
 	const struct lm_proc *p = &r->img->proc;
@@ -375,10 +406,15 @@ int rst_finish(struct lm_restorer *r)
 				(unsigned long long)rl.rlim_cur,
 				(unsigned long long)rl.rlim_max, strerror(errno));
 	}
+	ret = drop_creds(r);
+	if (ret)
+		return ret;
+	/* After the uid change, which resets both. */
 	ret = rst_sys(r, r->pid, SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig, 0,
 		      0, 0, 0);
-	if (!ret && !p->dumpable)
-		ret = rst_sys(r, r->pid, SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0, 0);
+	if (!ret)
+		ret = rst_sys(r, r->pid, SYS_prctl, PR_SET_DUMPABLE,
+			      !!p->dumpable, 0, 0, 0, 0);
 	if (!ret)
 		ret = rst_sys(r, r->pid, SYS_close_range, r->base, ~0U, 0, 0, 0, 0);
 	if (ret) {
