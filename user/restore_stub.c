@@ -7,8 +7,8 @@
  * the restorer's code it still shares: it maps the trampoline (one page
  * holding `syscall; jmp .` plus scratch pages) at an address that neither
  * the dumped layout nor the restorer uses, installs the image's fds from
- * the carriers (restore_priv.h), the cwd, root, umask, personality and
- * signal handlers, reports on a pipe and waits.  The restorer then seizes
+ * the carriers (restore_priv.h), the cwd, root, session, umask,
+ * personality and signal handlers, reports on a pipe and waits.  The restorer then seizes
  * it and everything else is done by syscalls injected through the
  * trampoline: the stub's own mappings are unmapped, its vdso/vvar moved to
  * the dumped addresses, and the dumped layout is built (restore_mem.c).
@@ -322,6 +322,15 @@ static __attribute__((noreturn)) void stub_main(struct lm_restorer *r,
 	if (r->img->root && r->img->root[0] && strcmp(r->img->root, "/") &&
 	    chroot(r->img->root))
 		stub_fail(r, STUB_ROOT, 0, errno);
+	/*
+	 * A session or group leader leads again (a daemon must not stay in
+	 * the restorer's session, where the terminal's signals reach it);
+	 * other processes stay in the restorer's group.
+	 */
+	if (p->sid == p->pid)
+		setsid();
+	else if (p->pgid == p->pid)
+		setpgid(0, 0);
 	umask(p->umask & 0777);
 	if ((unsigned int)personality(0xffffffff) != p->personality &&
 	    personality(p->personality) < 0)

@@ -549,4 +549,57 @@ TEST_F_TIMEOUT(layout, taken_pid_is_said, 120)
 	verify_and_reap(_metadata, self);
 }
 
+/* Fields 5 and 6 of /proc/PID/stat: process group and session. */
+static int pgrp_sid(pid_t pid, int *pgrp, int *sid)
+{
+	char path[64], *t, *p;
+	int ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	t = slurp(path, NULL);
+	p = t ? strrchr(t, ')') : NULL;
+	ok = p && sscanf(p + 2, "%*c %*d %d %d", pgrp, sid) == 2;
+	free(t);
+	return ok ? 0 : -1;
+}
+
+/* A session leader (a daemon) leads its own session again. */
+TEST(session_leader_leads_again)
+{
+	char dir[] = "/tmp/lmsid.XXXXXX", img[64], pf[64], out[8192];
+	int pgrp = 0, sid = 0, rc;
+	pid_t pid, restored;
+
+	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(pf, sizeof(pf), "%s/pid", dir);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		setsid();
+		for (;;)
+			pause();
+	}
+	msleep(100);
+	ASSERT_EQ(0, pgrp_sid(pid, &pgrp, &sid));
+	ASSERT_EQ(pid, sid);
+	rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s", pid, img);
+	ASSERT_EQ(0, rc) TH_LOG("dump: %s", out);
+	ASSERT_NE(-1, reap(pid, 5000));
+	rc = lm_run_tool(out, sizeof(out), "restore -i %s --pidfile %s --stdio null",
+			 img, pf);
+	ASSERT_EQ(0, rc) TH_LOG("restore: %s", out);
+	restored = read_pidfile(pf);
+	ASSERT_EQ(pid, restored);
+	EXPECT_EQ(0, pgrp_sid(restored, &pgrp, &sid));
+	EXPECT_EQ(restored, sid);
+	EXPECT_EQ(restored, pgrp);
+	kill(restored, SIGKILL);
+	reap(restored, 5000);
+	unlink(img);
+	unlink(pf);
+	rmdir(dir);
+}
+
 TEST_HARNESS_MAIN
