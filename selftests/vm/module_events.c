@@ -547,4 +547,75 @@ TEST_F(ev, ack_timeout)
 	TH_LOG("gave up after %.3f s", dt);
 }
 
+#define BIG	256
+#define WORKERS	4
+
+/* Worker @w reads every page of @fd once, in its own order; 0 if all good. */
+static int worker(int fd, const char *orig, int w)
+{
+	char *m = NULL, buf[2 * P];
+	int i, p, bad = 0;
+
+	if (w % 2) {
+		m = mmap(NULL, BIG * P, PROT_READ, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			return 2;
+	}
+	for (i = 0; i < BIG; i++) {
+		p = (i * (2 * w + 1) * 37 + w * 11) % BIG;
+		if (m) {
+			bad |= memcmp(m + p * P, orig + p * P, P) != 0;
+		} else if (p + 1 < BIG) {
+			bad |= pread(fd, buf, 2 * P, p * P) != 2 * P ||
+			       memcmp(buf, orig + p * P, 2 * P);
+		} else {
+			bad |= pread(fd, buf, P, p * P) != P ||
+			       memcmp(buf, orig + p * P, P);
+		}
+	}
+	return bad;
+}
+
+/* Several processes fault and read the same pending pages at once. */
+TEST(concurrent_access)
+{
+	const char *why = lmt_skip_reason();
+	struct lmt_daemon d = { 0 };
+	pid_t pid[WORKERS];
+	char *orig;
+	int fd, w, st;
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, lmt_module_load());
+	fd = memfd_create("lm_conc", MFD_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, ftruncate(fd, BIG * P));
+	orig = malloc(BIG * P);
+	ASSERT_NE(NULL, orig);
+	lm_fill(orig, BIG * P, SEED);
+	ASSERT_EQ(0, lmt_daemon_start(&d, fd, BIG, NULL, SEED, LMT_SERVE))
+		TH_LOG("%s", d.sh->errmsg);
+	for (w = 0; w < WORKERS; w++) {
+		pid[w] = fork();
+		ASSERT_GE(pid[w], 0);
+		if (!pid[w])
+			_exit(worker(fd, orig, w));
+	}
+	for (w = 0; w < WORKERS; w++) {
+		ASSERT_EQ(pid[w], waitpid(pid[w], &st, 0));
+		EXPECT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st))
+			TH_LOG("worker %d (%s) status 0x%x", w,
+			       w % 2 ? "mmap" : "pread", st);
+	}
+	EXPECT_EQ(BIG, d.sh->nr_fill);
+	TH_LOG("%d events for %d pages and %d workers", d.sh->nr_events, BIG,
+	       WORKERS);
+	st = lmt_daemon_stop(&d);
+	EXPECT_EQ(0, d.sh->errors) TH_LOG("%s", d.sh->errmsg);
+	EXPECT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st));
+	close(fd);
+	free(orig);
+}
+
 TEST_HARNESS_MAIN
