@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include "lmtest.h"
 #include "lmdev_test.h"
@@ -65,15 +66,58 @@ int lmt_module_unload(void)
 	return 0;
 }
 
+/* The kernel release @ko was built for, from its "vermagic=" string. */
+static int lmt_ko_release(const char *ko, char *rel, size_t len)
+{
+	static const char key[] = "vermagic=";
+	char *buf = NULL, *p;
+	struct stat st;
+	size_t n = 0;
+	int fd, ret = -ENOENT;
+
+	fd = open(ko, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!fstat(fd, &st) && st.st_size > 0)
+		buf = malloc(st.st_size + 1);
+	if (buf && read(fd, buf, st.st_size) == st.st_size) {
+		buf[st.st_size] = 0;
+		for (p = buf; p + sizeof(key) < buf + st.st_size; p++)
+			if (!memcmp(p, key, sizeof(key) - 1))
+				break;
+		if (p + sizeof(key) < buf + st.st_size) {
+			p += sizeof(key) - 1;
+			while (p[n] && p[n] != ' ' && n + 1 < len)
+				n++;
+			memcpy(rel, p, n);
+			rel[n] = 0;
+			ret = 0;
+		}
+	}
+	free(buf);
+	close(fd);
+	return ret;
+}
+
 const char *lmt_skip_reason(void)
 {
-	static char why[256];
+	static char why[512];
+	struct utsname u;
+	char rel[128];
 
 	if (geteuid())
 		return "needs root to load lazymig.ko";
-	if (!lmt_module_loaded() && access(lmt_module_path(), R_OK)) {
+	if (lmt_module_loaded())
+		return NULL;
+	if (access(lmt_module_path(), R_OK)) {
 		snprintf(why, sizeof(why), "%s missing (make module; run in the VM)",
 			 lmt_module_path());
+		return why;
+	}
+	if (!uname(&u) && !lmt_ko_release(lmt_module_path(), rel, sizeof(rel)) &&
+	    strcmp(rel, u.release)) {
+		snprintf(why, sizeof(why), "%s is built for %s, this kernel is %s (run in the VM)",
+			 lmt_module_path(), rel, u.release);
 		return why;
 	}
 	return NULL;
