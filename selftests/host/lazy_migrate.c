@@ -64,6 +64,35 @@ static void paths(FIXTURE_DATA(mig) *self)
 		 d);
 }
 
+/*
+ * Run copies: a `make` in the same tree relinks build/lazymig while a
+ * test runs, and an exec in that window fails (seen as a sender that
+ * exits 127 with nothing in its log).  Copy until the copy runs.
+ */
+static int snapshot_binaries(FIXTURE_DATA(mig) *self)
+{
+	char *bins[] = { self->tool, self->wl, self->wl_mem };
+	const char *names[] = { "lazymig", "lazy_wl", "wl_mem" };
+	char to[PATH_MAX];
+	size_t i;
+	int try;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(to, sizeof(to), "%s/%s", self->dir, names[i]);
+		for (try = 0; try < 20; try++) {
+			if (!sh("cp %s %s.tmp && mv %s.tmp %s && test -x %s",
+				bins[i], to, to, to, to) &&
+			    (i || !sh("%s --help >/dev/null 2>&1", to)))
+				break;
+			usleep(500 * 1000);
+		}
+		if (try == 20)
+			return -1;
+		snprintf(bins[i], PATH_MAX, "%s", to);
+	}
+	return 0;
+}
+
 FIXTURE_SETUP(mig)
 {
 	int me = getpid();
@@ -76,6 +105,7 @@ FIXTURE_SETUP(mig)
 		 7000 + me % 20000);
 	strcpy(self->dir, "/tmp/lazymig-mig.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
+	ASSERT_EQ(0, snapshot_binaries(self));
 	if (sh("ip netns add %s && ip netns add %s", self->src, self->dst))
 		SKIP(return, "cannot create network namespaces");
 	ASSERT_EQ(0, sh("ip link add lmv%da type veth peer name lmv%db && "
