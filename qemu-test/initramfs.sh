@@ -29,8 +29,11 @@ die() {
 HERE=$(cd "$(dirname "$0")" && pwd)
 QDIR=build/qemu
 # Build outputs the guest never needs (kernel build trees, harness headers,
-# our own caches, check logs).
-SKIP_DIRS="kmod kselftest qemu check"
+# our own caches, check logs, fuzzing corpora).
+SKIP_DIRS="kmod kselftest qemu check fuzz"
+# Scratch directories, removed on exit.
+stage="" keyfile=""
+trap 'rm -rf "$stage" "$keyfile"' EXIT
 
 [ -d build ] || die "no build/ here: run it from the top of the checkout after 'make'"
 
@@ -122,7 +125,7 @@ stat_key() {	# path...: what identifies these files' contents cheaply
 }
 
 cmd_base() {
-	local kver=$1 modules=$2 key keyfile out stage elves libs mods lib f rel list
+	local kver=$1 modules=$2 key out elves libs mods lib f rel list
 	MODDIR=$3
 
 	mkdir -p "$QDIR"
@@ -159,7 +162,6 @@ cmd_base() {
 	fi
 
 	stage=$(mktemp -d "$QDIR/stage.XXXXXX")
-	trap 'rm -rf "$stage" "$keyfile"' EXIT
 	mkdir -p "$stage"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/local/bin,etc,dev,proc,sys,tmp,run,root,mnt,lazymig}
 	# merged /usr, as on the host, so ldd's paths resolve unchanged
 	ln -s usr/bin "$stage/bin"
@@ -229,17 +231,15 @@ cmd_base() {
 		cpio -o -H newc -R 0:0 --quiet) >"$out.tmp.$$"
 	mv "$out.tmp.$$" "$out"
 	rm -rf "$stage" "$keyfile"
-	trap - EXIT
 	# keep the few newest bases (stock and patched may alternate)
 	ls -t "$QDIR"/base-*.cpio 2>/dev/null | tail -n +7 | xargs -r rm -f
 	echo "$out"
 }
 
 cmd_overlay() {
-	local out=$1 ko=$2 cmdfile=$3 nonce=$4 stage excl=() d
+	local out=$1 ko=$2 cmdfile=$3 nonce=$4 excl=() d rc=0
 
-	stage=$(mktemp -d "$QDIR/overlay.XXXXXX")
-	trap 'rm -rf "$stage"' EXIT
+	stage=$(mktemp -d "$(dirname "$out")/overlay.XXXXXX")
 	mkdir -p "$stage/lazymig/build" "$stage/etc" "$stage/usr/local/bin"
 	for d in $SKIP_DIRS; do
 		excl+=(--exclude "/$d")
@@ -247,7 +247,9 @@ cmd_overlay() {
 	# headers, objects of the tool and archives are build-time only
 	rsync -a "${excl[@]}" --exclude '/user' --exclude '*.a' \
 		--exclude '*.h' --exclude '*.d' --exclude '*.ko' \
-		build/ "$stage/lazymig/build/"
+		build/ "$stage/lazymig/build/" || rc=$?
+	# 24: files vanished while copying (a build running meanwhile)
+	[ "$rc" -eq 0 ] || [ "$rc" -eq 24 ] || die "copying build/ failed (rsync $rc)"
 	if [ -n "$ko" ]; then
 		cp "$ko" "$stage/lazymig/build/lazymig.ko"
 	fi
@@ -257,7 +259,6 @@ cmd_overlay() {
 	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
 		cpio -o -H newc -R 0:0 --quiet) >"$out"
 	rm -rf "$stage"
-	trap - EXIT
 }
 
 case ${1:-} in
