@@ -63,7 +63,7 @@ int lm_reg_add(struct lm_ctx *ctx, struct lazymig_register *arg);
 int lm_reg_update(struct lm_ctx *ctx, struct lazymig_update *arg);
 int lm_reg_del(struct lm_ctx *ctx, u32 id);
 void lm_reg_drop_all(struct lm_ctx *ctx);
-int lm_reg_fill(struct lm_ctx *ctx, const struct lazymig_fill *arg);
+int lm_reg_fill(struct lm_ctx *ctx, struct lazymig_fill *arg);
 int lm_check(struct inode *inode, struct lazymig_event *ev,
 	     pgoff_t first, pgoff_t last, bool nowait);
 void lm_reg_exit(void);

@@ -98,12 +98,25 @@ static long lazymig_update(struct lm_ctx *ctx, void __user *uarg)
 	return copy_to_user(uarg, &u, sizeof(u)) ? -EFAULT : 0;
 }
 
+/* The counts go back even when the fill stopped at an error. */
+static long lazymig_fill(struct lm_ctx *ctx, void __user *uarg)
+{
+	struct lazymig_fill f;
+	int ret;
+
+	if (copy_from_user(&f, uarg, sizeof(f)))
+		return -EFAULT;
+	ret = lm_reg_fill(ctx, &f);
+	if (copy_to_user(uarg, &f, sizeof(f)))
+		return -EFAULT;
+	return ret;
+}
+
 static long lazymig_ioctl(struct file *file, unsigned int cmd,
 			  unsigned long arg)
 {
 	struct lm_ctx *ctx = file->private_data;
 	void __user *uarg = (void __user *)arg;
-	struct lazymig_fill fill;
 	struct lazymig_ack ack;
 	u32 id;
 
@@ -126,9 +139,7 @@ static long lazymig_ioctl(struct file *file, unsigned int cmd,
 			return -EFAULT;
 		return lm_reg_del(ctx, id);
 	case LAZYMIG_IOC_FILL:
-		if (copy_from_user(&fill, uarg, sizeof(fill)))
-			return -EFAULT;
-		return lm_reg_fill(ctx, &fill);
+		return lazymig_fill(ctx, uarg);
 	case LAZYMIG_IOC_ACK:
 		if (copy_from_user(&ack, uarg, sizeof(ack)))
 			return -EFAULT;

@@ -284,41 +284,61 @@ static int lm_install(struct inode *inode, pgoff_t index, const void *src)
 	return ret < 0 ? ret : 0;
 }
 
-int lm_reg_fill(struct lm_ctx *ctx, const struct lazymig_fill *arg)
+/* Install page @idx from @usrc if pending; +1 installed, 0 not, -errno. */
+static int lm_fill_one(struct lm_reg *reg, pgoff_t idx, void *buf,
+		       const void __user *usrc, struct lazymig_fill *arg)
 {
-	struct lm_reg *reg;
-	void *buf;
 	int ret;
 
-	if (arg->flags)
-		return -EINVAL;
-	buf = (void *)__get_free_page(GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
+	if (!test_bit(idx, reg->pending))
+		return 0;
 	/* Copy first: no user fault while the page cache page is locked. */
-	ret = -EFAULT;
-	if (copy_from_user(buf, u64_to_user_ptr(arg->src), PAGE_SIZE))
-		goto out_buf;
-	ret = -ENOENT;
+	if (copy_from_user(buf, usrc, PAGE_SIZE))
+		return -EFAULT;
+	ret = lm_install(reg->inode, idx, buf);
+	if (ret && ret != -EEXIST)
+		return ret;
+	spin_lock(&reg->lock);
+	__clear_bit(idx, reg->pending);
+	spin_unlock(&reg->lock);
+	if (ret)
+		arg->present++;
+	else
+		arg->filled++;
+	return 0;
+}
+
+int lm_reg_fill(struct lm_ctx *ctx, struct lazymig_fill *arg)
+{
+	const char __user *src = u64_to_user_ptr(arg->src);
+	struct lm_reg *reg;
+	void *buf;
+	u64 i;
+	int ret;
+
+	arg->filled = 0;
+	arg->present = 0;
+	if (arg->flags || !arg->count || arg->count > LAZYMIG_FILL_MAX)
+		return -EINVAL;
 	reg = lm_reg_get(ctx, arg->id);
 	if (!reg)
-		goto out_buf;
+		return -ENOENT;
 	ret = -ERANGE;
-	if (arg->index >= reg->nr_pages)
+	if (arg->index >= reg->nr_pages ||
+	    arg->count > reg->nr_pages - arg->index)
 		goto out_reg;
-	ret = -EALREADY;
-	if (!test_bit(arg->index, reg->pending))
+	ret = -ENOMEM;
+	buf = (void *)__get_free_page(GFP_KERNEL);
+	if (!buf)
 		goto out_reg;
-	ret = lm_install(reg->inode, arg->index, buf);
-	if (!ret || ret == -EEXIST) {
-		spin_lock(&reg->lock);
-		__clear_bit(arg->index, reg->pending);
-		spin_unlock(&reg->lock);
+	for (i = 0, ret = 0; i < arg->count && !ret; i++) {
+		ret = lm_fill_one(reg, arg->index + i, buf,
+				  src + i * PAGE_SIZE, arg);
+		cond_resched();
 	}
+	free_page((unsigned long)buf);
 out_reg:
 	lm_reg_put(reg);
-out_buf:
-	free_page((unsigned long)buf);
 	return ret;
 }
 

@@ -87,13 +87,27 @@ int lmdev_update(struct lmdev *d, uint32_t id, uint32_t op, uint64_t first,
 	return err;
 }
 
-int lmdev_fill(struct lmdev *d, uint32_t id, uint64_t index, const void *page)
+int lmdev_fill(struct lmdev *d, uint32_t id, uint64_t index, uint64_t count,
+	       const void *src)
 {
-	struct lazymig_fill f = {
-		.id = id, .index = index, .src = (uintptr_t)page,
-	};
+	struct lazymig_fill f = { .id = id };
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	const char *p = src;
+	int done = 0, err;
 
-	return lmdev_ioctl(d, LAZYMIG_IOC_FILL, &f);
+	while (count) {
+		f.index = index;
+		f.count = count < LAZYMIG_FILL_MAX ? count : LAZYMIG_FILL_MAX;
+		f.src = (uintptr_t)p;
+		err = lmdev_ioctl(d, LAZYMIG_IOC_FILL, &f);
+		if (err)
+			return err;
+		done += f.filled + f.present;
+		index += f.count;
+		p += f.count * page;
+		count -= f.count;
+	}
+	return done;
 }
 
 int lmdev_read(struct lmdev *d, struct lazymig_event *ev, int max)

@@ -36,8 +36,14 @@ int lmdev_unregister(struct lmdev *d, uint32_t id);
 /* op: LAZYMIG_UPDATE_CLEAR or _SET; *pending (if non-NULL) gets the count. */
 int lmdev_update(struct lmdev *d, uint32_t id, uint32_t op, uint64_t first,
 		 uint64_t count, uint64_t *pending);
-/* -EEXIST: the page had data (now marked restored); -EALREADY: not pending. */
-int lmdev_fill(struct lmdev *d, uint32_t id, uint64_t index, const void *page);
+/*
+ * Install the pending pages among [index, index + count) from @src (count
+ * pages, any count: split into LAZYMIG_FILL_MAX calls) and mark them
+ * restored.  Returns how many pending pages are now restored (those that
+ * already held data included), or -errno on the first hard error.
+ */
+int lmdev_fill(struct lmdev *d, uint32_t id, uint64_t index, uint64_t count,
+	       const void *src);
 
 /* Up to @max events; -EAGAIN when none (non-blocking). */
 int lmdev_read(struct lmdev *d, struct lazymig_event *ev, int max);

@@ -146,21 +146,21 @@ static void lmt_fill(struct lmt_shared *sh, struct lmdev *d, uint32_t id,
 		     uint64_t first, uint64_t end)
 {
 	uint64_t i;
-	int err;
+	int n;
 
-	for (i = first; i < end && i < nr; i++) {
-		if (!lmt_test(bits, i))
-			continue;
-		err = lmdev_fill(d, id, i, orig + i * LM_PAGE);
-		if (err && err != -EEXIST) {
-			lmt_err(sh, "fill", err);
-			continue;
-		}
-		lmt_clear(bits, i);
-		sh->nr_fill++;
+	if (end > nr)
+		end = nr;
+	if (first >= end)
+		return;
+	n = lmdev_fill(d, id, first, end - first, orig + first * LM_PAGE);
+	if (n < 0) {
+		lmt_err(sh, "fill", n);
+		return;
 	}
+	sh->nr_fill += n;
+	for (i = first; i < end; i++)
+		lmt_clear(bits, i);
 }
-
 static void lmt_handle(struct lmt_shared *sh, struct lmdev *d, uint32_t id,
 		       uint64_t *bits, uint64_t nr, const char *orig,
 		       const struct lazymig_event *ev)

@@ -141,6 +141,71 @@ TEST(register_errors)
 	close(mfd);
 }
 
+/* FILL installs pending pages only, keeps data already there. */
+TEST(fill_semantics)
+{
+	uint64_t pending = 0x5;	/* pages 0 and 2 */
+	char *src = malloc(4 * LM_PAGE), buf[LM_PAGE];
+	struct lazymig_fill f = { .count = 1 };
+	struct lmdev d;
+	uint32_t id;
+	int mfd;
+
+	LMT_NEED();
+	ASSERT_NE(NULL, src);
+	ASSERT_EQ(0, lmt_module_load());
+	ASSERT_EQ(0, lmdev_open(&d, NULL, 1));
+	mfd = memfd_create("lm_fill", MFD_CLOEXEC);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, 4 * LM_PAGE));
+	memset(buf, 'o', sizeof(buf));
+	ASSERT_EQ(LM_PAGE, pwrite(mfd, buf, LM_PAGE, 3 * LM_PAGE));
+	lm_fill(src, 4 * LM_PAGE, 3);
+	ASSERT_EQ(0, lmdev_register(&d, mfd, 4, &pending, 0, &id));
+
+	EXPECT_EQ(2, lmdev_fill(&d, id, 0, 4, src));
+	EXPECT_EQ(0, lmdev_fill(&d, id, 0, 4, src));
+	ASSERT_EQ(LM_PAGE, pread(mfd, buf, LM_PAGE, 0));
+	EXPECT_EQ(0, memcmp(buf, src, LM_PAGE));
+	ASSERT_EQ(LM_PAGE, pread(mfd, buf, LM_PAGE, 2 * LM_PAGE));
+	EXPECT_EQ(0, memcmp(buf, src + 2 * LM_PAGE, LM_PAGE));
+	ASSERT_EQ(LM_PAGE, pread(mfd, buf, LM_PAGE, LM_PAGE));
+	EXPECT_EQ(-1, lm_check_zero(buf, LM_PAGE));
+
+	/* Page 3 has data: pending again, FILL keeps it, marks it restored. */
+	ASSERT_EQ(0, lmdev_update(&d, id, LAZYMIG_UPDATE_SET, 3, 1, NULL));
+	f.id = id;
+	f.index = 3;
+	f.src = (uintptr_t)src;
+	ASSERT_EQ(0, ioctl(d.fd, LAZYMIG_IOC_FILL, &f));
+	EXPECT_EQ(0, f.filled);
+	EXPECT_EQ(1, f.present);
+	ASSERT_EQ(LM_PAGE, pread(mfd, buf, LM_PAGE, 3 * LM_PAGE));
+	EXPECT_EQ('o', buf[0]);
+
+	/* Past the end of the file, past the registration, bad counts. */
+	ASSERT_EQ(0, lmdev_update(&d, id, LAZYMIG_UPDATE_SET, 2, 2, NULL));
+	ASSERT_EQ(0, ftruncate(mfd, 2 * LM_PAGE + 100));
+	EXPECT_EQ(1, lmdev_fill(&d, id, 2, 1, src));
+	EXPECT_EQ(-ENXIO, lmdev_fill(&d, id, 3, 1, src));
+	EXPECT_EQ(-ERANGE, lmdev_fill(&d, id, 3, 2, src));
+	f.count = 0;
+	EXPECT_EQ(-1, ioctl(d.fd, LAZYMIG_IOC_FILL, &f));
+	EXPECT_EQ(EINVAL, errno);
+	f.count = LAZYMIG_FILL_MAX + 1;
+	EXPECT_EQ(-1, ioctl(d.fd, LAZYMIG_IOC_FILL, &f));
+	EXPECT_EQ(EINVAL, errno);
+	/* The filled last page ends at the end of the file. */
+	EXPECT_EQ(2 * LM_PAGE + 100, lseek(mfd, 0, SEEK_END));
+	ASSERT_EQ(0, ftruncate(mfd, 3 * LM_PAGE));
+	ASSERT_EQ(LM_PAGE, pread(mfd, buf, LM_PAGE, 2 * LM_PAGE));
+	EXPECT_EQ(0, memcmp(buf, src + 2 * LM_PAGE, 100));
+	EXPECT_EQ(-1, lm_check_zero(buf + 100, LM_PAGE - 100));
+	lmdev_close(&d);
+	close(mfd);
+	free(src);
+}
+
 TEST(rmmod_refused_while_open)
 {
 	int fd;

@@ -112,17 +112,24 @@ struct lazymig_update {
 };
 
 /*
- * LAZYMIG_IOC_FILL: install the content of a pending page and mark it
- * restored, atomically for every other reader of the file.  @src points to
- * one page; bytes past the end of the file are ignored.  EEXIST: the page
- * already holds data (it is marked restored all the same); EALREADY: the
- * index is not pending; ENXIO: the index is past the end of the file.
+ * LAZYMIG_IOC_FILL: install the content of the pending pages among
+ * [index, index + count) from @src (count pages; bytes past the end of the
+ * file are ignored) and mark them restored, each page atomically for every
+ * other reader of the file.  Pages not pending are skipped; a pending page
+ * that already holds data keeps it and is marked restored too.  Returns 0
+ * with the counts, or the first hard error: EFAULT, ENXIO (a page past the
+ * end of the file), EPERM (write-sealed memfd), ENOMEM; the counts then
+ * tell how far it got.
  */
+#define LAZYMIG_FILL_MAX	512	/* pages per call */
 struct lazymig_fill {
 	__u32 id;		/* in */
 	__u32 flags;		/* in: 0 */
-	__u64 index;		/* in: page index */
-	__u64 src;		/* in: user pointer to one page */
+	__u64 index;		/* in: first page index */
+	__u64 count;		/* in: 1 .. LAZYMIG_FILL_MAX */
+	__u64 src;		/* in: user pointer to count pages */
+	__u32 filled;		/* out: pages installed from src */
+	__u32 present;		/* out: pending pages that had data already */
 };
 
 /* Event types and flags of struct lazymig_event. */
@@ -163,7 +170,7 @@ struct lazymig_ack {
 #define LAZYMIG_IOC_REGISTER	_IOWR(LAZYMIG_IOC_MAGIC, 0x02, struct lazymig_register)
 #define LAZYMIG_IOC_UPDATE	_IOWR(LAZYMIG_IOC_MAGIC, 0x03, struct lazymig_update)
 #define LAZYMIG_IOC_UNREGISTER	_IOW(LAZYMIG_IOC_MAGIC, 0x04, __u32)
-#define LAZYMIG_IOC_FILL	_IOW(LAZYMIG_IOC_MAGIC, 0x05, struct lazymig_fill)
+#define LAZYMIG_IOC_FILL	_IOWR(LAZYMIG_IOC_MAGIC, 0x05, struct lazymig_fill)
 #define LAZYMIG_IOC_ACK		_IOW(LAZYMIG_IOC_MAGIC, 0x06, struct lazymig_ack)
 
 #endif /* _UAPI_LINUX_LAZYMIG_H */
