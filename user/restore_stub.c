@@ -472,9 +472,11 @@ int rst_start_stub(struct lm_restorer *r)
 	}
 	r->pid = pid;
 	r->pidfd = pidfd;
-	if (pid != want)
-		rst_err("PID %d %s: the process gets PID %d", want,
-			why == -EEXIST ? "is in use" : strerror(-why), pid);
+	if (pid != want && why == -EEXIST)
+		rst_err("PID %d is in use: the process gets PID %d", want, pid);
+	else if (pid != want)
+		rst_err("PID %d cannot be chosen (%s): the process gets PID %d",
+			want, strerror(-why), pid);
 	drop_carrier(r, r->status_wr);
 	r->status_wr = -1;
 	n = read(r->status_rd, &rep, sizeof(rep));

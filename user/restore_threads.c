@@ -228,12 +228,13 @@ int rst_mm_map(struct lm_restorer *r)
 	ret = rst_sys(r, r->pid, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a_map,
 		      sizeof(m), 0, 0);
 	if (ret) {
-		rst_err("PR_SET_MM_MAP (code %#llx-%#llx, brk %#llx-%#llx, exe %s): %s",
+		rst_err("PR_SET_MM_MAP (code %#llx-%#llx, brk %#llx-%#llx, exe %s): %s%s",
 			(unsigned long long)p->start_code,
 			(unsigned long long)p->end_code,
 			(unsigned long long)p->start_brk,
 			(unsigned long long)p->brk, r->img->exe ? r->img->exe : "-",
-			strerror(-ret));
+			strerror(-ret), ret == -EPERM ?
+			" (restore needs CAP_CHECKPOINT_RESTORE or CAP_SYS_RESOURCE)" : "");
 		return ret;
 	}
 	return 0;
