@@ -105,10 +105,15 @@ FIXTURE_SETUP(mig)
 		 7000 + me % 20000);
 	strcpy(self->dir, "/tmp/lazymig-mig.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
-	ASSERT_EQ(0, snapshot_binaries(self));
-	if (sh("ip netns add %s && ip netns add %s", self->src, self->dst))
+	if (snapshot_binaries(self)) {
+		sh("rm -rf %s", self->dir);	/* no teardown after a failed setup */
+		ASSERT_TRUE(0) TH_LOG("cannot copy the binaries to test");
+	}
+	if (sh("ip netns add %s && ip netns add %s", self->src, self->dst)) {
+		sh("ip netns del %s 2>/dev/null; rm -rf %s", self->src, self->dir);
 		SKIP(return, "cannot create network namespaces");
-	ASSERT_EQ(0, sh("ip link add lmv%da type veth peer name lmv%db && "
+	}
+	if (sh("ip link add lmv%da type veth peer name lmv%db && "
 			"ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
 			"ip -n %s addr add " SRC_IP "/24 dev lmv%da && "
 			"ip -n %s addr add " DST_IP "/24 dev lmv%db && "
@@ -118,7 +123,11 @@ FIXTURE_SETUP(mig)
 			"ip -n %s addr add " DST_IP6 "/64 dev lmv%db nodad",
 			me, me, me, self->src, me, self->dst, self->src, me,
 			self->dst, me, self->src, me, self->dst, me,
-			self->src, self->dst, self->src, me, self->dst, me));
+			self->src, self->dst, self->src, me, self->dst, me)) {
+		sh("ip netns del %s; ip netns del %s; rm -rf %s", self->src,
+		   self->dst, self->dir);
+		ASSERT_TRUE(0) TH_LOG("cannot set up the veth pair");
+	}
 }
 
 static void reap(pid_t *pid)
