@@ -15,12 +15,13 @@ vm) dirs="vm both" ;;
 *) echo "run.sh: unknown suite '$where'" >&2; exit 2 ;;
 esac
 
-pass=0 fail=0 skip=0
+pass=0 fail=0 skip=0 ran=0
 tmp=${TMPDIR:-/tmp}/lazymig-st.$$
 for d in $dirs; do
 	for t in "$here/$d"/$pat; do
 		[ -x "$t" ] && [ -f "$t" ] || continue
 		name="$d/$(basename "$t")"
+		ran=$((ran + 1))
 		echo "# ---- $name"
 		timeout "${LAZYMIG_TEST_TIMEOUT:-900}" "$t" >"$tmp" 2>&1
 		rc=$?
@@ -43,5 +44,9 @@ for d in $dirs; do
 	done
 done
 rm -f "$tmp"
+if [ "$ran" -eq 0 ]; then
+	echo "# no test binary matches '$pat' under $here/{$(echo $dirs | tr ' ' ,)}: counted as 1 failed"
+	fail=1
+fi
 echo "$where: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
