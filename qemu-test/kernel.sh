@@ -231,6 +231,24 @@ assemble() {	# key: the result directory from the built work tree
 	module_key >"$tmp/lazymig.ko.key"
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
+	prune "$key"
+}
+
+prune() {	# key: keep it and the two newest other results, and their logs
+	local keep=$1 d k n=0
+
+	for d in $(ls -td "$CACHE"/[0-9a-f]*/ 2>/dev/null); do
+		k=$(basename "$d")
+		[ "$k" = "$keep" ] && continue
+		n=$((n + 1))
+		[ "$n" -le 2 ] && continue
+		rm -rf "$CACHE/$k" "$CACHE/build-$k.log"
+	done
+	for d in "$CACHE"/build-*.log; do	# logs of builds that never finished
+		k=${d##*/build-}
+		k=${k%.log}
+		[ "$k" = "$keep" ] || [ -d "$CACHE/$k" ] || rm -f "$d"
+	done
 }
 
 ensure() {
