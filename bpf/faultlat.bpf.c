@@ -375,27 +375,34 @@ int fexit_zeropage(void *ctx)
 #define FL_TRACE_OP_COPY	0
 #define FL_TRACE_OP_ZEROPAGE	1
 
+/*
+ * The events pass their userfaultfd as "const void *ctx", which the 6.1
+ * verifier refuses to let tp_btf programs read ("arg0 type UNKNOWN is not
+ * a struct"): the programs take the raw argument array, never touch
+ * slot 0 directly, and copy it out with bpf_probe_read_kernel() where the
+ * -p filter needs the ctx.
+ */
 SEC("tp_btf/userfaultfd_fault")
-int BPF_PROG(tp_fault, const void *uctx, unsigned long address,
-	     unsigned int flags, unsigned long reason)
+int tp_fault(__u64 *ctx)
 {
-	fl_fault_enter(reason);
+	/* (ctx, address, flags, reason) */
+	fl_fault_enter((unsigned long)ctx[3]);
 	return 0;
 }
 
 SEC("tp_btf/userfaultfd_fault_resolved")
-int BPF_PROG(tp_fault_resolved, const void *uctx, unsigned long address,
-	     unsigned long reason, bool woken)
+int tp_fault_resolved(__u64 *ctx)
 {
+	/* (ctx, address, reason, woken) */
 	fl_fault_exit(0);
 	return 0;
 }
 
 SEC("tp_btf/userfaultfd_event")
-int BPF_PROG(tp_event, const void *uctx, unsigned int event, __u64 arg1,
-	     __u64 arg2, __u64 arg3)
+int tp_event(__u64 *ctx)
 {
-	fl_event_count(event);
+	/* (ctx, event, arg1, arg2, arg3) */
+	fl_event_count((__u32)ctx[1]);
 	return 0;
 }
 
@@ -415,9 +422,12 @@ int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
 }
 
 SEC("tp_btf/userfaultfd_resolve")
-int BPF_PROG(tp_resolve, const void *uctx, unsigned int op,
-	     unsigned long start, unsigned long len, __u64 mode, __s64 ret)
+int tp_resolve(__u64 *ctx)
 {
+	/* (ctx, op, start, len, mode, ret) */
+	__u32 op = (__u32)ctx[1];
+	__s64 ret = (__s64)ctx[5];
+	__u64 uctx = 0;
 	enum fl_lat lat;
 
 	if (op == FL_TRACE_OP_COPY)
@@ -426,7 +436,9 @@ int BPF_PROG(tp_resolve, const void *uctx, unsigned int op,
 		lat = FL_LAT_ZEROPAGE;
 	else
 		return 0;
-	if (resolve_wanted((__u64)uctx, true))
+	if (targ_tgid)
+		bpf_probe_read_kernel(&uctx, sizeof(uctx), ctx);
+	if (resolve_wanted(uctx, true))
 		fl_resolve_exit(lat, ret);
 	else
 		drop_lat(lat);
