@@ -42,7 +42,7 @@ const volatile __u32 targ_tgid = 0;
 const volatile bool resolve_arg_ctx = false;
 
 /* Exits with no recorded entry (begun before attach, or start map full). */
-__u64 lost_starts = 0;
+__u64 lost_starts;
 
 struct start {
 	__u64 ts;
@@ -112,13 +112,29 @@ static __always_inline __u32 log2_slot(__u64 v)
 {
 	__u32 r = 0;
 
-	/* floor(log2(v)), branch-light, bounded for the verifier */
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) r += 1;
+	/* floor(log2(v)) by halving the width: no loop for the verifier */
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
 	return r;
 }
 

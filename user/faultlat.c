@@ -9,6 +9,11 @@
  * offers, best first: tp_btf on the userfaultfd trace events (patched
  * kernel), fentry/fexit, kprobe/kretprobe.  When none
  * works the reason for each is printed and the command exits 1.
+ *
+ * kretprobes keep a bounded number of instances per function: with more
+ * threads blocked in handle_userfault at once than that, some exits are
+ * missed and their faults never reach the histogram (fexit and tp_btf
+ * have no such limit).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -561,9 +566,9 @@ static int pin_maps(struct faultlat *skel, const char *dir, struct fl_pins *p)
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	p->maps[0] = skel->maps.lat_hist;
 	p->maps[1] = skel->maps.uffd_events;
-	if (mkdir(dir, 0700) == 0)
+	if (mkdir(dir, 0700) == 0) {
 		p->made_dir = true;
-	else if (errno != EEXIST) {
+	} else if (errno != EEXIST) {
 		err = -errno;
 		fprintf(stderr, LOG_PFX "--pin %s: cannot create it: %s\n", dir,
 			strerror(errno));
@@ -785,7 +790,8 @@ static void usage(FILE *f)
 		"  Time spent blocked in userfaultfd faults (log2 histograms in ns,\n"
 		"  per process), userfaultfd event counts, and UFFDIO_COPY/ZEROPAGE\n"
 		"  latency.  Prints on Ctrl-C or after -d SECONDS.\n"
-		"  -p PID       only this process (resolve calls: those filling PID's mm)\n"
+		"  -p PID       only this process, not its children (resolve calls:\n"
+		"               those filling PID's memory, whoever makes them)\n"
 		"  -d SECONDS   stop after SECONDS\n"
 		"  --pin DIR    pin lat_hist and uffd_events under DIR (bpffs) while\n"
 		"               running: bpftool map dump pinned DIR/lat_hist\n"
@@ -831,15 +837,15 @@ static int parse_opts(int argc, char **argv, struct fl_opts *o)
 			o->pin_dir = optarg;
 			break;
 		case 'm':
-			if (!strcmp(optarg, "auto"))
+			if (!strcmp(optarg, "auto")) {
 				o->mode = FL_MODE_NONE;
-			else if (!strcmp(optarg, "tp_btf"))
+			} else if (!strcmp(optarg, "tp_btf")) {
 				o->mode = FL_MODE_TP_BTF;
-			else if (!strcmp(optarg, "fentry"))
+			} else if (!strcmp(optarg, "fentry")) {
 				o->mode = FL_MODE_FENTRY;
-			else if (!strcmp(optarg, "kprobe"))
+			} else if (!strcmp(optarg, "kprobe")) {
 				o->mode = FL_MODE_KPROBE;
-			else {
+			} else {
 				fprintf(stderr, LOG_PFX "--mode %s: want auto, tp_btf, "
 					"fentry or kprobe\n", optarg);
 				return -EINVAL;

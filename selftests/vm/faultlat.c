@@ -2,8 +2,9 @@
 /*
  * lazymig faultlat in the VM (kernel with BTF and fentry or kprobes):
  * the BPF programs load and attach to handle_userfault in each attach
- * mode (tp_btf only on the patched kernel's trace events), and a userfaultfd workload run under `lazymig faultlat -p PID
- * --pin DIR` is counted exactly: N missing faults give a blocked-time
+ * mode (tp_btf only on the patched kernel's trace events), and a
+ * userfaultfd workload run under `lazymig faultlat -p PID --pin DIR` is
+ * counted exactly: N missing faults give a blocked-time
  * histogram of N, N/2 UFFDIO_COPY and N/2 UFFDIO_ZEROPAGE calls, and the
  * FORK, REMOVE, REMAP and UNMAP events the handler thread read (one fork,
  * one madvise, one mremap, one munmap).  The figures are read from the
