@@ -9,6 +9,10 @@
  *
  *   loopback TCP: one thread streams bytes to another over 127.0.0.1.
  *
+ *   loopback TCP round trip: a 64-byte request answered with one 4 KiB
+ *   page by another thread (TCP_NODELAY), timed one by one: with the uffd
+ *   round trip, the least a page fault served over a network can cost.
+ *
  * Prints one JSON object.  Usage: floor [-p PAGES] [-m MIB]
  */
 #include <errno.h>
@@ -207,10 +211,85 @@ static double tcp_floor(size_t mib)
 	return (double)total / (1 << 20) / ((t1 - t0) / 1e9);
 }
 
+static int read_full(int fd, char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = read(fd, buf, len);
+
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+struct echo {
+	int lfd;
+	size_t rounds;
+};
+
+static void *page_echo(void *arg)
+{
+	struct echo *e = arg;
+	char req[64], page[PAGE];
+	int fd = accept(e->lfd, NULL, NULL), one = 1;
+	size_t i;
+
+	memset(page, 0x44, sizeof(page));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	for (i = 0; fd >= 0 && i < e->rounds; i++)
+		if (read_full(fd, req, sizeof(req)) ||
+		    write(fd, page, sizeof(page)) != sizeof(page))
+			break;
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static int tcp_rtt(size_t rounds, uint64_t *p50, uint64_t *p99)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	struct echo e = { .rounds = rounds };
+	char req[64] = { 1 }, page[PAGE];
+	uint64_t *lat = calloc(rounds, sizeof(*lat));
+	pthread_t th;
+	size_t i;
+	int fd, one = 1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	e.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!lat || e.lfd < 0 || bind(e.lfd, (void *)&a, sizeof(a)) ||
+	    listen(e.lfd, 1) || getsockname(e.lfd, (void *)&a, &alen))
+		return -1;
+	pthread_create(&th, NULL, page_echo, &e);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (void *)&a, sizeof(a)))
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	for (i = 0; i < rounds; i++) {
+		uint64_t t0 = now_ns();
+
+		if (write(fd, req, sizeof(req)) != sizeof(req) ||
+		    read_full(fd, page, sizeof(page)))
+			return -1;
+		lat[i] = now_ns() - t0;
+	}
+	close(fd);
+	pthread_join(th, NULL);
+	close(e.lfd);
+	qsort(lat, rounds, sizeof(*lat), cmp_u64);
+	*p50 = lat[rounds / 2];
+	*p99 = lat[rounds * 99 / 100];
+	free(lat);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t pages = 16384, mib = 1024;
-	uint64_t p50, p99, mean;
+	uint64_t p50, p99, mean, r50, r99;
 	double mbps;
 	int c;
 
@@ -231,10 +310,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "floor: loopback TCP measurement failed\n");
 		return 1;
 	}
+	if (tcp_rtt(pages, &r50, &r99)) {
+		fprintf(stderr, "floor: loopback TCP round trip failed\n");
+		return 1;
+	}
 	printf("{\"uffd_pages\": %zu, \"uffd_fault_ns_p50\": %llu, "
 	       "\"uffd_fault_ns_p99\": %llu, \"uffd_fault_ns_mean\": %llu, "
-	       "\"loopback_mib\": %zu, \"loopback_MBps\": %.1f}\n",
+	       "\"loopback_mib\": %zu, \"loopback_MBps\": %.1f, "
+	       "\"tcp_page_rtt_ns_p50\": %llu, \"tcp_page_rtt_ns_p99\": %llu}\n",
 	       pages, (unsigned long long)p50, (unsigned long long)p99,
-	       (unsigned long long)mean, mib, mbps * 1.048576);
+	       (unsigned long long)mean, mib, mbps * 1.048576,
+	       (unsigned long long)r50, (unsigned long long)r99);
 	return 0;
 }

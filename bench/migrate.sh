@@ -8,6 +8,8 @@
 #
 # Used by bench/run.sh; runs on the host and in the VM (qemu-test/run).
 # LM_NETEM="delay 5ms" adds netem on both veth ends (RTT = 2x delay).
+# LM_WRAP_SEND / LM_WRAP_RECV prefix send / receive (e.g. "perf record
+# -g -o F --"), to profile one side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +33,8 @@ cleanup() {
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
+
+now_ns() { local t=$EPOCHREALTIME; echo "${t/./}000"; }	# busybox date has no %N
 
 wait_for() {	# FILE PATTERN SECONDS
 	local i
@@ -62,7 +66,7 @@ fi
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/token"
 chmod 600 "$DIR/token"
 
-ip netns exec "$DST" "$TOOL" receive --listen 10.79.0.2:$PORT \
+ip netns exec "$DST" ${LM_WRAP_RECV:-} "$TOOL" receive --listen 10.79.0.2:$PORT \
 	--token-file "$DIR/token" --stats "$DIR/stats.json" \
 	--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
 RECV=$!
@@ -74,15 +78,15 @@ WLPID=$!
 PIDS+=($WLPID)
 wait_for "$DIR/state" ready 300
 
-t0=$(date +%s%N)
-ip netns exec "$SRC" "$TOOL" send -t "$WLPID" --to 10.79.0.2:$PORT \
+t0=$(now_ns)
+ip netns exec "$SRC" ${LM_WRAP_SEND:-} "$TOOL" send -t "$WLPID" --to 10.79.0.2:$PORT \
 	--token-file "$DIR/token" "$@" 2>"$DIR/send.log" &
 SEND=$!
 PIDS+=($SEND)
 rc=0
 wait "$SEND" || rc=$?
 wait "$RECV" || rc=$?
-t1=$(date +%s%N)
+t1=$(now_ns)
 wait "$WLPID" 2>/dev/null || true	# the source, killed by send
 if [ $rc -ne 0 ] || ! wait_for "$DIR/state.result" . 600 ||
    ! grep -q '^ok' "$DIR/state.result"; then
@@ -93,4 +97,4 @@ fi
 # flat JSON numbers -> key=value; then the workload's own figures
 tr -d '{}"' <"$DIR/stats.json" | tr ',' '\n' | grep -E '^[a-z_0-9]+:[0-9]+$' |
 	sed 's/:/=/' | tr '\n' ' '
-echo "wall_ns=$((t1 - t0)) $(cut -d' ' -f2- "$DIR/state.result")"
+echo "start_ns=$t0 end_ns=$t1 wall_ns=$((t1 - t0)) $(cut -d' ' -f2- "$DIR/state.result")"

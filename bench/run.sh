@@ -6,15 +6,16 @@
 # bench/RESULTS.md (machine, date, command, every figure next to the
 # reference it is divided by, and the targets of issue 8).
 #
-#   bench/run.sh [--reps N] [--quick] [--netem "delay 5ms"] [--out FILE]
+#   bench/run.sh [--reps N] [--quick] [--shapes LIST] [--netem "delay 5ms"] [--out FILE]
 #
 # --quick    only the 64 MiB and 256 MiB shapes (the VM, slow machines)
 # --netem    passed to bench/migrate.sh (RTT = twice the delay)
+# --shapes   "MIB VMAS THREADS,..." instead of the default list
 # Each figure is the median over REPS runs (default 3).  Root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-REPS=3 QUICK=0 NETEM="" OUT=bench/RESULTS.md
+REPS=3 QUICK=0 NETEM="" OUT=bench/RESULTS.md SHAPES_ARG=""
 CMD="bench/run.sh $*"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -22,7 +23,8 @@ while [ $# -gt 0 ]; do
 	--quick) QUICK=1; shift ;;
 	--netem) NETEM=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
-	*) echo "usage: bench/run.sh [--reps N] [--quick] [--netem SPEC] [--out FILE]" >&2; exit 2 ;;
+	--shapes) SHAPES_ARG=$2; shift 2 ;;
+	*) echo "usage: bench/run.sh [--reps N] [--quick] [--shapes LIST] [--netem SPEC] [--out FILE]" >&2; exit 2 ;;
 	esac
 done
 export LM_NETEM=$NETEM
@@ -32,6 +34,7 @@ trap 'rm -rf "$TMP"' EXIT
 # shapes: MIB VMAS THREADS
 SHAPES=("64 64 1" "256 64 1" "1024 64 1" "250 1000 16")
 [ $QUICK -eq 1 ] && SHAPES=("64 64 1" "256 64 1")
+[ -n "$SHAPES_ARG" ] && IFS=, read -r -a SHAPES <<<"$SHAPES_ARG"
 
 log() { echo "bench: $*" >&2; }
 
@@ -44,6 +47,8 @@ log "floor"
 build/bench/floor -p 16384 -m 1024 >"$TMP/floor.json"
 fl() { grep -o "\"$1\": [0-9.]*" "$TMP/floor.json" | awk '{ print $2 }'; }
 F50=$(fl uffd_fault_ns_p50) F99=$(fl uffd_fault_ns_p99) LOOP=$(fl loopback_MBps)
+R50=$(fl tcp_page_rtt_ns_p50) R99=$(fl tcp_page_rtt_ns_p99)
+N50=$((F50 + R50))	# a fault over a network: uffd round trip + one page RTT
 
 for shape in "${SHAPES[@]}"; do
 	for mode in lazy eager; do
@@ -88,10 +93,10 @@ kib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1024 }'; }
 	echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), load average at start $(cut -d' ' -f1-3 /proc/loadavg).${NETEM:+ netem on both veth ends: \`$NETEM\`.}"
 	echo "Median of $REPS runs per figure; migration between two netns over a veth pair."
 	echo
-	echo "Floor (build/bench/floor): uffd round trip p50 $(us "$F50") us, p99 $(us "$F99") us; loopback TCP $LOOP MB/s."
+	echo "Floor (build/bench/floor): uffd round trip p50 $(us "$F50") us, p99 $(us "$F99") us; loopback TCP $LOOP MB/s; loopback TCP round trip of a 64 B request + 4 KiB reply p50 $(us "$R50") us, p99 $(us "$R99") us. \"net floor\" = uffd p50 + TCP RTT p50 = $(us "$N50") us."
 	echo
-	echo "| shape (MiB/VMAs/threads) | downtime lazy ms | ÷ 10 ms target | ÷ eager downtime | bytes before resume (KiB) | ÷ 256 KiB target | ÷ process size | first-touch fault p50 ÷ floor p50 | p99 ÷ floor p99 | daemon fault p50 ÷ floor | touches that faulted | drain MB/s ÷ loopback | total lazy ÷ eager | total lazy ms / eager ms |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| shape (MiB/VMAs/threads) | downtime lazy ms | ÷ 10 ms target | ÷ eager downtime | bytes before resume (KiB) | ÷ 256 KiB target | ÷ process size | first-touch fault p50 ÷ uffd floor p50 | ÷ net floor | p99 ÷ uffd floor p99 | daemon fault p50 ÷ floor | touches that faulted | drain MB/s ÷ loopback | total lazy ÷ eager | total lazy ms / eager ms |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for shape in "${SHAPES[@]}"; do
 		read -r mib _ _ <<<"$shape"
 		dl=$(m "$shape" lazy downtime_ns) de=$(m "$shape" eager downtime_ns)
@@ -101,10 +106,10 @@ kib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1024 }'; }
 		slow=$(m "$shape" lazy slow) tch=$(m "$shape" lazy touches)
 		dr=$(m "$shape" lazy drain_MBps)
 		tl=$(m "$shape" lazy total_ns) te=$(m "$shape" eager total_ns)
-		echo "| ${shape// //} | $(ms "$dl") | $(ratio "$dl" 10000000) | $(ratio "$dl" "$de") | $(kib "$bb") | $(ratio "$bb" 262144) | $(awk -v b="$bb" -v m="$mib" 'BEGIN { printf "%.5f", b / (m * 1048576) }') | $(ratio "$s50" "$F50") | $(ratio "$s99" "$F99") | $(ratio "$d50" "$F50") | $slow/$tch | $(awk -v d="$dr" 'BEGIN { printf "%.0f", d }') ÷ $LOOP = $(ratio "$dr" "$LOOP") | $(ratio "$tl" "$te") | $(ms "$tl") / $(ms "$te") |"
+		echo "| ${shape// //} | $(ms "$dl") | $(ratio "$dl" 10000000) | $(ratio "$dl" "$de") | $(kib "$bb") | $(ratio "$bb" 262144) | $(awk -v b="$bb" -v m="$mib" 'BEGIN { printf "%.5f", b / (m * 1048576) }') | $(ratio "$s50" "$F50") | $(ratio "$s50" "$N50") | $(ratio "$s99" "$F99") | $(ratio "$d50" "$F50") | $slow/$tch | $(awk -v d="$dr" 'BEGIN { printf "%.0f", d }') ÷ $LOOP = $(ratio "$dr" "$LOOP") | $(ratio "$tl" "$te") | $(ms "$tl") / $(ms "$te") |"
 	done
 	echo
-	echo "Workload detected its resume a median $(us "$(m "${SHAPES[1]}" lazy detect_after_resume_ns)") us after the restorer's resume stamp (${SHAPES[1]// //} shape)."
+	echo "Workload detected its resume a median $(us "$(m "${SHAPES[-1]}" lazy detect_after_resume_ns)") us after the restorer's resume stamp (${SHAPES[-1]// //} shape)."
 } >>"$OUT"
 tail -n $((${#SHAPES[@]} + 8)) "$OUT"
 cp "$TMP"/*.lazy "$TMP"/*.eager "$TMP/floor.json" "${LM_RAW_DIR:-$TMP}/" 2>/dev/null || true

@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The peer: one CRIU lazy migration of build/bench/bench_wl between two
+# network namespaces joined by a veth pair, the way bench/migrate.sh does
+# it with lazymig, printing the same kind of key=value line:
+#
+#   source netns:  criu dump --lazy-pages --address SRC --port P
+#   dest netns:    criu lazy-pages --page-server --address SRC --port P
+#                  criu restore --lazy-pages (in a new PID namespace: the
+#                  frozen source keeps its PID until every page is served)
+#
+#   bench/criu.sh MIB VMAS THREADS
+#
+# start_ns: just before `criu dump` starts; dumped_ns: the page server is
+# up (the images are written); detect_ns: the workload sees itself
+# resumed; allin_ns: `criu lazy-pages` exits (every page is in);
+# bytes_before_resume: the image files restore reads (all of them must
+# reach the destination before it can start).  Root; CRIU >= 3.x in PATH
+# (the VM: bench/vm.sh).  LM_NETEM as in bench/migrate.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MIB=$1 VMAS=$2 THREADS=$3
+WL=$PWD/build/bench/bench_wl
+SRC=lmc-src-$$
+DST=lmc-dst-$$
+VA=lmc$$a
+VB=lmc$$b
+PORT=$((20000 + $$ % 10000))
+DIR=$(mktemp -d /tmp/lazymig-criu.XXXXXX)
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	# the source workload, if a failed dump left it (by PID, if still it)
+	[ -n "${WLPID:-}" ] && grep -qs bench_wl "/proc/$WLPID/cmdline" &&
+		kill -9 "$WLPID" 2>/dev/null || true
+	ip netns del "$SRC" 2>/dev/null || true
+	ip netns del "$DST" 2>/dev/null || true
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+now_ns() { local t=$EPOCHREALTIME; echo "${t/./}000"; }
+
+wait_for() {	# FILE PATTERN SECONDS
+	local i
+	for ((i = 0; i < $3 * 200; i++)); do
+		grep -qs "$2" "$1" && return 0
+		sleep 0.005
+	done
+	echo "criu.sh: timed out waiting for '$2' in $1" >&2
+	return 1
+}
+
+command -v criu >/dev/null || { echo "criu.sh: criu not found" >&2; exit 1; }
+ip netns add "$SRC"
+ip netns add "$DST"
+ip link add "$VA" type veth peer name "$VB"
+ip link set "$VA" netns "$SRC"
+ip link set "$VB" netns "$DST"
+ip -n "$SRC" addr add 10.80.0.1/24 dev "$VA"
+ip -n "$DST" addr add 10.80.0.2/24 dev "$VB"
+for ns in "$SRC" "$DST"; do ip -n "$ns" link set lo up; done
+ip -n "$SRC" link set "$VA" up
+ip -n "$DST" link set "$VB" up
+if [ -n "${LM_NETEM:-}" ]; then
+	# shellcheck disable=SC2086
+	ip netns exec "$SRC" tc qdisc add dev "$VA" root netem $LM_NETEM
+	# shellcheck disable=SC2086
+	ip netns exec "$DST" tc qdisc add dev "$VB" root netem $LM_NETEM
+fi
+mkdir "$DIR/img"
+
+# its own session, no terminal: what CRIU dumps without --shell-job
+setsid ip netns exec "$SRC" "$WL" "$MIB" "$VMAS" "$THREADS" "$DIR/state" \
+	</dev/null >"$DIR/wl.out" 2>&1 &
+wait_for "$DIR/state" ready 300
+WLPID=$(cut -d' ' -f2 "$DIR/state")
+
+t0=$(now_ns)
+ip netns exec "$SRC" criu dump -t "$WLPID" -D "$DIR/img" --lazy-pages \
+	--address 10.80.0.1 --port "$PORT" -v2 -o "$DIR/dump.log" &
+DUMP=$!
+PIDS+=($DUMP)
+wait_for "$DIR/img/dump.log" "Starting page server" 300
+t_dumped=$(now_ns)
+bytes=$(cat "$DIR"/img/*.img | wc -c)
+
+ip netns exec "$DST" criu lazy-pages --page-server --address 10.80.0.1 \
+	--port "$PORT" -D "$DIR/img" -v2 -o "$DIR/lp.log" &
+LP=$!
+PIDS+=($LP)
+wait_for "$DIR/img/lp.log" "Waiting for incoming connections" 60
+unshare -p -f -m --mount-proc ip netns exec "$DST" \
+	criu restore -D "$DIR/img" --lazy-pages -v2 -o "$DIR/rs.log" &
+RS=$!
+PIDS+=($RS)
+rc=0
+wait $LP || rc=$?
+t_allin=$(now_ns)
+wait $DUMP || rc=$?
+if [ $rc -ne 0 ] || ! wait_for "$DIR/state.result" . 600 ||
+   ! grep -q '^ok' "$DIR/state.result"; then
+	echo "criu.sh: FAILED (rc $rc)" >&2
+	tail -n 5 "$DIR"/img/*.log "$DIR/state.result" >&2 2>/dev/null || true
+	exit 1
+fi
+wait $RS || true
+echo "start_ns=$t0 dumped_ns=$t_dumped allin_ns=$t_allin bytes_before_resume=$bytes $(cut -d' ' -f2- "$DIR/state.result")"
