@@ -33,7 +33,7 @@
 
 #define LM_REG_RSP		19	/* index of rsp in struct user_regs_struct */
 #define RED_ZONE	128
-#define RUN_PAGES	256	/* eager pages per PAGES record */
+#define RUN_BYTES	(2UL << 20)	/* eager bytes per PAGES record: 512 pages or one 2 MiB huge page */
 #define MAX_SP_PAGES	512
 
 struct send_opts {
@@ -177,7 +177,7 @@ static int send_map_range(struct sender *sd, const struct lm_pagemap_img *pm,
 	for (i = lm_find_next_bit(pm->bitmap, hi, lo); i < hi;
 	     i = lm_find_next_bit(pm->bitmap, hi, j)) {
 		struct lm_pages p = { .space = pm->m.space, .page_size = ps };
-		__u64 lim = i + RUN_PAGES * LM_PAGE_SIZE / ps;
+		__u64 lim = i + (ps < RUN_BYTES ? RUN_BYTES / ps : 1);
 
 		j = lm_find_next_zero_bit(pm->bitmap, lim < hi ? lim : hi, i);
 		p.addr = pm->m.addr + i * ps;
@@ -377,7 +377,7 @@ int cmd_send(int argc, char **argv)
 	}
 	if (sd.o.token_file && lm_token_load(&sd.auth, sd.o.token_file))
 		return 1;
-	sd.buf = malloc(RUN_PAGES * LM_PAGE_SIZE);
+	sd.buf = malloc(RUN_BYTES);
 	err = sd.buf ? connect_channels(&sd) : -ENOMEM;
 	if (err)
 		goto out;
