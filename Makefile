@@ -29,8 +29,8 @@ USER_LDLIBS := -lbpf -lelf -lz -lcrypto -lpthread
 .PHONY: all module check demo clean fuzz stress
 all: tool bpf selftests
 
-include user/user.mk
 include bpf/bpf.mk
+include user/user.mk
 include selftests/selftests.mk
 include module/module.mk
 include bench/bench.mk

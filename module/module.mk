@@ -6,7 +6,8 @@
 KHDR_PKG := $(shell dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | \
 	grep -o 'linux-headers-6[^ ,]*-amd64' | head -n1)
 KDIR ?= /usr/src/$(KHDR_PKG)
-KVER_OF_KDIR = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+KVER_OF_KDIR = $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 KMOD_DIR = $(B)/kmod/$(KVER_OF_KDIR)
 KMOD_OUT ?= $(B)/lazymig.ko
 
