@@ -37,7 +37,7 @@ static const char *const rec_names[LM_REC__MAX] = {
 	[LM_REC_SHM] = "SHM",		[LM_REC_VMA] = "VMA",
 	[LM_REC_FD] = "FD",		[LM_REC_PAGEMAP] = "PAGEMAP",
 	[LM_REC_PAGES] = "PAGES",	[LM_REC_META_END] = "META_END",
-	[LM_REC_END] = "END",
+	[LM_REC_END] = "END",		[LM_REC_TREE] = "TREE",
 };
 
 static const char *rec_name(__u32 type)
@@ -76,6 +76,7 @@ const char *lm_fd_type_name(unsigned int type)
 		[LM_FD_CHR] = "chardev",
 		[LM_FD_MEMFD] = "memfd",
 		[LM_FD_EVENTFD] = "eventfd",
+		[LM_FD_UNIX] = "unix-socketpair",
 	};
 
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
@@ -839,7 +840,7 @@ static int check_fd(struct lm_stream *s, const struct lm_image *img,
 	if (f->fd < 0 || (i && img->fds[i - 1].f.fd >= f->fd))
 		return fail(s, -EBADMSG, "FD %u: fd %d negative, repeated or out of order",
 			    i, f->fd);
-	if (!f->type || f->type > LM_FD_EVENTFD)
+	if (!f->type || f->type > LM_FD_UNIX)
 		return fail(s, -EBADMSG, "fd %d: unknown type %u", f->fd,
 			    f->type);
 	if (f->type == LM_FD_MEMFD ?
@@ -853,7 +854,7 @@ static int check_fd(struct lm_stream *s, const struct lm_image *img,
 		return fail(s, -EBADMSG, "fd %d: a memfd on a %s object", f->fd,
 			    lm_mem_kind_name(img->shms[f->shm_id].s.kind));
 	if (f->data_len > PIPE_DATA_MAX ||
-	    (f->data_len && f->type != LM_FD_PIPE))
+	    (f->data_len && f->type != LM_FD_PIPE && f->type != LM_FD_UNIX))
 		return fail(s, -EBADMSG, "fd %d: %u data bytes", f->fd,
 			    f->data_len);
 	if ((f->type == LM_FD_REG || f->type == LM_FD_CHR) && !f->path_len)
@@ -1183,4 +1184,125 @@ int lm_read_next(struct lm_stream *s, struct lm_pages *p, void **data)
 	return fail(s, -EBADMSG, "unexpected %s record after the %s",
 		    rec_name(type),
 		    s->state == RS_PAGES ? "metadata" : "metadata end");
+}
+
+/* ---- process trees ---- */
+
+void lm_tree_free(struct lm_tree_img *t)
+{
+	if (!t)
+		return;
+	free(t->members);
+	free(t->files);
+	memset(t, 0, sizeof(*t));
+}
+
+__u64 lm_tree_file_id(const struct lm_tree_img *t, unsigned int member,
+		      int fd)
+{
+	unsigned int i;
+
+	for (i = 0; t && i < t->t.nr_files; i++)
+		if (t->files[i].member == member && t->files[i].fd == fd)
+			return t->files[i].file_id;
+	return 0;
+}
+
+int lm_write_tree(struct lm_stream *s, const struct lm_tree_img *t)
+{
+	struct piece pc[3];
+
+	pc[0] = (struct piece){ &t->t, sizeof(t->t) };
+	pc[1] = (struct piece){ t->members,
+				t->t.nr_members * sizeof(*t->members) };
+	pc[2] = (struct piece){ t->files, t->t.nr_files * sizeof(*t->files) };
+	return put_rec(s, LM_REC_TREE, pc, 3);
+}
+
+static int check_tree(struct lm_stream *s, const struct lm_tree_img *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->t.nr_members; i++) {
+		const struct lm_tree_member *m = &t->members[i];
+
+		if (m->pid <= 0 || (i ? m->parent < 0 || m->parent >= (int)i :
+				    m->parent != -1))
+			return fail(s, -EBADMSG, "TREE member %u: PID %d, parent %d (parents come first, the root has none)",
+				    i, m->pid, m->parent);
+	}
+	for (i = 0; i < t->t.nr_files; i++)
+		if (t->files[i].member >= t->t.nr_members ||
+		    t->files[i].fd < 0)
+			return fail(s, -EBADMSG, "TREE file %u: member %u, fd %d",
+				    i, t->files[i].member, t->files[i].fd);
+	return 0;
+}
+
+int lm_read_tree(struct lm_stream *s, struct lm_tree_img *t)
+{
+	size_t ml, fl;
+
+	memset(t, 0, sizeof(*t));
+	if (s->state != RS_START)
+		return fail(s, -EINVAL, "TREE record read after the metadata");
+	if (get_rec(s))
+		return s->err;
+	if (s->peek_hdr.type != LM_REC_TREE) {
+		s->peeked = 1;	/* a single-process image: its HEADER */
+		return 0;
+	}
+	if (s->peek_hdr.len < sizeof(t->t))
+		return fail(s, -EBADMSG, "TREE record too short");
+	memcpy(&t->t, s->rec, sizeof(t->t));
+	if (!t->t.nr_members || t->t.nr_members > LM_MAX_MEMBERS ||
+	    t->t.nr_files > LM_MAX_MEMBERS * (__u64)LM_MAX_FDS)
+		return fail(s, -EBADMSG, "TREE: %u members (1..%d), %u files",
+			    t->t.nr_members, LM_MAX_MEMBERS, t->t.nr_files);
+	ml = t->t.nr_members * sizeof(*t->members);
+	fl = (size_t)t->t.nr_files * sizeof(*t->files);
+	if (sizeof(t->t) + ml + fl != s->peek_hdr.len)
+		return fail(s, -EBADMSG, "TREE: counts do not fit the record");
+	t->members = malloc(ml);
+	t->files = malloc(fl + 1);
+	if (!t->members || !t->files) {
+		lm_tree_free(t);
+		return fail(s, -ENOMEM, "out of memory");
+	}
+	memcpy(t->members, s->rec + sizeof(t->t), ml);
+	memcpy(t->files, s->rec + sizeof(t->t) + ml, fl);
+	if (check_tree(s, t)) {
+		lm_tree_free(t);
+		return s->err;
+	}
+	return 1;
+}
+
+__u64 lm_stream_pos(const struct lm_stream *s)
+{
+	if (!s->peeked)
+		return s->bytes;
+	return s->bytes - sizeof(s->peek_hdr) - s->peek_hdr.len - sizeof(__u32);
+}
+
+void lm_stream_next_member(struct lm_stream *s)
+{
+	s->state = RS_START;
+	s->img = NULL;
+	s->pages_due = s->pages_got = 0;
+}
+
+int lm_stream_seek_pages(struct lm_stream *s, __u64 off,
+			 const struct lm_image *img)
+{
+	if (lseek(s->fd, off, SEEK_SET) != (off_t)off)
+		return fail(s, -errno, "cannot seek to byte %llu: %s",
+			    (unsigned long long)off, strerror(errno));
+	s->bytes = off;
+	s->peeked = 0;
+	s->state = RS_PAGES;
+	s->img = img;
+	s->pages_due = s->pages_got = 0;
+	count_due(s, img);
+	return 0;
 }

@@ -14,6 +14,11 @@
  * background push of a lazy migration, which uses its own framing on the
  * wire but the same lm_pages header).
  *
+ * A process-tree image (dump --tree) is one TREE record followed by one
+ * such stream (HEADER .. END) per member, in the order of the TREE
+ * record's members: parents before their children, the root first.
+ * A reader that knows no trees stops at the TREE record with a message.
+ *
  * Wire structs are fixed-size, little-endian (x86-64 only), no pointers;
  * variable parts follow the fixed part inside the same record payload.
  */
@@ -47,6 +52,7 @@ enum lm_rec_type {
 	LM_REC_PAGES,
 	LM_REC_META_END,
 	LM_REC_END,
+	LM_REC_TREE,		/* first record of a process-tree image */
 	LM_REC__MAX,
 };
 
@@ -215,6 +221,10 @@ enum lm_fd_type {
 	LM_FD_CHR,		/* character device (/dev/null, zero, ...) */
 	LM_FD_MEMFD,		/* memfd: content in shm object */
 	LM_FD_EVENTFD,
+	LM_FD_UNIX,		/* one end of an AF_UNIX socketpair (tree
+				 * images only): pipe_ino = its inode, rdev
+				 * = its peer's inode, pos = SOCK_* type,
+				 * data = bytes queued for it to read */
 };
 
 /*
@@ -261,6 +271,33 @@ struct lm_pages {
 	__u64 page_size;
 };
 
+/*
+ * TREE record: struct lm_tree, then nr_members x struct lm_tree_member,
+ * then nr_files x struct lm_tree_file.
+ */
+struct lm_tree {
+	__u32 nr_members;
+	__u32 nr_files;
+};
+
+#define LM_MAX_MEMBERS		1024
+
+struct lm_tree_member {
+	__s32 pid;
+	__s32 parent;		/* index of the parent member; -1: the root */
+};
+
+/*
+ * fds with the same file_id share one open file description (one
+ * offset, one set of status flags), in one member or across members.
+ * Every fd of a member appears here, in the member's fd order.
+ */
+struct lm_tree_file {
+	__u32 member;
+	__s32 fd;
+	__u64 file_id;
+};
+
 /* ---- in-memory image ---- */
 
 struct lm_thread_img {
@@ -303,7 +340,17 @@ struct lm_image {
 	unsigned int nr_maps;
 };
 
+struct lm_tree_img {
+	struct lm_tree t;
+	struct lm_tree_member *members;	/* [t.nr_members] */
+	struct lm_tree_file *files;	/* [t.nr_files] */
+};
+
 void lm_image_free(struct lm_image *img);
+void lm_tree_free(struct lm_tree_img *t);
+/* file_id of fd @fd of member @member, or 0 when the tree has none. */
+__u64 lm_tree_file_id(const struct lm_tree_img *t, unsigned int member,
+		      int fd);
 /* The pagemap whose range (VMA, or shm object) holds space/addr, or NULL. */
 struct lm_pagemap_img *lm_image_pagemap(struct lm_image *img, __u32 space,
 					__u64 addr);
@@ -355,5 +402,25 @@ int lm_read_meta(struct lm_stream *s, struct lm_image *img);
  * LM_REC_META_END or LM_REC_END, or -errno.
  */
 int lm_read_next(struct lm_stream *s, struct lm_pages *p, void **data);
+
+/* The TREE record (write it first, then each member's stream). */
+int lm_write_tree(struct lm_stream *s, const struct lm_tree_img *t);
+/*
+ * At the start of a stream: reads a TREE record into @t (validated:
+ * parents before children) and returns 1, or returns 0 with @t zeroed and
+ * the HEADER of a single-process image left for lm_read_meta; -errno.
+ */
+int lm_read_tree(struct lm_stream *s, struct lm_tree_img *t);
+/* After a member's END: the next member's HEADER may come. */
+void lm_stream_next_member(struct lm_stream *s);
+/* Offset of the next record not consumed yet (a reader peeks one). */
+__u64 lm_stream_pos(const struct lm_stream *s);
+/*
+ * Reposition a reader on a seekable fd at byte @off, where the PAGES
+ * records after the metadata of @img start (lm_stream_pos after its
+ * lm_read_meta), to read that member's pages again.
+ */
+int lm_stream_seek_pages(struct lm_stream *s, __u64 off,
+			 const struct lm_image *img);
 
 #endif /* LAZYMIG_IMAGE_H */
