@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lazymig dump -t PID -o FILE [--leave-running]
+ * lazymig dump [--tree] -t PID -o FILE [--leave-running]
+ *
+ * --tree: the process and all its descendants, frozen at once, in one
+ * image (dump_tree.c).
  *
  * Freezes the process, writes its whole image (metadata and every page
  * with data) to FILE, then kills it, or resumes it with --leave-running.
@@ -19,7 +22,7 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lazymig dump -t PID -o FILE [--leave-running]\n");
+	fprintf(stderr, "usage: lazymig dump [--tree] -t PID -o FILE [--leave-running]\n");
 }
 
 static __u64 image_data_bytes(const struct lm_image *img)
@@ -55,8 +58,10 @@ static void left_running(pid_t pid)
 		fprintf(stderr, "dump: PID %d left running, untouched\n", pid);
 }
 
-static int write_image(struct lm_dump *d, const char *out)
+static int write_image(struct lm_dump *d, const char *out,
+		       unsigned int nr, const struct lm_tree_img *t)
 {
+	char msg[512] = "";
 	struct lm_stream s;
 	int fd, err;
 
@@ -67,14 +72,16 @@ static int write_image(struct lm_dump *d, const char *out)
 		return -errno;
 	}
 	err = lm_stream_open(&s, fd, 1, out);
-	if (!err)
+	if (!err && t)
+		err = lm_dump_tree_write(d, nr, t, &s, msg, sizeof(msg));
+	else if (!err)
 		err = lm_dump_write_all(d, &s);
 	if (!err)
 		err = lm_stream_flush(&s);
 	if (!err && fsync(fd))
 		err = -errno;
 	if (err)
-		fprintf(stderr, "%s\n", d->errmsg[0] ? d->errmsg :
+		fprintf(stderr, "%s\n", msg[0] ? msg : d->errmsg[0] ? d->errmsg :
 			s.errmsg[0] ? s.errmsg : strerror(-err));
 	lm_stream_close(&s);
 	if (close(fd) && !err)
@@ -84,16 +91,54 @@ static int write_image(struct lm_dump *d, const char *out)
 	return err;
 }
 
+static int dump_tree(pid_t pid, const char *out, int leave)
+{
+	struct lm_dump *m = NULL;
+	struct lm_tree_img t;
+	char msg[512];
+	unsigned int nr = 0, i;
+	__u64 pages = 0, bytes = 0;
+
+	if (lm_dump_tree(pid, &m, &nr, &t, msg, sizeof(msg))) {
+		fprintf(stderr, "%s\n", msg);
+		left_running(pid);
+		return 1;
+	}
+	if (write_image(m, out, nr, &t)) {
+		lm_dump_tree_release(m, nr, &t, 0);
+		left_running(pid);
+		return 1;
+	}
+	for (i = 0; i < nr; i++) {
+		const struct lm_image *img = &m[i].img;
+
+		pages += lm_image_data_pages(img);
+		bytes += image_data_bytes(img);
+		printf("dump: member %u: PID %d (parent %d): %u threads, %u VMAs, %u shm objects, %u fds\n",
+		       i, m[i].pid, t.members[i].parent >= 0 ?
+		       t.members[t.members[i].parent].pid : img->proc.ppid,
+		       img->proc.nr_threads, img->proc.nr_vmas,
+		       img->proc.nr_shms, img->proc.nr_fds);
+	}
+	printf("dump: tree of PID %d: %u processes, %llu pages (%llu KiB) written to %s; processes %s\n",
+	       pid, nr, (unsigned long long)pages,
+	       (unsigned long long)(bytes >> 10), out,
+	       leave ? "left running" : "killed");
+	lm_dump_tree_release(m, nr, &t, !leave);
+	return 0;
+}
+
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "tree", no_argument, NULL, 'T' },
 		{ "leave-running", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *out = NULL;
 	struct lm_dump d;
-	int leave = 0, c;
+	int leave = 0, tree = 0, c;
 	__u64 pages, bytes;
 	pid_t pid = 0;
 	char *end;
@@ -113,6 +158,9 @@ int cmd_dump(int argc, char **argv)
 		case 'R':
 			leave = 1;
 			break;
+		case 'T':
+			tree = 1;
+			break;
 		case 'h':
 			usage();
 			return 0;
@@ -125,12 +173,14 @@ int cmd_dump(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	if (tree)
+		return dump_tree(pid, out, leave);
 	if (lm_dump_freeze_collect(pid, &d)) {
 		fprintf(stderr, "%s\n", d.errmsg);
 		left_running(pid);
 		return 1;
 	}
-	if (write_image(&d, out)) {
+	if (write_image(&d, out, 0, NULL)) {
 		lm_dump_release(&d, 0);
 		left_running(pid);
 		return 1;

@@ -224,6 +224,12 @@ static void print_fds(const struct lm_image *img)
 		case LM_FD_MEMFD:
 			printf(" shm %d %s\n", f->f.shm_id, vis(f->path));
 			break;
+		case LM_FD_UNIX:
+			printf(" socket %llu, peer %llu, type %llu, %u bytes queued\n",
+			       (unsigned long long)f->f.pipe_ino,
+			       (unsigned long long)f->f.rdev,
+			       (unsigned long long)f->f.pos, f->f.data_len);
+			break;
 		default:
 			printf(" pos %llu %s%s\n", (unsigned long long)f->f.pos,
 			       vis(f->path),
@@ -271,9 +277,64 @@ static int read_pages(struct lm_stream *s, const struct lm_image *img)
 	return 0;
 }
 
-int cmd_info(int argc, char **argv)
+static int print_one(struct lm_stream *s, const char *file)
 {
 	struct lm_image img;
+	int err;
+
+	err = lm_read_meta(s, &img);
+	if (err)
+		return err;
+	print_header(&img, file);
+	print_threads(&img);
+	print_sigacts(&img);
+	print_memory(&img);
+	print_fds(&img);
+	err = read_pages(s, &img);
+	lm_image_free(&img);
+	return err;
+}
+
+/* A tree image: who is whose parent, which fds share a file, then each. */
+static int print_tree(struct lm_stream *s, const struct lm_tree_img *t,
+		      const char *file)
+{
+	unsigned int i, k;
+	int err = 0;
+
+	printf("tree: %u processes, %u fds\n", t->t.nr_members, t->t.nr_files);
+	for (i = 0; i < t->t.nr_members; i++) {
+		const struct lm_tree_member *m = &t->members[i];
+
+		printf("  member %u: PID %d", i, m->pid);
+		if (m->parent >= 0)
+			printf(", child of member %d (PID %d)", m->parent,
+			       t->members[m->parent].pid);
+		printf("\n");
+	}
+	for (i = 0; i < t->t.nr_files; i++) {
+		const struct lm_tree_file *f = &t->files[i];
+
+		for (k = 0; k < i; k++)
+			if (t->files[k].file_id == f->file_id)
+				break;
+		if (k < i)
+			printf("  member %u fd %d shares its open file with member %u fd %d\n",
+			       f->member, f->fd, t->files[k].member,
+			       t->files[k].fd);
+	}
+	for (i = 0; i < t->t.nr_members && !err; i++) {
+		printf("\n== member %u (PID %d)\n", i, t->members[i].pid);
+		if (i)
+			lm_stream_next_member(s);
+		err = print_one(s, file);
+	}
+	return err;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	struct lm_tree_img t;
 	struct lm_stream s;
 	int fd, err;
 
@@ -289,15 +350,12 @@ int cmd_info(int argc, char **argv)
 	}
 	err = lm_stream_open(&s, fd, 0, argv[1]);
 	if (!err)
-		err = lm_read_meta(&s, &img);
-	if (!err) {
-		print_header(&img, argv[1]);
-		print_threads(&img);
-		print_sigacts(&img);
-		print_memory(&img);
-		print_fds(&img);
-		err = read_pages(&s, &img);
-		lm_image_free(&img);
+		err = lm_read_tree(&s, &t);
+	if (err > 0) {
+		err = print_tree(&s, &t, argv[1]);
+		lm_tree_free(&t);
+	} else if (!err) {
+		err = print_one(&s, argv[1]);
 	}
 	if (err)
 		fprintf(stderr, "info: %s\n", s.errmsg[0] ? s.errmsg :

@@ -14,8 +14,17 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/sockios.h>
+#include <linux/unix_diag.h>
 #include "dump.h"
+
+#define UNIX_DATA_MAX	(16UL << 20)
 
 #define FDINFO_CLOEXEC	02000000
 
@@ -114,6 +123,138 @@ static int refuse_socket(struct fd_ctx *c)
 	return lm_dump_fail(c->d, -EOPNOTSUPP,
 			    "fd %d of PID %d is a %s socket; sockets are not supported",
 			    c->fd, c->d->pid, kind ? kind : "(kind unknown)");
+}
+
+/*
+ * Ask sock_diag about the AF_UNIX socket @ino: its peer's inode (0: none)
+ * and whether it is bound to a name.  -ENOENT: not an AF_UNIX socket of
+ * this network namespace.
+ */
+static int unix_diag(__u32 ino, __u32 *peer, int *named)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req req;
+	} q;
+	union {
+		struct nlmsghdr nlh;
+		char buf[8192];
+	} a;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct unix_diag_msg *m;
+	struct rtattr *at;
+	struct nlmsghdr *h;
+	int fd, len, rlen, err = -ENOENT;
+
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -errno;
+	memset(&q, 0, sizeof(q));
+	q.nlh.nlmsg_len = sizeof(q);
+	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	q.nlh.nlmsg_flags = NLM_F_REQUEST;
+	q.req.sdiag_family = AF_UNIX;
+	q.req.udiag_states = ~0U;
+	q.req.udiag_ino = ino;
+	q.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
+	q.req.udiag_cookie[0] = q.req.udiag_cookie[1] = ~0U;
+	if (sendto(fd, &q, sizeof(q), 0, (struct sockaddr *)&sa,
+		   sizeof(sa)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	len = recv(fd, &a, sizeof(a), 0);
+	if (len < 0) {
+		err = -errno;
+		goto out;
+	}
+	*peer = 0;
+	*named = 0;
+	for (h = &a.nlh; NLMSG_OK(h, (unsigned int)len); h = NLMSG_NEXT(h, len)) {
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+			break;
+		m = NLMSG_DATA(h);
+		if (m->udiag_ino != ino)
+			continue;
+		err = 0;
+		rlen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+		for (at = (struct rtattr *)(m + 1); RTA_OK(at, rlen);
+		     at = RTA_NEXT(at, rlen)) {
+			if (at->rta_type == UNIX_DIAG_PEER)
+				*peer = *(__u32 *)RTA_DATA(at);
+			else if (at->rta_type == UNIX_DIAG_NAME)
+				*named = 1;
+		}
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/*
+ * One end of an AF_UNIX socketpair (dump --tree): its type, its peer and
+ * the bytes queued for it, peeked (not consumed) through a copy of the fd
+ * taken with pidfd_getfd.  The peer must turn out to be in the tree too
+ * (dump_tree.c checks).
+ */
+static int unix_fd(struct fd_ctx *c, struct lm_fd_img *f, __u32 ino)
+{
+	__u32 peer = 0;
+	int named = 0, type = 0, inq = 0, sfd, err;
+	socklen_t tl = sizeof(type);
+	ssize_t n;
+
+	err = unix_diag(ino, &peer, &named);
+	if (err == -ENOENT)
+		return refuse_socket(c);
+	if (err)
+		return lm_dump_fail(c->d, err, "cannot ask sock_diag about fd %d of PID %d (%s): %s",
+				    c->fd, c->d->pid, c->target, strerror(-err));
+	if (named || !peer)
+		return lm_dump_fail(c->d, -EOPNOTSUPP,
+				    "fd %d of PID %d is a UNIX socket %s; only socketpairs are supported",
+				    c->fd, c->d->pid,
+				    named ? "bound to a name" : "without a peer");
+	sfd = syscall(SYS_pidfd_getfd, c->d->pidfd, c->fd, 0);
+	if (sfd < 0)
+		return lm_dump_fail(c->d, -errno, "cannot take fd %d of PID %d: %s",
+				    c->fd, c->d->pid, strerror(errno));
+	err = 0;
+	if (getsockopt(sfd, SOL_SOCKET, SO_TYPE, &type, &tl) ||
+	    ioctl(sfd, SIOCINQ, &inq)) {
+		err = lm_dump_fail(c->d, -errno, "cannot query UNIX socket fd %d of PID %d: %s",
+				   c->fd, c->d->pid, strerror(errno));
+		goto out;
+	}
+	f->f.type = LM_FD_UNIX;
+	f->f.pipe_ino = ino;
+	f->f.rdev = peer;
+	f->f.pos = type;
+	if (inq <= 0)
+		goto out;
+	if (type != SOCK_STREAM || (unsigned long)inq > UNIX_DATA_MAX) {
+		err = lm_dump_fail(c->d, -EOPNOTSUPP,
+				   "fd %d of PID %d is a UNIX %s socket with %d bytes queued; only stream sockets with at most %lu queued bytes are supported",
+				   c->fd, c->d->pid, type == SOCK_STREAM ?
+				   "stream" : "datagram", inq, UNIX_DATA_MAX);
+		goto out;
+	}
+	f->data = malloc(inq);
+	if (!f->data) {
+		err = lm_dump_fail(c->d, -ENOMEM, "out of memory");
+		goto out;
+	}
+	n = recv(sfd, f->data, inq, MSG_PEEK | MSG_DONTWAIT);
+	if (n != inq) {
+		err = lm_dump_fail(c->d, n < 0 ? -errno : -EIO,
+				   "cannot copy the %d bytes queued on UNIX socket fd %d of PID %d",
+				   inq, c->fd, c->d->pid);
+		goto out;
+	}
+	f->f.data_len = inq;
+out:
+	close(sfd);
+	return err;
 }
 
 static int refuse_anon(struct fd_ctx *c)
@@ -249,8 +390,11 @@ static int classify_fd(struct fd_ctx *c, struct lm_fd_img *f)
 	const char *t = c->target;
 	struct stat st;
 
-	if (!strncmp(t, "socket:[", 8))
+	if (!strncmp(t, "socket:[", 8)) {
+		if (c->d->tree && c->d->pidfd >= 0)
+			return unix_fd(c, f, strtoul(t + 8, NULL, 10));
 		return refuse_socket(c);
+	}
 	if (!strcmp(t, "anon_inode:[eventfd]")) {
 		f->f.type = LM_FD_EVENTFD;
 		f->f.eventfd_count = strtoull(lm_dump_field(c->fdinfo, "eventfd-count") ?:

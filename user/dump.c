@@ -577,6 +577,26 @@ static int collect(struct lm_dump *d)
 	return 0;
 }
 
+int lm_dump_check(struct lm_dump *d)
+{
+	return check_status(d);
+}
+
+int lm_dump_freeze(struct lm_dump *d)
+{
+	return freeze(d);
+}
+
+int lm_dump_freeze_more(struct lm_dump *d)
+{
+	return seize_pass(d);
+}
+
+int lm_dump_collect(struct lm_dump *d)
+{
+	return collect(d);
+}
+
 static int freeze_collect(pid_t pid, struct lm_dump *d)
 {
 	int err;

@@ -21,6 +21,9 @@ struct lm_dump {
 	unsigned long insn;	/* a `syscall` instruction poked in */
 	unsigned char *vma_quiet;	/* [nr_vmas]: smaps shows no anonymous
 					 * or swapped page (big VMAs only) */
+	int tree;		/* a member of dump --tree: AF_UNIX
+				 * socketpairs are kept (their peers are
+				 * checked against the tree) */
 };
 
 /*
@@ -58,6 +61,25 @@ void lm_dump_release(struct lm_dump *d, int kill);
 long lm_dump_write_map(struct lm_dump *d, struct lm_stream *s,
 		       const struct lm_pagemap_img *m, __u64 max_run_bytes);
 
+/*
+ * dump --tree: seize every process of the tree rooted at @pid (children
+ * from /proc/PID/task/TID/children, every thread, looping until nothing
+ * new appears) before collecting any, then collect each member.  On
+ * success *members is an array of *nr dumps, the root first, parents
+ * before children, and @t says who is whose parent and which fds share an
+ * open file description (kcmp).  On failure every process runs on,
+ * untouched, and @errmsg says why.
+ */
+int lm_dump_tree(pid_t pid, struct lm_dump **members, unsigned int *nr,
+		 struct lm_tree_img *t, char *errmsg, size_t errlen);
+/* TREE record, then each member's eager stream. */
+int lm_dump_tree_write(struct lm_dump *members, unsigned int nr,
+		       const struct lm_tree_img *t, struct lm_stream *s,
+		       char *errmsg, size_t errlen);
+/* lm_dump_release of every member (children first), frees the array. */
+void lm_dump_tree_release(struct lm_dump *members, unsigned int nr,
+			  struct lm_tree_img *t, int kill);
+
 /* Pages with data in the whole image (sum over the pagemaps). */
 __u64 lm_image_data_pages(const struct lm_image *img);
 
@@ -77,5 +99,10 @@ int lm_collect_fds(struct lm_dump *d);
 int lm_collect_mm(struct lm_dump *d);
 int lm_collect_shm_maps(struct lm_dump *d);
 int lm_collect_threads(struct lm_dump *d);
+/* dump.c, for dump_tree.c: the stages of lm_dump_freeze_collect. */
+int lm_dump_check(struct lm_dump *d);
+int lm_dump_freeze(struct lm_dump *d);
+int lm_dump_freeze_more(struct lm_dump *d);	/* >0: new threads seized */
+int lm_dump_collect(struct lm_dump *d);
 
 #endif
