@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,102 @@ static int install_pages(struct lm_stream *s, struct lm_restorer *r)
 	}
 }
 
+/* Read every member's metadata; *off[i]: where its pages start. */
+static int read_members(struct lm_stream *s, const struct lm_tree_img *t,
+			struct lm_image *imgs, __u64 *off)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->t.nr_members; i++) {
+		struct lm_pages p;
+		void *data;
+		int r;
+
+		if (i)
+			lm_stream_next_member(s);
+		r = lm_read_meta(s, &imgs[i]);
+		if (r)
+			goto bad;
+		off[i] = lm_stream_pos(s);
+		do
+			r = lm_read_next(s, &p, &data);
+		while (r == LM_REC_PAGES || r == LM_REC_META_END);
+		if (r != LM_REC_END)
+			goto bad;
+		continue;
+bad:
+		fprintf(stderr, "restore: %s, member %u: %s\n", s->what, i,
+			s->errmsg[0] ? s->errmsg : strerror(r < 0 ? -r : EBADMSG));
+		return r < 0 ? r : -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * A tree image: every member's metadata first (its pages are skipped,
+ * then read again once every stub exists), the members resumed children
+ * first.
+ */
+static int restore_tree(struct lm_stream *s, struct lm_tree_img *t,
+			const char *pidfile, struct lm_restore_opts *o)
+{
+	unsigned int nr = t->t.nr_members, i, resumed = 0;
+	struct lm_image *imgs = calloc(nr, sizeof(*imgs));
+	struct lm_restorer **rs = NULL;
+	__u64 *off = calloc(nr, sizeof(*off));
+	pid_t *pids = calloc(nr, sizeof(*pids));
+	int err = -ENOMEM;
+
+	if (!imgs || !off || !pids)
+		goto out;
+	err = read_members(s, t, imgs, off);
+	if (!err)
+		err = lm_restore_tree_prepare(t, imgs, o, &rs);
+	for (i = 0; !err && i < nr; i++) {
+		err = lm_stream_seek_pages(s, off[i], &imgs[i]);
+		if (err)
+			fprintf(stderr, "restore: %s\n", s->errmsg);
+		else
+			err = install_pages(s, rs[i]);
+	}
+	for (i = nr; !err && i-- > 0; resumed++)
+		err = lm_restore_resume(rs[i], &pids[i]);
+	if (err) {
+		/* Those already running go too: never half a tree. */
+		for (i = nr - resumed; i < nr; i++)
+			if (pids[i] > 0)
+				kill(pids[i], SIGKILL);
+		if (rs)
+			lm_restore_tree_abort(rs, nr);
+		fprintf(stderr, "restore: the tree of PID %d is not restored; nothing is left running\n",
+			t->members[0].pid);
+		goto out;
+	}
+	lm_restore_tree_free(rs, nr);
+	for (i = 0; i < nr; i++)
+		printf("restore: member %u: PID %d restored as PID %d, child of %d\n",
+		       i, t->members[i].pid, pids[i],
+		       t->members[i].parent >= 0 ? pids[t->members[i].parent] :
+		       getpid());
+	if (pidfile) {
+		err = write_pidfile(pidfile, pids[0]);
+		if (err)
+			fprintf(stderr, "restore: cannot write pidfile %s: %s (PID %d runs)\n",
+				pidfile, strerror(-err), pids[0]);
+	}
+out:
+	for (i = 0; imgs && i < nr; i++)
+		lm_image_free(&imgs[i]);
+	free(imgs);
+	free(off);
+	free(pids);
+	return err;
+}
+
 static int do_restore(const char *in, const char *pidfile,
 		      struct lm_restore_opts *o)
 {
+	struct lm_tree_img tree;
 	struct lm_image img;
 	struct lm_stream s;
 	struct lm_restorer *r = NULL;
@@ -81,7 +175,14 @@ static int do_restore(const char *in, const char *pidfile,
 	err = lm_stream_open(&s, fd, 0, what);
 	if (err)
 		goto out_fd;
-	err = lm_read_meta(&s, &img);
+	err = lm_read_tree(&s, &tree);
+	if (err > 0) {
+		err = restore_tree(&s, &tree, pidfile, o);
+		lm_tree_free(&tree);
+		goto out_stream;
+	}
+	if (!err)
+		err = lm_read_meta(&s, &img);
 	if (err) {
 		fprintf(stderr, "restore: %s: %s\n", what,
 			s.errmsg[0] ? s.errmsg : strerror(-err));

@@ -50,11 +50,22 @@ static int pick_base(struct lm_restorer *r)
 {
 	const struct lm_proc *p = &r->img->proc;
 	int max = 2, lim = raise_nofile(), need, files = 0;
-	unsigned int i;
+	unsigned int i, m;
 
 	for (i = 0; i < p->nr_fds; i++)
 		if (r->img->fds[i].f.fd > max)
 			max = r->img->fds[i].f.fd;
+	/* A tree: every member's carriers live in the restorer at once. */
+	for (m = 0; r->tree && m < r->tree->nr; m++) {
+		const struct lm_image *o = r->tree->rs[m]->img;
+
+		for (i = 0; i < o->proc.nr_fds; i++)
+			if (o->fds[i].f.fd > max)
+				max = o->fds[i].f.fd;
+		if (m != r->member)
+			files += o->proc.nr_fds + o->proc.nr_shms +
+				 o->proc.nr_vmas + 4;
+	}
 	for (i = 0; i < p->nr_vmas; i++)
 		if (r->img->vmas[i].path && r->img->vmas[i].path[0] == '/')
 			files++;
@@ -156,7 +167,8 @@ static void close_restorer_carriers(struct lm_restorer *r)
 	r->nr_carriers = n;
 }
 
-static int build(struct lm_restorer *r)
+/* Everything the restorer opens before the stub exists. */
+static int build_open(struct lm_restorer *r)
 {
 	int err;
 
@@ -173,18 +185,35 @@ static int build(struct lm_restorer *r)
 		err = open_exe(r);
 	if (!err)
 		err = rst_find_gap(r->img, 0, RST_TRAMP_SIZE, 0, 0, &r->tramp);
-	if (err)
-		return err;
-	err = rst_start_stub(r);
-	close_restorer_carriers(r);
-	if (!err)
-		err = rst_clean_stub(r);
+	return err;
+}
+
+/* Everything done by injection once the stub is seized. */
+static int build_stub(struct lm_restorer *r)
+{
+	int err;
+
+	err = rst_clean_stub(r);
 	if (!err && r->opts.lazy)
 		err = rst_uffd_create(r);
 	if (!err)
 		err = rst_move_vdso(r);
 	if (!err)
 		err = rst_map_vmas(r);
+	return err;
+}
+
+static int build(struct lm_restorer *r)
+{
+	int err;
+
+	err = build_open(r);
+	if (err)
+		return err;
+	err = rst_start_stub(r);
+	close_restorer_carriers(r);
+	if (!err)
+		err = build_stub(r);
 	return err;
 }
 
@@ -325,4 +354,103 @@ void lm_restore_free(struct lm_restorer *r)
 	free(r->tids);
 	free(r->thr_seized);
 	free(r);
+}
+
+/* ---- a process tree ---- */
+
+static void kill_tree(struct lm_restorer **rs, unsigned int nr)
+{
+	unsigned int i;
+
+	/* The root first: the others die with it (PR_SET_PDEATHSIG) anyway. */
+	for (i = 0; i < nr; i++)
+		if (rs[i])
+			kill_stub(rs[i]);
+}
+
+void lm_restore_tree_free(struct lm_restorer **rs, unsigned int nr)
+{
+	struct rst_tree *tr = NULL;
+	unsigned int i;
+
+	if (!rs)
+		return;
+	for (i = 0; i < nr; i++) {
+		if (!rs[i])
+			continue;
+		tr = rs[i]->tree;
+		lm_restore_free(rs[i]);
+	}
+	if (tr) {
+		rst_share_close(tr);
+		free(tr);
+	}
+	free(rs);
+}
+
+void lm_restore_tree_abort(struct lm_restorer **rs, unsigned int nr)
+{
+	if (!rs)
+		return;
+	kill_tree(rs, nr);
+	lm_restore_tree_free(rs, nr);
+}
+
+int lm_restore_tree_prepare(const struct lm_tree_img *t,
+			    struct lm_image *imgs,
+			    const struct lm_restore_opts *o,
+			    struct lm_restorer ***out)
+{
+	unsigned int nr = t->t.nr_members, i;
+	struct lm_restorer **rs;
+	struct rst_tree *tr;
+	int err = 0;
+
+	*out = NULL;
+	if (o && o->lazy) {
+		rst_err("a process tree can only be restored eagerly for now");
+		return -EOPNOTSUPP;
+	}
+	rs = calloc(nr, sizeof(*rs));
+	tr = calloc(1, sizeof(*tr));
+	if (!rs || !tr) {
+		free(rs);
+		free(tr);
+		return -ENOMEM;
+	}
+	tr->t = t;
+	tr->nr = nr;
+	tr->rs = rs;
+	for (i = 0; i < nr && !err; i++) {
+		rs[i] = alloc_restorer(&imgs[i], o);
+		if (!rs[i]) {
+			err = -ENOMEM;
+			break;
+		}
+		rs[i]->tree = tr;
+		rs[i]->member = i;
+	}
+	for (i = 0; i < nr && !err; i++)
+		err = build_open(rs[i]);
+	if (!err)
+		err = rst_start_tree(tr);
+	for (i = 0; i < nr; i++)
+		if (rs[i])
+			close_restorer_carriers(rs[i]);
+	rst_share_close(tr);
+	for (i = 0; i < nr && !err; i++)
+		err = build_stub(rs[i]);
+	if (err) {
+		rst_err("restore of the tree of PID %d failed; nothing is left running",
+			imgs[0].proc.pid);
+		if (rs[0]) {
+			lm_restore_tree_abort(rs, nr);
+		} else {
+			free(tr);
+			free(rs);
+		}
+		return err < 0 ? err : -EIO;
+	}
+	*out = rs;
+	return 0;
 }

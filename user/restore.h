@@ -63,6 +63,24 @@ int lm_restore_shm_fd(struct lm_restorer *r, int shm_id);
  */
 int lm_restore_resume(struct lm_restorer *r, pid_t *pid);
 
+/*
+ * A process tree (image with a TREE record; @imgs[i] is member i): one
+ * restorer per member in *out ([t->t.nr_members]), stubs created so that
+ * every member is the child of its dumped parent (same PIDs where free),
+ * each then built as lm_restore_prepare builds one process; objects
+ * shared across members (pipes, socketpairs, shm objects, open file
+ * descriptions) are shared again.  Then lm_restore_write_pages and
+ * lm_restore_resume on each member, and lm_restore_tree_free (or
+ * lm_restore_tree_abort, which kills every member not yet resumed).
+ * Eager only (opts.lazy refused).  @t and @imgs must outlive *out.
+ */
+int lm_restore_tree_prepare(const struct lm_tree_img *t,
+			    struct lm_image *imgs,
+			    const struct lm_restore_opts *o,
+			    struct lm_restorer ***out);
+void lm_restore_tree_abort(struct lm_restorer **rs, unsigned int nr);
+void lm_restore_tree_free(struct lm_restorer **rs, unsigned int nr);
+
 /* Kill the half-built process (any stage before resume) and free. */
 void lm_restore_abort(struct lm_restorer *r);
 void lm_restore_free(struct lm_restorer *r);

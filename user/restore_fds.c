@@ -10,6 +10,9 @@
  *  - memfd fds: a fresh open of the restored shm object (own offset and
  *    flags, same inode);
  *  - eventfd: eventfd(count);
+ *  - in a tree (restore_tree.c): fds sharing an open file description are
+ *    dups of one open; a pipe or an AF_UNIX socketpair is created once for
+ *    all members, its queued bytes written once;
  *  - fds 0-2 follow --stdio (inherit: the restorer's own, null: /dev/null,
  *    PATH: fd 0 from /dev/null, 1 and 2 appended to PATH).
  * shm objects (shared anon, memfd, hugetlb shared) are memfds created
@@ -25,6 +28,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include "restore_priv.h"
 
@@ -157,12 +161,31 @@ size:
  * through /proc/PID/map_files (restore_mem.c).  Returns the VMA index or
  * -1 (then it becomes a memfd like the other kinds).
  */
+/* Does another member of the tree have the shm object @s too? */
+static int shm_in_other_member(const struct lm_restorer *r,
+			       const struct lm_shm *s)
+{
+	unsigned int m, k;
+
+	for (m = 0; r->tree && m < r->tree->nr; m++) {
+		const struct lm_image *img = r->tree->rs[m]->img;
+
+		if (m == r->member)
+			continue;
+		for (k = 0; k < img->proc.nr_shms; k++)
+			if (img->shms[k].s.dev == s->dev &&
+			    img->shms[k].s.ino == s->ino)
+				return 1;
+	}
+	return 0;
+}
+
 int rst_native_anon(const struct lm_restorer *r, int k)
 {
 	const struct lm_shm_img *s = &r->img->shms[k];
 	unsigned int i;
 
-	if (s->s.kind != LM_MEM_ANON_SHARED)
+	if (s->s.kind != LM_MEM_ANON_SHARED || shm_in_other_member(r, &s->s))
 		return -1;
 	for (i = 0; i < r->img->proc.nr_vmas; i++) {
 		const struct lm_vma *v = &r->img->vmas[i].v;
@@ -187,7 +210,21 @@ int rst_open_shms(struct lm_restorer *r)
 			r->shm_native[i] = v + 1;
 			continue;
 		}
-		fd = open_shm(s);
+		fd = -1;
+		if (r->tree) {
+			struct rst_share *sh = rst_share_find(r->tree, RST_SH_SHM,
+							      s->s.dev, s->s.ino);
+
+			if (sh)
+				fd = fcntl(sh->fd[0], F_DUPFD_CLOEXEC, 0);
+		}
+		if (fd < 0) {
+			fd = open_shm(s);
+			if (fd >= 0 && r->tree &&
+			    !rst_share_add(r->tree, RST_SH_SHM, s->s.dev,
+					   s->s.ino, fcntl(fd, F_DUPFD_CLOEXEC, 0), -1))
+				fd = -ENOMEM;
+		}
 		if (fd < 0) {
 			rst_err("cannot create shm object %d (%s, %s, %llu bytes): %s",
 				s->s.id, lm_mem_kind_name(s->s.kind),
@@ -340,6 +377,87 @@ static int open_pipe(const struct lm_restorer *r, int idx, int (*pipes)[2])
 	return end;
 }
 
+static int set_fl(int fd, const struct lm_fd_img *f)
+{
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, f->f.flags & (O_NONBLOCK | O_DIRECT)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* A pipe between members: one pipe per inode for the whole tree. */
+static int open_tree_pipe(struct lm_restorer *r, int idx)
+{
+	const struct lm_fd_img *f = &r->img->fds[idx];
+	struct rst_share *sh;
+	unsigned int j;
+	int p[2], err;
+
+	sh = rst_share_find(r->tree, RST_SH_PIPE, f->f.pipe_ino, 0);
+	if (!sh) {
+		if (pipe2(p, O_CLOEXEC))
+			return -errno;
+		sh = rst_share_add(r->tree, RST_SH_PIPE, f->f.pipe_ino, 0,
+				   p[0], p[1]);
+		if (!sh)
+			return -ENOMEM;
+		/* Each member saw the same bytes: write one copy. */
+		for (j = idx; j < r->img->proc.nr_fds; j++) {
+			const struct lm_fd_img *g = &r->img->fds[j];
+
+			if (g->f.type != LM_FD_PIPE || g->f.pipe_ino != f->f.pipe_ino)
+				continue;
+			err = fill_pipe(sh->fd[1], g);
+			if (err)
+				return err;
+		}
+	}
+	return set_fl(fcntl(sh->fd[(f->f.flags & O_ACCMODE) != O_RDONLY],
+			    F_DUPFD_CLOEXEC, 0), f);
+}
+
+/*
+ * One end of a socketpair between members (tree images only): one
+ * socketpair per pair of inodes; the bytes queued for an end are written
+ * into the other end.
+ */
+static int open_unix(struct lm_restorer *r, const struct lm_fd_img *f)
+{
+	__u64 lo = f->f.pipe_ino < f->f.rdev ? f->f.pipe_ino : f->f.rdev;
+	int end = f->f.pipe_ino != lo, sv[2];
+	struct rst_share *sh;
+	size_t done = 0;
+
+	if (!r->tree)
+		return -EOPNOTSUPP;
+	sh = rst_share_find(r->tree, RST_SH_SOCK, lo, 0);
+	if (!sh) {
+		if (socketpair(AF_UNIX, (int)f->f.pos | SOCK_CLOEXEC, 0, sv))
+			return -errno;
+		sh = rst_share_add(r->tree, RST_SH_SOCK, lo, 0, sv[0], sv[1]);
+		if (!sh)
+			return -ENOMEM;
+	}
+	if (f->f.data_len && !(sh->filled & (1 << end))) {
+		while (done < f->f.data_len) {
+			ssize_t n = send(sh->fd[!end], (char *)f->data + done,
+					 f->f.data_len - done, MSG_DONTWAIT);
+
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+			done += n;
+		}
+		sh->filled |= 1 << end;
+	}
+	return set_fl(fcntl(sh->fd[end], F_DUPFD_CLOEXEC, 0), f);
+}
+
 static int open_memfd(struct lm_restorer *r, const struct lm_fd_img *f)
 {
 	int k = shm_index(r->img, f->f.shm_id);
@@ -362,19 +480,21 @@ static int open_memfd(struct lm_restorer *r, const struct lm_fd_img *f)
 	return fd;
 }
 
-static int open_one(struct lm_restorer *r, int idx, int (*pipes)[2])
+static int open_kind(struct lm_restorer *r, int idx, int (*pipes)[2])
 {
 	const struct lm_fd_img *f = &r->img->fds[idx];
 	int fl = 0, fd;
 
-	if (f->f.fd <= 2)
-		return open_stdio(r, f->f.fd, f->f.flags & O_ACCMODE);
 	switch (f->f.type) {
 	case LM_FD_REG:
 	case LM_FD_CHR:
 		return open_reg(f);
 	case LM_FD_PIPE:
+		if (r->tree)
+			return open_tree_pipe(r, idx);
 		return open_pipe(r, idx, pipes);
+	case LM_FD_UNIX:
+		return open_unix(r, f);
 	case LM_FD_MEMFD:
 		return open_memfd(r, f);
 	case LM_FD_EVENTFD:
@@ -384,6 +504,37 @@ static int open_one(struct lm_restorer *r, int idx, int (*pipes)[2])
 		return fd < 0 ? -errno : fd;
 	}
 	return -EOPNOTSUPP;
+}
+
+/*
+ * In a tree, fds with one file_id share one open file description: the
+ * first one opened is kept and the others are dups of it.
+ */
+static int open_one(struct lm_restorer *r, int idx, int (*pipes)[2])
+{
+	const struct lm_fd_img *f = &r->img->fds[idx];
+	struct rst_share *sh;
+	__u64 id;
+	int fd;
+
+	if (f->f.fd <= 2)
+		return open_stdio(r, f->f.fd, f->f.flags & O_ACCMODE);
+	if (!r->tree)
+		return open_kind(r, idx, pipes);
+	id = lm_tree_file_id(r->tree->t, r->member, f->f.fd);
+	sh = id ? rst_share_find(r->tree, RST_SH_FILE, id, 0) : NULL;
+	if (sh) {
+		fd = fcntl(sh->fd[0], F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	fd = open_kind(r, idx, pipes);
+	if (fd >= 0 && id &&
+	    !rst_share_add(r->tree, RST_SH_FILE, id, 0,
+			   fcntl(fd, F_DUPFD_CLOEXEC, 0), -1)) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return fd;
 }
 
 int rst_open_fds(struct lm_restorer *r)

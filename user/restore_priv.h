@@ -31,8 +31,40 @@ struct rst_fdplan {
 	int cloexec;
 };
 
+/*
+ * A process tree (restore_tree.c): one restorer per member, in the
+ * TREE record's order.  Objects shared between fds or members (an open
+ * file description, a pipe, a socketpair, a shm object) are opened once
+ * and kept in shares[] until every stub has been created: each member's
+ * carrier is a dup of it.
+ */
+enum rst_share_kind {
+	RST_SH_FILE = 1,	/* key: file_id */
+	RST_SH_PIPE,		/* key: pipe inode; fd[0] read, fd[1] write */
+	RST_SH_SOCK,		/* key: lower inode of the pair; fd[0] is
+				 * that end, fd[1] the other */
+	RST_SH_SHM,		/* key, key2: dev, ino */
+};
+
+struct rst_share {
+	int kind;
+	__u64 key, key2;
+	int fd[2];
+	int filled;		/* bit n: data queued into end n */
+};
+
+struct rst_tree {
+	const struct lm_tree_img *t;
+	unsigned int nr;
+	struct lm_restorer **rs;	/* [nr] */
+	struct rst_share *shares;
+	int nr_shares;
+};
+
 struct lm_restorer {
 	struct lm_image *img;
+	struct rst_tree *tree;		/* NULL: a single process */
+	unsigned int member;		/* index in the tree */
 	struct lm_restore_opts opts;
 	pid_t pid;			/* the stub, then the restored process */
 	int pidfd;
@@ -67,6 +99,7 @@ int rst_find_gap(const struct lm_image *img, pid_t pid, unsigned long len,
 		 unsigned long *out);
 int rst_add_carrier(struct lm_restorer *r, int fd);
 int rst_start_stub(struct lm_restorer *r);
+int rst_start_tree(struct rst_tree *tr);
 int rst_clean_stub(struct lm_restorer *r);
 int rst_move_vdso(struct lm_restorer *r);
 long rst_sys(struct lm_restorer *r, pid_t tid, long nr, long a1, long a2,
@@ -79,6 +112,13 @@ int rst_open_fds(struct lm_restorer *r);
 int rst_open_shms(struct lm_restorer *r);
 int rst_native_anon(const struct lm_restorer *r, int k);
 int rst_seal_shms(struct lm_restorer *r);
+
+/* restore_tree.c */
+struct rst_share *rst_share_find(struct rst_tree *tr, int kind, __u64 key,
+				 __u64 key2);
+struct rst_share *rst_share_add(struct rst_tree *tr, int kind, __u64 key,
+				__u64 key2, int fd0, int fd1);
+void rst_share_close(struct rst_tree *tr);
 
 /* restore_mem.c */
 int rst_open_vma_files(struct lm_restorer *r);

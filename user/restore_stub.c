@@ -60,6 +60,7 @@ enum stub_step {
 	STUB_PERSONALITY,
 	STUB_SIGACTION,
 	STUB_PRCTL,
+	STUB_CLONE,
 };
 
 struct stub_report {
@@ -297,6 +298,54 @@ static void stub_sigactions(struct lm_restorer *r)
 	}
 }
 
+static pid_t clone3_stub(struct lm_restorer *r, pid_t want, int *pidfd);
+
+/*
+ * A session or group leader leads again (a daemon must not stay in the
+ * restorer's session, where the terminal's signals reach it); other
+ * processes stay in the restorer's group, or in a tree inherit their
+ * parent's, or join the group of another member when they were in it.
+ */
+static void stub_session(struct lm_restorer *r)
+{
+	const struct lm_proc *p = &r->img->proc;
+	const struct lm_tree_member *m;
+
+	if (p->sid == p->pid) {
+		setsid();
+		return;
+	}
+	if (p->pgid == p->pid) {
+		setpgid(0, 0);
+		return;
+	}
+	if (!r->tree || !r->member)
+		return;
+	m = &r->tree->t->members[r->member];
+	if (p->pgid != r->tree->rs[m->parent]->img->proc.pgid)
+		setpgid(0, p->pgid);	/* best effort: where it exists */
+}
+
+/* The stubs of this member's children, each with its dumped PID if free. */
+static void stub_children(struct lm_restorer *r)
+{
+	unsigned int k;
+
+	for (k = r->member + 1; r->tree && k < r->tree->nr; k++) {
+		struct lm_restorer *c = r->tree->rs[k];
+		pid_t pid;
+
+		if (r->tree->t->members[k].parent != (int)r->member)
+			continue;
+		pid = clone3_stub(c, c->img->proc.pid, NULL);
+		if (pid == -EEXIST || pid == -EPERM || pid == -EINVAL ||
+		    pid == -ENOSPC)
+			pid = clone3_stub(c, 0, NULL);
+		if (pid < 0)
+			stub_fail(r, STUB_CLONE, c->img->proc.pid, -pid);
+	}
+}
+
 static __attribute__((noreturn)) void stub_main(struct lm_restorer *r,
 						pid_t parent)
 {
@@ -309,6 +358,9 @@ static __attribute__((noreturn)) void stub_main(struct lm_restorer *r,
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		stub_fail(r, STUB_PDEATHSIG, 0, errno);
+	ok.arg = getpid();
+	stub_session(r);
+	stub_children(r);
 	stub_reset_restart();
 	t = mmap((void *)r->tramp, RST_TRAMP_SIZE,
 		 PROT_READ | PROT_WRITE | PROT_EXEC,
@@ -322,15 +374,6 @@ static __attribute__((noreturn)) void stub_main(struct lm_restorer *r,
 	if (r->img->root && r->img->root[0] && strcmp(r->img->root, "/") &&
 	    chroot(r->img->root))
 		stub_fail(r, STUB_ROOT, 0, errno);
-	/*
-	 * A session or group leader leads again (a daemon must not stay in
-	 * the restorer's session, where the terminal's signals reach it);
-	 * other processes stay in the restorer's group.
-	 */
-	if (p->sid == p->pid)
-		setsid();
-	else if (p->pgid == p->pid)
-		setpgid(0, 0);
 	umask(p->umask & 0777);
 	if ((unsigned int)personality(0xffffffff) != p->personality &&
 	    personality(p->personality) < 0)
@@ -386,6 +429,10 @@ static void stub_report_err(struct lm_restorer *r, const struct stub_report *rep
 	case STUB_PRCTL:
 		rst_err("stub: prctl(%d): %s", rep->arg, e);
 		break;
+	case STUB_CLONE:
+		rst_err("the stub of PID %d cannot create the stub of its child %d: %s",
+			r->img->proc.pid, rep->arg, e);
+		break;
 	default:
 		rst_err("the stub failed to start (step %d): %s", rep->step, e);
 	}
@@ -408,8 +455,10 @@ static pid_t clone3_stub(struct lm_restorer *r, pid_t want, int *pidfd)
 	long ret;
 
 	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_PIDFD;
-	ca.pidfd = (unsigned long)pidfd;
+	if (pidfd) {
+		ca.flags = CLONE_PIDFD;
+		ca.pidfd = (unsigned long)pidfd;
+	}
 	ca.exit_signal = SIGCHLD;
 	if (want > 0) {
 		ca.set_tid = (unsigned long)&want;
@@ -790,4 +839,88 @@ int rst_move_vdso(struct lm_restorer *r)
 		lo = tmp;
 	}
 	return remap_all(r, &st, lo, ilo);
+}
+
+/* ---- a process tree: the root's stub creates the others ---- */
+
+static int tree_pipes(struct rst_tree *tr)
+{
+	unsigned int i;
+
+	for (i = 0; i < tr->nr; i++) {
+		struct lm_restorer *r = tr->rs[i];
+		int pfd[2];
+
+		if (pipe2(pfd, O_CLOEXEC))
+			return -errno;
+		r->status_rd = pfd[0];
+		r->status_wr = rst_add_carrier(r, pfd[1]);
+		if (r->status_wr < 0)
+			return r->status_wr;
+	}
+	return 0;
+}
+
+/* Member @i's report: its PID; then seize it. */
+static int tree_member_started(struct lm_restorer *r, unsigned int i)
+{
+	struct stub_report rep;
+	pid_t want = r->img->proc.pid;
+	ssize_t n;
+
+	n = read(r->status_rd, &rep, sizeof(rep));
+	if (n != sizeof(rep)) {
+		rst_err("the stub of PID %d (member %u of the tree) died while starting",
+			want, i);
+		return -ECHILD;
+	}
+	if (rep.step != STUB_OK) {
+		stub_report_err(r, &rep);
+		return rep.err ? -rep.err : -EIO;
+	}
+	if (i) {
+		r->pid = rep.arg;
+		r->pidfd = syscall(SYS_pidfd_open, r->pid, 0);
+		if (r->pidfd < 0) {
+			rst_err("cannot open a pidfd on the stub %d: %s", r->pid,
+				strerror(errno));
+			return -errno;
+		}
+	}
+	if (r->pid != want)
+		rst_err("PID %d cannot be kept (in use?): the process gets PID %d",
+			want, r->pid);
+	return seize_stub(r);
+}
+
+int rst_start_tree(struct rst_tree *tr)
+{
+	struct lm_restorer *root = tr->rs[0];
+	pid_t want = root->img->proc.pid, pid;
+	unsigned int i;
+	int pidfd = -1, err;
+
+	err = tree_pipes(tr);
+	if (err)
+		return err;
+	pid = clone3_stub(root, want, &pidfd);
+	if (pid == -EEXIST || pid == -EPERM || pid == -EINVAL ||
+	    pid == -ENOSPC)
+		pid = clone3_stub(root, 0, &pidfd);
+	if (pid < 0) {
+		rst_err("cannot create the stub process: %s", strerror(-pid));
+		return pid;
+	}
+	root->pid = pid;
+	root->pidfd = pidfd;
+	for (i = 0; i < tr->nr; i++) {
+		drop_carrier(tr->rs[i], tr->rs[i]->status_wr);
+		tr->rs[i]->status_wr = -1;
+	}
+	for (i = 0; i < tr->nr; i++) {
+		err = tree_member_started(tr->rs[i], i);
+		if (err)
+			return err;
+	}
+	return 0;
 }

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tree_wl DIR: a four-process tree for dump --tree / restore.
+ *
+ *	R (root) ---- A ---- G
+ *	          \-- B
+ *
+ * Shared by the tree: a MAP_SHARED|MAP_ANONYMOUS mapping (4 pages), a
+ * pipe (R wrote "hello-pipe" into it, G reads it after the restore), a
+ * socketpair between R and B (B queued "hello-sock" for R), a regular
+ * file opened before the forks (one offset: R set it to 100, B moves it
+ * after the restore, R sees it moved).  Private: a 64 KiB buffer filled
+ * before the forks (shared copy-on-write at dump time) and one filled by
+ * each member after its fork.
+ *
+ * When all four are ready, R writes "R A B G" (PIDs) to DIR/ready.  On
+ * SIGUSR1 R wakes A and B (A wakes G) by the PIDs it remembers; each
+ * member checks its parent, its memory and its part of the shared state,
+ * exits 0 or with the number of the first failed check; each parent
+ * wait()s for its children and checks their status.  R writes "ok" or
+ * "fail: ..." to DIR/result and exits 0 or 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#define BUF	(64 << 10)
+#define PG	4096
+
+static volatile sig_atomic_t go;
+static char *shared;		/* 4 pages, MAP_SHARED */
+static unsigned char *before;	/* filled before the forks */
+static unsigned char *mine;	/* filled by each member */
+static int pipefd[2], sv[2], filefd;
+static pid_t pid_r, pid_a, pid_b, pid_g;
+static char dir[3000];
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	go = 1;
+}
+
+static void fill(unsigned char *p, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 12));
+}
+
+static int check(const unsigned char *p, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(seed * 131 + i * 7 + (i >> 12)))
+			return 0;
+	return 1;
+}
+
+static void wait_go(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	while (!go)
+		sigsuspend(&none);
+}
+
+/* Checks common to every member; 0 or the number of the failed one. */
+static int check_common(int idx, unsigned int seed)
+{
+	uint64_t *slots = (uint64_t *)(shared + PG);
+
+	if (!check(before, BUF, 1))
+		return 10;	/* COW-shared at dump time */
+	if (!check(mine, BUF, seed))
+		return 11;
+	if (!check((unsigned char *)shared, PG, 2))
+		return 12;
+	if (slots[idx] != (uint64_t)getpid())
+		return 13;
+	shared[2 * PG + idx] = (char)(0xa0 + idx);	/* seen by R later */
+	return 0;
+}
+
+static int child_status(pid_t pid, int *code)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	*code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return 0;
+}
+
+static int member_g(void)
+{
+	char buf[16] = { 0 };
+	int r;
+
+	wait_go();
+	if (getppid() != pid_a)
+		return 20;
+	r = check_common(3, 7);
+	if (r)
+		return r;
+	if (read(pipefd[0], buf, 10) != 10 || memcmp(buf, "hello-pipe", 10))
+		return 21;
+	return 0;
+}
+
+static int member_a(void)
+{
+	int r, code;
+
+	wait_go();
+	if (getppid() != pid_r)
+		return 30;
+	r = check_common(1, 5);
+	if (r)
+		return r;
+	kill(pid_g, SIGUSR1);
+	if (child_status(pid_g, &code))
+		return 31;	/* wait() for its child failed */
+	return code ? code : 0;
+}
+
+static int member_b(void)
+{
+	char buf[16] = { 0 };
+	int r;
+
+	wait_go();
+	if (getppid() != pid_r)
+		return 40;
+	r = check_common(2, 6);
+	if (r)
+		return r;
+	if (lseek(filefd, 0, SEEK_CUR) != 100)
+		return 41;	/* the shared offset */
+	if (write(filefd, "B", 1) != 1)
+		return 42;
+	if (read(sv[1], buf, 5) != 5 || memcmp(buf, "reply", 5))
+		return 43;
+	return 0;
+}
+
+static void result(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void result(const char *fmt, ...)
+{
+	char path[3100], tmp[3100];
+	va_list ap;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/result", dir);
+	snprintf(tmp, sizeof(tmp), "%s/result.tmp", dir);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fclose(f);
+	rename(tmp, path);
+}
+
+static int member_r(void)
+{
+	char buf[16] = { 0 };
+	int r, ca, cb, i;
+
+	wait_go();
+	r = check_common(0, 4);
+	if (r) {
+		result("fail: R check %d", r);
+		return 1;
+	}
+	kill(pid_a, SIGUSR1);
+	kill(pid_b, SIGUSR1);
+	if (recv(sv[0], buf, 10, MSG_WAITALL) != 10 ||
+	    memcmp(buf, "hello-sock", 10)) {
+		result("fail: R did not read the socketpair's queued bytes");
+		return 1;
+	}
+	if (send(sv[0], "reply", 5, 0) != 5) {
+		result("fail: R cannot write to the socketpair");
+		return 1;
+	}
+	if (child_status(pid_a, &ca) || child_status(pid_b, &cb)) {
+		result("fail: wait() for a child: %s", strerror(errno));
+		return 1;
+	}
+	if (ca || cb) {
+		result("fail: A (and G) exit %d, B exit %d", ca, cb);
+		return 1;
+	}
+	for (i = 1; i < 4; i++)
+		if ((unsigned char)shared[2 * PG + i] != 0xa0 + i) {
+			result("fail: member %d's write to the shared mapping is not seen by R",
+			       i);
+			return 1;
+		}
+	if (lseek(filefd, 0, SEEK_CUR) != 101) {
+		result("fail: file offset %ld after B's write, not 101 (offset not shared)",
+		       (long)lseek(filefd, 0, SEEK_CUR));
+		return 1;
+	}
+	result("ok: 4 processes: parents, private and COW memory, shared mapping, pipe, socketpair, shared offset");
+	return 0;
+}
+
+/* Each member tells R it is ready (one byte on @ready). */
+static void ready_one(int ready, int idx, unsigned int seed)
+{
+	uint64_t *slots = (uint64_t *)(shared + PG);
+	char c = (char)idx;
+
+	mine = malloc(BUF);
+	fill(mine, BUF, seed);
+	slots[idx] = getpid();
+	if (write(ready, &c, 1) != 1)
+		_exit(99);
+}
+
+int main(int argc, char **argv)
+{
+	char path[3100];
+	int ready[2], i;
+	struct sigaction sa;
+	FILE *f;
+
+	if (argc != 2)
+		return 2;
+	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	shared = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	before = malloc(BUF);
+	if (shared == MAP_FAILED || !before)
+		return 3;
+	fill((unsigned char *)shared, PG, 2);
+	fill(before, BUF, 1);
+	snprintf(path, sizeof(path), "%s/file", dir);
+	filefd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (filefd < 0 || pipe(pipefd) || pipe(ready) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return 4;
+	if (lseek(filefd, 100, SEEK_SET) != 100 ||
+	    write(pipefd[1], "hello-pipe", 10) != 10)
+		return 5;
+	pid_r = getpid();
+	pid_a = fork();
+	if (pid_a == 0) {
+		pid_a = getpid();
+		pid_g = fork();
+		if (pid_g == 0) {
+			ready_one(ready[1], 3, 7);
+			_exit(member_g());
+		}
+		ready_one(ready[1], 1, 5);
+		_exit(member_a());
+	}
+	pid_b = fork();
+	if (pid_b == 0) {
+		ready_one(ready[1], 2, 6);
+		if (send(sv[1], "hello-sock", 10, 0) != 10)
+			_exit(98);
+		_exit(member_b());
+	}
+	ready_one(ready[1], 0, 4);
+	for (i = 0; i < 4; i++) {
+		char c;
+
+		if (read(ready[0], &c, 1) != 1)
+			return 6;
+	}
+	/* G's PID went only to A: R learns it from the shared slots. */
+	pid_g = (pid_t)((uint64_t *)(shared + PG))[3];
+	snprintf(path, sizeof(path), "%s/ready.tmp", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return 7;
+	fprintf(f, "%d %d %d %d\n", pid_r, pid_a, pid_b, pid_g);
+	fclose(f);
+	{
+		char final[3100];
+
+		snprintf(final, sizeof(final), "%s/ready", dir);
+		if (rename(path, final))
+			return 8;
+	}
+	return member_r();
+}
