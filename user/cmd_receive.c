@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include <linux/userfaultfd.h>
 #include "lazy.h"
 #include "lazymig.h"
+#include "lmdev.h"
 #include "net.h"
 #include "proto.h"
 #include "restore.h"
@@ -402,7 +404,7 @@ static int run_eager(struct receiver *rv)
 
 static void report(struct receiver *rv)
 {
-	char json[2048];
+	char json[4096];
 
 	lm_stats_json(&rv->st, json, sizeof(json));
 	if (rv->o.stats)
@@ -415,9 +417,89 @@ static void report(struct receiver *rv)
 		(unsigned long long)rv->st.pages_zero);
 }
 
+/* How the pages of one memory kind come in this migration. */
+static const char *kind_mechanism(const struct lm_vma *v, int module)
+{
+	if (v->flags & LM_VMA_LAZY)
+		return "uffd-missing";
+	switch (v->kind) {
+	case LM_MEM_ANON_SHARED:
+	case LM_MEM_MEMFD:
+	case LM_MEM_TMPFS:
+	case LM_MEM_HUGETLB_SHARED:
+		return module ? "eager (lazymig.ko is there but the daemon does not use it yet)" :
+				"eager (lazy shm objects not implemented yet; see eager_shm)";
+	case LM_MEM_HUGETLB_PRIVATE:
+		return "eager (lazy hugetlb not implemented yet)";
+	case LM_MEM_FILE_PRIVATE:
+		return "eager (COW pages of a file mapping)";
+	case LM_MEM_FILE_SHARED:
+		return "eager (dirty pages of a shared file mapping)";
+	case LM_MEM_VDSO:
+	case LM_MEM_VVAR:
+	case LM_MEM_VSYSCALL:
+		return "kernel (not migrated)";
+	default:
+		return "eager";
+	}
+}
+
+static void append(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t off = strlen(buf);
+	va_list ap;
+
+	if (off + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + off, len - off, fmt, ap);
+	va_end(ap);
+}
+
+/* Per kind and per eager shm object, for the stats. */
+static void kinds_used(struct receiver *rv)
+{
+	const struct lm_image *img = &rv->img;
+	unsigned int seen = 0, i, n = 0;
+	struct lmdev d;
+	int module = !lmdev_open(&d, NULL, 1);
+
+	if (module)
+		lmdev_close(&d);
+	for (i = 0; i < img->proc.nr_vmas; i++) {
+		const struct lm_vma *v = &img->vmas[i].v;
+
+		if (v->kind >= 32 || (seen & (1U << v->kind)))
+			continue;
+		seen |= 1U << v->kind;
+		append(rv->st.kinds, sizeof(rv->st.kinds), "%s\"%s\":\"%s\"",
+		       rv->st.kinds[0] ? "," : "", lm_mem_kind_name(v->kind),
+		       rv->lazy ? kind_mechanism(v, module) : "eager (--eager)");
+	}
+	for (i = 0; rv->lazy && i < img->proc.nr_shms; i++) {
+		const struct lm_shm *s = &img->shms[i].s;
+		const char *why = "lazy shm objects not implemented yet";
+
+		if ((s->flags & LM_SHM_FD_REACHABLE) && !module)
+			why = "fd-reachable, no lazymig.ko: fd access would bypass userfaultfd";
+		if (n++ == 8) {
+			append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
+			       ",{\"more\":%u}", img->proc.nr_shms - 8);
+			break;
+		}
+		append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
+		       "%s{\"id\":%d,\"kind\":\"%s\",\"why\":\"%s\"}",
+		       n > 1 ? "," : "", s->id, lm_mem_kind_name(s->kind), why);
+	}
+}
+
 /* What the kernel offered and what this migration used, for the stats. */
 static void mechanism(struct receiver *rv, __u64 f)
 {
+	kinds_used(rv);
 	if (!rv->lazy) {
 		snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
 			 "pre-copy (--eager)");

@@ -588,7 +588,7 @@ static void close_uffds(struct lm_lazy *l)
 
 static int send_done(struct lm_lazy *l)
 {
-	char json[2048];
+	char json[4096];
 	int len;
 
 	if (!l->st->last_install_ns)

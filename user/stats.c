@@ -113,7 +113,9 @@ int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
 	for (i = 0; i < LM_EV__MAX; i++)
 		out(buf, len, &off, "%s\"%s\":%llu", i ? "," : "", ev_names[i],
 		    (unsigned long long)st->events[i]);
-	out(buf, len, &off, "},\"mechanism\":\"%s\"}", st->mechanism[0] ? st->mechanism : "none");
+	out(buf, len, &off, "},\"mechanism_by_kind\":{%s},", st->kinds);
+	out(buf, len, &off, "\"eager_shm\":[%s],", st->eager_shm);
+	out(buf, len, &off, "\"mechanism\":\"%s\"}", st->mechanism[0] ? st->mechanism : "none");
 	return off;
 }
 

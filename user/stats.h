@@ -11,6 +11,9 @@
  * pages_pushed: arrived before resume (pages_eager of them) or on the
  * bulk channel; pages_dropped: lazy pages the process discarded
  * (MADV_DONTNEED, munmap) before they arrived.
+ * "mechanism" is one line for humans; "mechanism_by_kind" says per memory
+ * kind how its pages came; "eager_shm" lists the shm objects restored
+ * eagerly in a lazy migration and why.
  */
 #ifndef LAZYMIG_STATS_H
 #define LAZYMIG_STATS_H
@@ -38,6 +41,13 @@ struct lm_stats {
 	size_t nr_lat, cap_lat;
 	int eager;			/* --eager (full pre-copy) */
 	char mechanism[128];
+	/*
+	 * Per memory kind of the image, how its pages came (JSON members:
+	 * "anon-private":"uffd-missing", ...), and the shm objects restored
+	 * eagerly with the reason (JSON array elements).
+	 */
+	char kinds[512];
+	char eager_shm[768];
 };
 
 __u64 lm_now_ns(void);		/* CLOCK_MONOTONIC */

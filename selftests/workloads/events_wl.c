@@ -342,7 +342,7 @@ static int ev_fork(void)
 {
 	char *w = mem + (n - E - 1) * usz;	/* seed_of(n-E-1) != 0 */
 	pid_t kids[16], p;
-	int i, st, bad = 0;
+	int i, st, bad = 0, first = 0;
 
 	for (i = 0; i < 16; i++) {
 		kids[i] = fork();
@@ -367,13 +367,13 @@ static int ev_fork(void)
 	for (i = 0; i < 16; i++) {
 		if (waitpid(kids[i], &st, 0) != kids[i])
 			return fail_errno("waitpid");
-		if (!WIFEXITED(st) || WEXITSTATUS(st))
-			bad++;
+		if ((!WIFEXITED(st) || WEXITSTATUS(st)) && !bad++)
+			first = st;
 	}
 	if (bad) {
 		snprintf(msg, sizeof(msg),
-			 "fail: %d of 16 forked children found wrong data\n",
-			 bad);
+			 "fail: %d of 16 forked children found wrong data (first: status 0x%x)\n",
+			 bad, first);
 		return 1;
 	}
 	/* once they are done: a child writes (shared kinds: seen here) */
