@@ -131,6 +131,7 @@ FIXTURE_SETUP(roundtrip)
 	int fd = -1;
 
 	self->len = NPAGES * LM_PAGE;
+	self->base = NULL;
 	self->uffd = lm_uffd_api(variant->feature, NULL);
 	if (self->uffd == -EPERM || self->uffd == -ENOSYS || self->uffd == -EINVAL)
 		SKIP(return, "%s: userfaultfd or its feature missing (%s)",
@@ -169,11 +170,19 @@ TEST_F(roundtrip, missing_faults)
 	long bad;
 	int i;
 
+	/* The 6.1 harness runs the body even after a SKIP in the setup. */
+	if (self->uffd < 0)
+		SKIP(return, "%s: no userfaultfd for this kind", variant->kind);
+	/*
+	 * Register before mapping and filling the source: with THP a fill
+	 * of a neighbouring anon mapping that merged with ours could
+	 * populate our range with a huge page that never faults.
+	 */
+	ASSERT_EQ(0, ioctl(self->uffd, UFFDIO_REGISTER, &reg));
 	s.src = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, s.src);
 	lm_fill(s.src, self->len, 42);
-	ASSERT_EQ(0, ioctl(self->uffd, UFFDIO_REGISTER, &reg));
 	ASSERT_TRUE(reg.ioctls & (1ULL << _UFFDIO_COPY));
 	ASSERT_EQ(0, pthread_create(&th, NULL, serve, &s));
 	/* Touch pages in a scattered order, each once. */
