@@ -227,11 +227,16 @@ static int read_eager_pages(struct receiver *rv)
 	}
 }
 
+static int shm_fd(void *ctx, int shm_id)
+{
+	return lm_restore_shm_fd(ctx, shm_id);
+}
+
 static int setup_daemon(struct receiver *rv)
 {
 	struct lm_lazy_cfg c = {
 		.req_fd = rv->req, .bulk_fd = rv->bulk, .img = &rv->img,
-		.st = &rv->st,
+		.st = &rv->st, .shm_fd = shm_fd, .shm_ctx = rv->r,
 	};
 
 	c.uffd = lm_restore_take_uffd(rv->r);
@@ -421,14 +426,13 @@ static void report(struct receiver *rv)
 static const char *kind_mechanism(const struct lm_vma *v, int module)
 {
 	if (v->flags & LM_VMA_LAZY)
-		return "uffd-missing";
+		return v->shm_id >= 0 ? "uffd-missing-shmem" : "uffd-missing";
 	switch (v->kind) {
 	case LM_MEM_ANON_SHARED:
 	case LM_MEM_MEMFD:
 	case LM_MEM_TMPFS:
 	case LM_MEM_HUGETLB_SHARED:
-		return module ? "eager (lazymig.ko is there but the daemon does not use it yet)" :
-				"eager (lazy shm objects not implemented yet; see eager_shm)";
+		return "eager (see eager_shm)";
 	case LM_MEM_HUGETLB_PRIVATE:
 		return "eager (lazy hugetlb not implemented yet)";
 	case LM_MEM_FILE_PRIVATE:
@@ -481,10 +485,14 @@ static void kinds_used(struct receiver *rv)
 	}
 	for (i = 0; rv->lazy && i < img->proc.nr_shms; i++) {
 		const struct lm_shm *s = &img->shms[i].s;
-		const char *why = "lazy shm objects not implemented yet";
+		const char *why = "only shared anon (4 KiB) is restored lazily yet";
 
+		if (s->flags & LM_SHM_LAZY)
+			continue;
 		if ((s->flags & LM_SHM_FD_REACHABLE) && !module)
 			why = "fd-reachable, no lazymig.ko: fd access would bypass userfaultfd";
+		else if (s->flags & LM_SHM_FD_REACHABLE)
+			why = "fd-reachable: lazymig.ko is there but the daemon does not use it yet";
 		if (n++ == 8) {
 			append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
 			       ",{\"more\":%u}", img->proc.nr_shms - 8);
@@ -506,7 +514,7 @@ static void mechanism(struct receiver *rv, __u64 f)
 		return;
 	}
 	snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
-		 "userfaultfd missing faults, events:%s%s%s%s; private anon lazy, other kinds eager",
+		 "userfaultfd missing faults, events:%s%s%s%s; private anon and shared anon lazy, other kinds eager",
 		 f & UFFD_FEATURE_EVENT_FORK ? " fork" : "",
 		 f & UFFD_FEATURE_EVENT_REMAP ? " remap" : "",
 		 f & UFFD_FEATURE_EVENT_REMOVE ? " remove" : "",

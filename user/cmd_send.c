@@ -9,7 +9,9 @@
  *
  * Lazy (default): private anonymous VMAs are LM_VMA_LAZY; of their pages
  * only the ones under each thread's stack pointer go before resume.
- * Every other kind goes before resume for now.  --eager: everything goes
+ * Shared anon objects that no fd or path reaches are LM_SHM_LAZY (their
+ * VMAs LM_VMA_LAZY): none of their pages go before resume.  Every other
+ * kind goes before resume.  --eager: everything goes
  * before resume (full pre-copy over the same path, for comparison).
  *
  * If anything fails before the destination resumed, the source process
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <linux/userfaultfd.h>
 #include "dump.h"
 #include "lazy.h"
 #include "lazymig.h"
@@ -147,7 +150,8 @@ static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 	const struct lm_vma_img *v;
 
 	if (m->space)
-		return 0;
+		return m->space <= img->proc.nr_shms &&
+		       (img->shms[m->space - 1].s.flags & LM_SHM_LAZY);
 	v = vma_of(img, m->addr);
 	return v && v->v.start == m->addr && (v->v.flags & LM_VMA_LAZY);
 }
@@ -157,11 +161,28 @@ static void mark_lazy(struct lm_image *img)
 	unsigned int i;
 
 	img->hdr.flags |= LM_HDR_LAZY;
+	/*
+	 * Shared anon objects no fd or path reaches: every access faults,
+	 * so userfaultfd sees them all (missing faults on shmem).
+	 */
+	for (i = 0; i < img->proc.nr_shms; i++) {
+		struct lm_shm *s = &img->shms[i].s;
+
+		if (s->kind == LM_MEM_ANON_SHARED &&
+		    !(s->flags & LM_SHM_FD_REACHABLE) &&
+		    (!s->page_size || s->page_size == LM_PAGE_SIZE) &&
+		    (lm_lazy_uffd_features() & UFFD_FEATURE_MISSING_SHMEM))
+			s->flags |= LM_SHM_LAZY;
+	}
 	for (i = 0; i < img->proc.nr_vmas; i++) {
 		struct lm_vma *v = &img->vmas[i].v;
 
 		if (v->kind == LM_MEM_ANON_PRIVATE &&
 		    (!v->page_size || v->page_size == LM_PAGE_SIZE))
+			v->flags |= LM_VMA_LAZY;
+		if (v->kind == LM_MEM_ANON_SHARED && v->shm_id >= 0 &&
+		    (unsigned int)v->shm_id < img->proc.nr_shms &&
+		    (img->shms[v->shm_id].s.flags & LM_SHM_LAZY))
 			v->flags |= LM_VMA_LAZY;
 	}
 }

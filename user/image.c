@@ -1041,8 +1041,11 @@ static int map_is_lazy(const struct lm_image *img, const struct lm_pagemap *m)
 {
 	const struct lm_vma_img *v;
 
-	if (!(img->hdr.flags & LM_HDR_LAZY) || m->space)
+	if (!(img->hdr.flags & LM_HDR_LAZY))
 		return 0;
+	if (m->space)	/* a shm object restored lazily as a whole */
+		return m->space <= img->proc.nr_shms &&
+		       (img->shms[m->space - 1].s.flags & LM_SHM_LAZY);
 	v = find_vma(img, m->addr);
 	return v && (v->v.flags & LM_VMA_LAZY);
 }

@@ -17,6 +17,7 @@
  * When no page of any live mm is lazy any more: DONE (with the stats) to
  * the source, wait for its BYE, return.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,6 +30,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/lazymig_uffd.h>
 #include "lazy.h"
@@ -47,6 +49,7 @@ struct fault {
 	struct lm_mm *mm;
 	__u64 addr;		/* page address in mm */
 	__u64 t0;		/* when the fault was read */
+	pid_t tid;		/* faulting thread (UFFD_FEATURE_THREAD_ID), or 0 */
 };
 
 struct fault_vec {
@@ -54,8 +57,34 @@ struct fault_vec {
 	size_t nr, cap;
 };
 
+/*
+ * A shm object restored lazily: its lazy state by offset, and the
+ * daemon's own mapping of it, registered on the daemon's own uffd, where
+ * pages are installed (the page cache is the object's: every mapping, in
+ * every mm, then finds them; waiting faults are woken by address).
+ */
+struct lm_obj {
+	__u32 space;
+	__u64 ino;		/* of the restored object */
+	__u64 npages, ps;
+	unsigned long *lazy, *req;
+	__u64 nlazy;
+	char *map;
+	size_t map_len;
+};
+
+#define LM_MAX_ADV	64
+
 struct lm_lazy {
 	struct lm_lazy_cfg cfg;
+	struct {
+		__u64 start, end;
+		int advice;
+	} adv[LM_MAX_ADV];	/* madvise() calls in flight (note_madvise) */
+	size_t nr_adv;
+	struct lm_obj *objs;	/* [nr_objs], by space */
+	size_t nr_objs;
+	int own_uffd;		/* the daemon's mappings of lazy objects */
 	struct lm_stats *st;
 	struct lm_mm **mms;	/* [0]: the restored process */
 	size_t nr_mms;
@@ -91,12 +120,34 @@ static void fault_del(struct fault_vec *fv, size_t i)
 	fv->v[i] = fv->v[--fv->nr];
 }
 
+static struct lm_obj *obj_of(struct lm_lazy *l, __u32 space)
+{
+	size_t i;
+
+	for (i = 0; i < l->nr_objs; i++)
+		if (l->objs[i].space == space)
+			return &l->objs[i];
+	return NULL;
+}
+
+/* The object and page index behind @addr of shm run @r, or NULL. */
+static struct lm_obj *obj_page(struct lm_lazy *l, const struct lm_run *r,
+			       __u64 addr, __u64 *idx)
+{
+	struct lm_obj *o = r->space ? obj_of(l, r->space) : NULL;
+
+	if (!o)
+		return NULL;
+	*idx = (r->src + (addr - r->start)) / o->ps;
+	return *idx < o->npages ? o : NULL;
+}
+
 __u64 lm_lazy_uffd_features(void)
 {
 	__u64 want = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
 		     UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
 		     UFFD_FEATURE_MISSING_SHMEM |
-		     UFFD_FEATURE_MISSING_HUGETLBFS;
+		     UFFD_FEATURE_MISSING_HUGETLBFS | UFFD_FEATURE_THREAD_ID;
 	struct uffdio_api api = { .api = UFFD_API };
 	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
@@ -278,8 +329,19 @@ static void settle_pending(struct lm_lazy *l)
 		struct fault *f = &l->pending.v[i];
 		struct lm_run *r = lm_mm_find(f->mm, f->addr);
 
-		if (r && lm_test_bit(r->lazy, (f->addr - r->start) /
-				     r->page_size)) {
+		struct lm_obj *o;
+		__u64 oi;
+
+		if (r && r->space) {
+			o = obj_page(l, r, f->addr, &oi);
+			if (o && lm_test_bit(o->lazy, oi)) {
+				i++;
+				continue;
+			}
+			/* installed through the daemon's mapping: wake it */
+			uffd_wake(f->mm, f->addr, LM_PAGE_SIZE);
+		} else if (r && lm_test_bit(r->lazy, (f->addr - r->start) /
+					    r->page_size)) {
 			i++;
 			continue;
 		}
@@ -289,12 +351,99 @@ static void settle_pending(struct lm_lazy *l)
 	}
 }
 
+static void count_obj(struct lm_lazy *l, struct lm_obj *o, __u64 n, int via)
+{
+	o->nlazy -= n;
+	if (!n)
+		return;
+	if (via == VIA_REQ) {
+		l->st->pages_faulted += n;
+	} else {
+		l->st->pages_pushed += n;
+		if (via == VIA_EAGER)
+			l->st->pages_eager += n;
+	}
+	l->st->last_install_ns = lm_realtime_ns();
+}
+
+static __u64 obj_clear(struct lm_obj *o, __u64 lo, __u64 hi)
+{
+	__u64 i, n = 0;
+
+	for (i = lm_find_next_bit(o->lazy, hi, lo); i < hi;
+	     i = lm_find_next_bit(o->lazy, hi, i + 1)) {
+		lm_clear_bit(o->lazy, i);
+		n++;
+	}
+	for (i = lo; i < hi; i++)
+		lm_clear_bit(o->req, i);
+	return n;
+}
+
+/* UFFDIO_COPY of the lazy pages among [lo, hi) of @o, by offset. */
+static int install_obj(struct lm_lazy *l, struct lm_obj *o, __u64 src,
+		       __u64 npages, const char *data, int via)
+{
+	__u64 lo = src / o->ps, hi = lo + npages, i, j;
+
+	if (src % o->ps || lo >= o->npages)
+		return 0;
+	if (hi > o->npages)
+		hi = o->npages;
+	for (i = lm_find_next_bit(o->lazy, hi, lo); i < hi;
+	     i = lm_find_next_bit(o->lazy, hi, j)) {
+		struct uffdio_copy c = {
+			.dst = (unsigned long)o->map + i * o->ps,
+			.src = (unsigned long)data + (i - lo) * o->ps,
+			.copy = 0,
+		};
+
+		j = lm_find_next_zero_bit(o->lazy, hi, i);
+		c.len = (j - i) * o->ps;
+		if (!ioctl(l->own_uffd, UFFDIO_COPY, &c)) {
+			count_obj(l, o, obj_clear(o, i, j), via);
+			continue;
+		}
+		if (errno != EEXIST) {
+			LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
+			    o->space - 1, (unsigned long long)(i * o->ps),
+			    strerror(errno));
+			return -errno;
+		}
+		/* some are there (the process wrote them): page by page */
+		for (; i < j; i++) {
+			c.dst = (unsigned long)o->map + i * o->ps;
+			c.src = (unsigned long)data + (i - lo) * o->ps;
+			c.len = o->ps;
+			c.copy = 0;
+			if (ioctl(l->own_uffd, UFFDIO_COPY, &c) &&
+			    errno != EEXIST) {
+				LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
+				    o->space - 1, (unsigned long long)(i * o->ps),
+				    strerror(errno));
+				return -errno;
+			}
+			count_obj(l, o, obj_clear(o, i, i + 1), via);
+		}
+	}
+	return 0;
+}
+
 static int install(struct lm_lazy *l, __u32 space, __u64 src, __u64 npages,
 		   const char *data, int via)
 {
 	size_t i;
 	int err;
 
+	if (space) {
+		struct lm_obj *o = obj_of(l, space);
+
+		err = o ? install_obj(l, o, src, npages, data, via) : 0;
+		if (err)
+			return err;
+		settle_pending(l);
+		return 0;
+	}
 	for (i = 0; i < l->nr_mms; i++) {
 		if (l->mms[i]->dead)
 			continue;
@@ -353,6 +502,89 @@ static int zero_page(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
 	}
 }
 
+/*
+ * A fault outside every run, while lazy shm objects exist: the VMA may be
+ * a mapping of one that grew in place (mremap raises no event for it).
+ * Look it up in the faulting thread's maps; a run for the part of it
+ * that no run covers makes the next faults there O(1) again.
+ */
+static struct lm_run *learn_vma(struct lm_lazy *l, struct lm_mm *mm,
+				__u64 addr, pid_t tid)
+{
+	unsigned long long st, en, off, ino, lo, hi;
+	char path[64], line[512];
+	struct lm_obj *o = NULL;
+	unsigned int maj, min;
+	__u32 space = 0;
+	size_t i;
+	FILE *fp;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return NULL;
+	while (!found && fgets(line, sizeof(line), fp))
+		found = sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &st, &en,
+			       &off, &maj, &min, &ino) == 6 &&
+			st <= addr && addr < en;
+	fclose(fp);
+	if (!found)
+		return NULL;
+	for (i = 0; i < l->nr_objs; i++)
+		if (ino && l->objs[i].ino == ino)
+			o = &l->objs[i];
+	if (o)
+		space = o->space;
+	lo = st;
+	hi = en;
+	for (i = 0; i < mm->nr; i++) {	/* the gap around addr */
+		if (mm->runs[i].end <= addr && mm->runs[i].end > lo)
+			lo = mm->runs[i].end;
+		if (mm->runs[i].start > addr && mm->runs[i].start < hi)
+			hi = mm->runs[i].start;
+	}
+	{
+		__u64 n = (hi - lo) / LM_PAGE_SIZE;
+		unsigned long *none = calloc(LM_BITS_TO_LONGS(n + 1),
+					     sizeof(long));
+
+		if (!none || !n || lm_mm_add_run(mm, space, lo,
+						 off + (lo - st), n,
+						 LM_PAGE_SIZE, none)) {
+			free(none);
+			return NULL;
+		}
+		free(none);
+	}
+	if (lm_mm_index(mm))
+		return NULL;
+	return lm_mm_find(mm, addr);
+}
+
+/* A fault on a mapping of a lazy shm object. */
+static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
+			   struct lm_run *r)
+{
+	__u64 idx, addr = f->addr & ~(LM_PAGE_SIZE - 1);
+	struct lm_obj *o = obj_page(l, r, addr, &idx);
+
+	if (!o || !lm_test_bit(o->lazy, idx)) {
+		/* a hole of the object, or just installed: zero or wake */
+		if (is_root(l, f->mm))
+			l->st->zero_faults++;
+		return zero_page(l, f->mm, addr, LM_PAGE_SIZE);
+	}
+	f->addr = addr;
+	if (fault_push(&l->pending, f->mm, addr, f->t0))
+		return -ENOMEM;
+	if (lm_test_bit(o->req, idx))
+		return 0;
+	lm_set_bit(o->req, idx);
+	return lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, o->space, idx * o->ps,
+			   1, NULL, 0);
+}
+
 static int serve_fault(struct lm_lazy *l, struct fault *f)
 {
 	struct lm_mm *mm = f->mm;
@@ -362,6 +594,10 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	if (mm->dead)
 		return 0;
 	r = lm_mm_find(mm, f->addr);
+	if (!r && l->nr_objs && f->tid > 0)
+		r = learn_vma(l, mm, f->addr, f->tid);
+	if (r && r->space)
+		return serve_obj_fault(l, f, r);
 	if (r) {
 		ps = r->page_size;
 		idx = (f->addr - r->start) / ps;
@@ -430,7 +666,7 @@ static int send_drops(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		__u64 s = start > r->start ? start : r->start;
 		__u64 e = end < r->end ? end : r->end;
 
-		if (s >= e)
+		if (s >= e || r->space)	/* shm: see handle_remove */
 			continue;
 		err = lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, r->space,
 				  r->src + (s - r->start), (e - s) / r->page_size,
@@ -441,11 +677,134 @@ static int send_drops(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 	return 0;
 }
 
+/*
+ * Which madvise() raised a REMOVE event?  The thread that did is blocked
+ * in the syscall until the event is read, and goes on (to punch the hole,
+ * for MADV_REMOVE) as soon as it is: so the madvise() calls in flight are
+ * noted from /proc (syscall number and arguments of every thread of the
+ * process and, recursively, of its children) before each read of a uffd,
+ * while lazy shm pages remain.
+ */
+static void note_madvise(struct lm_lazy *l, pid_t pid, int depth)
+{
+	char path[300], buf[512];
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		unsigned long long a[3];
+		long nr;
+		FILE *fp;
+		char *p, *q;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", pid,
+			 de->d_name);
+		fp = fopen(path, "r");
+		if (fp) {
+			if (fscanf(fp, "%ld %llx %llx %llx", &nr, &a[0], &a[1],
+				   &a[2]) == 4 && nr == SYS_madvise &&
+			    l->nr_adv < LM_MAX_ADV) {
+				l->adv[l->nr_adv].start = a[0];
+				l->adv[l->nr_adv].end = a[0] + a[1];
+				l->adv[l->nr_adv].advice = (int)a[2];
+				l->nr_adv++;
+			}
+			fclose(fp);
+		}
+		if (depth > 8)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid,
+			 de->d_name);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (fgets(buf, sizeof(buf), fp)) {
+			for (p = buf; *p; p = q) {
+				long c = strtol(p, &q, 10);
+
+				if (q == p)
+					break;
+				note_madvise(l, c, depth + 1);
+			}
+		}
+		fclose(fp);
+	}
+	closedir(dir);
+}
+
+static int find_advice(struct lm_lazy *l, __u64 start, __u64 end)
+{
+	size_t i;
+
+	for (i = 0; i < l->nr_adv; i++)
+		if (l->adv[i].start <= start && end <= l->adv[i].end)
+			return l->adv[i].advice;
+	return -1;
+}
+
+static int objs_pending(const struct lm_lazy *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nr_objs; i++)
+		if (l->objs[i].nlazy)
+			return 1;
+	return 0;
+}
+
+/*
+ * REMOVE on a mapping of a lazy shm object: MADV_REMOVE punches the
+ * object (its lazy pages must read zeros: forget them), MADV_DONTNEED
+ * only drops page table entries (the object keeps its content: the lazy
+ * pages still come).  The event does not say which.
+ */
+static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
+		       __u64 end)
+{
+	int advice = -2;
+	size_t i;
+
+	for (i = 0; i < mm->nr; i++) {
+		struct lm_run *r = &mm->runs[i];
+		__u64 s = start > r->start ? start : r->start;
+		__u64 e = end < r->end ? end : r->end, lo, hi, n;
+		struct lm_obj *o;
+
+		if (!r->space || s >= e || !(o = obj_page(l, r, s, &lo)))
+			continue;
+		if (advice == -2)
+			advice = find_advice(l, start, end);
+		if (advice != MADV_REMOVE) {
+			if (advice < 0)
+				LOG(l, "REMOVE at 0x%llx-0x%llx of shm object %u: its madvise() was not seen; taken as MADV_DONTNEED (content kept)",
+				    (unsigned long long)start,
+				    (unsigned long long)end, o->space - 1);
+			continue;
+		}
+		hi = lo + (e - s) / o->ps;
+		if (hi > o->npages)
+			hi = o->npages;
+		n = obj_clear(o, lo, hi);
+		o->nlazy -= n;
+		l->st->pages_dropped += n;
+		lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, o->space, lo * o->ps,
+			    hi - lo, NULL, 0);
+	}
+}
+
 static int handle_remove(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
-			 __u64 end)
+			 __u64 end, int unmap)
 {
 	int err = send_drops(l, mm, start, end);
 
+	if (!unmap && l->nr_objs)
+		remove_obj(l, mm, start, end);
 	count_dropped(l, mm, lm_mm_clear(mm, start, end));
 	wake_pending(l, mm, start, end, 0);
 	return err;
@@ -510,8 +869,11 @@ static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
 		l->st->events[LM_EV_PAGEFAULT]++;
 		if (is_root(l, mm))
 			l->st->faults++;
-		return fault_push(&l->queued, mm, m->arg.pagefault.address,
-				  lm_now_ns());
+		if (fault_push(&l->queued, mm, m->arg.pagefault.address,
+			       lm_now_ns()))
+			return -ENOMEM;
+		l->queued.v[l->queued.nr - 1].tid = m->arg.pagefault.feat.ptid;
+		return 0;
 	case UFFD_EVENT_FORK:
 		l->st->events[LM_EV_FORK]++;
 		return handle_fork(l, mm, m->arg.fork.ufd);
@@ -522,11 +884,11 @@ static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
 	case UFFD_EVENT_REMOVE:
 		l->st->events[LM_EV_REMOVE]++;
 		return handle_remove(l, mm, m->arg.remove.start,
-				     m->arg.remove.end);
+				     m->arg.remove.end, 0);
 	case UFFD_EVENT_UNMAP:
 		l->st->events[LM_EV_UNMAP]++;
 		return handle_remove(l, mm, m->arg.remove.start,
-				     m->arg.remove.end);
+				     m->arg.remove.end, 1);
 	default:
 		LOG(l, "unknown uffd event %u on uffd %d", m->event, mm->uffd);
 		return -EPROTO;
@@ -547,9 +909,13 @@ static int read_events(struct lm_lazy *l, struct lm_mm *mm)
 		return 0;
 
 	for (;;) {
-		ssize_t n = read(mm->uffd, msgs, sizeof(msgs));
-		ssize_t i;
+		ssize_t n, i;
 		int err;
+
+		l->nr_adv = 0;
+		if (l->resumed && objs_pending(l))
+			note_madvise(l, l->cfg.pid, 0);
+		n = read(mm->uffd, msgs, sizeof(msgs));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -745,6 +1111,8 @@ static __u64 lazy_left(const struct lm_lazy *l)
 	for (i = 0; i < l->nr_mms; i++)
 		if (!l->mms[i]->dead)
 			n += l->mms[i]->nlazy;
+	for (i = 0; i < l->nr_objs; i++)
+		n += l->objs[i].nlazy;
 	return n;
 }
 
@@ -934,6 +1302,112 @@ static int epoll_add(int epfd, int fd, void *tag)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+/* The daemon's mapping of lazy shm object @id, registered on own_uffd. */
+static int add_obj(struct lm_lazy *l, int id)
+{
+	const struct lm_image *img = l->cfg.img;
+	const struct lm_shm *sh = &img->shms[id].s;
+	const struct lm_pagemap_img *pm;
+	struct uffdio_register reg;
+	struct lm_obj *o, *n;
+	int fd;
+
+	n = realloc(l->objs, (l->nr_objs + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	l->objs = n;
+	o = &l->objs[l->nr_objs];
+	memset(o, 0, sizeof(*o));
+	o->space = id + 1;
+	o->ps = LM_PAGE_SIZE;
+	o->npages = (sh->size + o->ps - 1) / o->ps;
+	o->map_len = o->npages * o->ps;
+	o->lazy = calloc(LM_BITS_TO_LONGS(o->npages + 1), sizeof(long));
+	o->req = calloc(LM_BITS_TO_LONGS(o->npages + 1), sizeof(long));
+	if (!o->lazy || !o->req)
+		goto nomem;
+	pm = lm_image_pagemap((struct lm_image *)img, o->space, 0);
+	if (pm && pm->m.space == o->space && pm->m.npages <= o->npages)
+		memcpy(o->lazy, pm->bitmap,
+		       LM_BITS_TO_LONGS(pm->m.npages) * sizeof(long));
+	o->nlazy = lm_bitmap_weight(o->lazy, o->npages);
+	fd = l->cfg.shm_fd ? l->cfg.shm_fd(l->cfg.shm_ctx, id) : -1;
+	if (fd < 0) {
+		LOG(l, "no fd on shm object %d to restore it lazily", id);
+		goto inval;
+	}
+	{
+		struct stat sb;
+
+		if (!fstat(fd, &sb))
+			o->ino = sb.st_ino;
+	}
+	if (l->own_uffd < 0) {
+		struct uffdio_api api = { .api = UFFD_API,
+			.features = UFFD_FEATURE_MISSING_SHMEM };
+
+		l->own_uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (l->own_uffd < 0 || ioctl(l->own_uffd, UFFDIO_API, &api)) {
+			LOG(l, "userfaultfd for the shm objects: %s",
+			    strerror(errno));
+			goto inval;
+		}
+	}
+	o->map = o->map_len ? mmap(NULL, o->map_len, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0) : NULL;
+	if (o->map == MAP_FAILED) {
+		LOG(l, "cannot map shm object %d: %s", id, strerror(errno));
+		o->map = NULL;
+		goto inval;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (unsigned long)o->map;
+	reg.range.len = o->map_len;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (o->map_len && ioctl(l->own_uffd, UFFDIO_REGISTER, &reg)) {
+		LOG(l, "cannot register the mapping of shm object %d: %s", id,
+		    strerror(errno));
+		munmap(o->map, o->map_len);
+		goto inval;
+	}
+	l->nr_objs++;
+	return 0;
+nomem:
+	free(o->lazy);
+	free(o->req);
+	return -ENOMEM;
+inval:
+	free(o->lazy);
+	free(o->req);
+	return -EINVAL;
+}
+
+/* A VMA of a lazy shm object: a run by offset (no lazy bits of its own). */
+static int add_obj_run(struct lm_lazy *l, struct lm_mm *mm,
+		       const struct lm_vma_img *v)
+{
+	const struct lm_image *img = l->cfg.img;
+	__u64 npages = (v->v.end - v->v.start) / LM_PAGE_SIZE;
+	unsigned long *none;
+	int err;
+
+	if ((unsigned int)v->v.shm_id >= img->proc.nr_shms ||
+	    !(img->shms[v->v.shm_id].s.flags & LM_SHM_LAZY))
+		return -EINVAL;
+	if (!obj_of(l, v->v.shm_id + 1)) {
+		err = add_obj(l, v->v.shm_id);
+		if (err)
+			return err;
+	}
+	none = calloc(LM_BITS_TO_LONGS(npages + 1), sizeof(long));
+	if (!none)
+		return -ENOMEM;
+	err = lm_mm_add_run(mm, v->v.shm_id + 1, v->v.start, v->v.pgoff,
+			    npages, LM_PAGE_SIZE, none);
+	free(none);
+	return err;
+}
+
 static int build_root(struct lm_lazy *l, struct lm_mm *mm)
 {
 	const struct lm_image *img = l->cfg.img;
@@ -947,6 +1421,12 @@ static int build_root(struct lm_lazy *l, struct lm_mm *mm)
 
 		if (!(v->v.flags & LM_VMA_LAZY))
 			continue;
+		if (v->v.shm_id >= 0) {
+			err = add_obj_run(l, mm, v);
+			if (err)
+				return err;
+			continue;
+		}
 		pm = lm_lazy_vma_map(img, v);
 		if (!pm)
 			continue;	/* no data: every fault is a zero page */
@@ -999,7 +1479,7 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	}
 	l->cfg = *cfg;
 	l->st = cfg->st;
-	l->epfd = l->evfd = l->pidfd = -1;
+	l->epfd = l->evfd = l->pidfd = l->own_uffd = -1;
 	l->tty = isatty(STDERR_FILENO);
 	root->uffd = cfg->uffd;
 	root->pid = cfg->pid;
@@ -1036,6 +1516,15 @@ void lm_lazy_destroy(struct lm_lazy *l)
 		free(l->mms[i]);
 	}
 	free(l->mms);
+	for (i = 0; i < l->nr_objs; i++) {
+		if (l->objs[i].map)
+			munmap(l->objs[i].map, l->objs[i].map_len);
+		free(l->objs[i].lazy);
+		free(l->objs[i].req);
+	}
+	free(l->objs);
+	if (l->own_uffd >= 0)
+		close(l->own_uffd);
 	if (l->epfd >= 0)
 		close(l->epfd);
 	if (l->evfd >= 0)

@@ -8,6 +8,10 @@
  * the source.  A run remembers where its pages came from (space + source
  * address), so mremap moves the state and the source keeps answering in
  * its own addresses.  A fault is a binary search plus a bit test.
+ *
+ * A run of a lazy shm object (space = shm id + 1, src = offset) has no
+ * lazy bits of its own: the object's lazy state is kept once, by offset,
+ * in the daemon (lazy.c), so every mapping of it, in every mm, shares it.
  */
 #ifndef LAZYMIG_LAZY_H
 #define LAZYMIG_LAZY_H
@@ -98,6 +102,13 @@ struct lm_lazy_cfg {
 	int req_fd, bulk_fd;	/* authenticated channels to the source */
 	const struct lm_image *img;
 	struct lm_stats *st;
+	/*
+	 * An fd on shm object @shm_id as restored (LM_SHM_LAZY objects: the
+	 * daemon maps it, registers its mapping on a uffd of its own and
+	 * installs pages there, by offset, for every mapping of the object).
+	 */
+	int (*shm_fd)(void *ctx, int shm_id);
+	void *shm_ctx;
 };
 
 struct lm_lazy;

@@ -120,7 +120,8 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 		return -ENOMEM;
 	ps->cfg = *cfg;
 	pthread_mutex_init(&ps->lock, NULL);
-	ps->sp = calloc(img->proc.nr_vmas + 1, sizeof(*ps->sp));
+	ps->sp = calloc(img->proc.nr_vmas + img->proc.nr_shms + 1,
+			sizeof(*ps->sp));
 	ps->ans = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
 			 LM_AROUND_PAGES * LM_PAGE_SIZE);
 	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
@@ -133,6 +134,15 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 		if (!(img->vmas[i].v.flags & LM_VMA_LAZY))
 			continue;
 		pm = lm_lazy_vma_map(img, &img->vmas[i]);
+		if (pm && pm->m.page_size <= LM_PAGE_SIZE && add_space(ps, pm))
+			goto fail;
+	}
+	for (i = 0; i < img->proc.nr_shms; i++) {
+		const struct lm_pagemap_img *pm;
+
+		if (!(img->shms[i].s.flags & LM_SHM_LAZY))
+			continue;
+		pm = lm_image_pagemap((struct lm_image *)img, i + 1, 0);
 		if (pm && pm->m.page_size <= LM_PAGE_SIZE && add_space(ps, pm))
 			goto fail;
 	}
