@@ -7,8 +7,11 @@
  * the restored process performs the event and verifies every byte, then
  * verifies again once the migration is over (nothing refilled behind its
  * back).  hugetlb variants reserve huge pages (vm.nr_hugepages, restored
- * after) and SKIP when they cannot.  Network namespaces as in
- * lazy_migrate.c.
+ * after) and SKIP when they cannot.  Where the stats say a kind was
+ * restored lazily (mechanism_by_kind: uffd-missing*), its event must
+ * have been seen; eager kinds (fd-reachable memfd and tmpfs without
+ * lazymig.ko, hugetlb for now) must still come out byte for byte right.
+ * Network namespaces as in lazy_migrate.c.
  */
 #include <errno.h>
 #include <fcntl.h>
