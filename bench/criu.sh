@@ -53,6 +53,22 @@ wait_for() {	# FILE PATTERN SECONDS
 	return 1
 }
 
+wait_pid() {	# PID SECONDS: wait for it, at most that long; its status
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do
+		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
+		sleep 0.05
+	done
+	echo "criu.sh: PID $1 still running after $2 s" >&2
+	return 124
+}
+
+fail() {
+	echo "criu.sh: FAILED: $*" >&2
+	tail -n 8 "$DIR"/*.log "$DIR/state.result" >&2 2>/dev/null || true
+	exit 1
+}
+
 command -v criu >/dev/null || { echo "criu.sh: criu not found" >&2; exit 1; }
 ip netns add "$SRC"
 ip netns add "$DST"
@@ -73,9 +89,10 @@ fi
 mkdir "$DIR/img"
 
 # its own session, no terminal: what CRIU dumps without --shell-job
-setsid ip netns exec "$SRC" "$WL" "$MIB" "$VMAS" "$THREADS" "$DIR/state" \
+# (busybox setsid would run its own ip applet: give the path)
+setsid "$(command -v ip)" netns exec "$SRC" "$WL" "$MIB" "$VMAS" "$THREADS" "$DIR/state" \
 	</dev/null >"$DIR/wl.out" 2>&1 &
-wait_for "$DIR/state" ready 300
+wait_for "$DIR/state" ready 300 || fail "the workload did not start"
 WLPID=$(cut -d' ' -f2 "$DIR/state")
 
 t0=$(now_ns)
@@ -83,7 +100,7 @@ ip netns exec "$SRC" criu dump -t "$WLPID" -D "$DIR/img" --lazy-pages \
 	--address 10.80.0.1 --port "$PORT" -v2 -o "$DIR/dump.log" &
 DUMP=$!
 PIDS+=($DUMP)
-wait_for "$DIR/img/dump.log" "Starting page server" 300
+wait_for "$DIR/dump.log" "Starting page server" 300 || fail "criu dump"
 t_dumped=$(now_ns)
 bytes=$(cat "$DIR"/img/*.img | wc -c)
 
@@ -91,20 +108,15 @@ ip netns exec "$DST" criu lazy-pages --page-server --address 10.80.0.1 \
 	--port "$PORT" -D "$DIR/img" -v2 -o "$DIR/lp.log" &
 LP=$!
 PIDS+=($LP)
-wait_for "$DIR/img/lp.log" "Waiting for incoming connections" 60
+wait_for "$DIR/lp.log" "Waiting for incoming connections" 60 || fail "criu lazy-pages"
 unshare -p -f -m --mount-proc ip netns exec "$DST" \
 	criu restore -D "$DIR/img" --lazy-pages -v2 -o "$DIR/rs.log" &
 RS=$!
 PIDS+=($RS)
-rc=0
-wait $LP || rc=$?
+wait_pid $LP "${LM_CRIU_TIMEOUT:-300}" || fail "criu lazy-pages: exit $?"
 t_allin=$(now_ns)
-wait $DUMP || rc=$?
-if [ $rc -ne 0 ] || ! wait_for "$DIR/state.result" . 600 ||
-   ! grep -q '^ok' "$DIR/state.result"; then
-	echo "criu.sh: FAILED (rc $rc)" >&2
-	tail -n 5 "$DIR"/img/*.log "$DIR/state.result" >&2 2>/dev/null || true
-	exit 1
-fi
-wait $RS || true
+wait_pid $DUMP 60 || fail "criu dump: exit $?"
+wait_for "$DIR/state.result" . 600 && grep -q '^ok' "$DIR/state.result" ||
+	fail "the restored workload did not verify its memory"
+wait_pid $RS 60 || true
 echo "start_ns=$t0 dumped_ns=$t_dumped allin_ns=$t_allin bytes_before_resume=$bytes $(cut -d' ' -f2- "$DIR/state.result")"
