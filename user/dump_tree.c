@@ -16,6 +16,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -246,8 +247,8 @@ static void dedup_shm_pages(struct tree_ctx *c)
 	}
 }
 
-int lm_dump_tree(pid_t pid, struct lm_dump **members, unsigned int *nr,
-		 struct lm_tree_img *t, char *errmsg, size_t errlen)
+static int dump_tree(pid_t pid, struct lm_dump **members, unsigned int *nr,
+		     struct lm_tree_img *t, char *errmsg, size_t errlen)
 {
 	struct tree_ctx c = { .errmsg = errmsg, .errlen = errlen };
 	unsigned int i;
@@ -288,6 +289,24 @@ int lm_dump_tree(pid_t pid, struct lm_dump **members, unsigned int *nr,
 	*members = c.m;
 	*nr = c.nr;
 	return 0;
+}
+
+int lm_dump_tree(pid_t pid, struct lm_dump **members, unsigned int *nr,
+		 struct lm_tree_img *t, char *errmsg, size_t errlen)
+{
+	sigset_t quiet, old;
+	int err;
+
+	/* As lm_dump_freeze_collect: no dying in the middle of an injection. */
+	sigemptyset(&quiet);
+	sigaddset(&quiet, SIGINT);
+	sigaddset(&quiet, SIGTERM);
+	sigaddset(&quiet, SIGHUP);
+	sigaddset(&quiet, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &quiet, &old);
+	err = dump_tree(pid, members, nr, t, errmsg, errlen);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
 }
 
 int lm_dump_tree_write(struct lm_dump *members, unsigned int nr,

@@ -38,6 +38,9 @@
 #ifndef F_ADD_SEALS
 #define F_ADD_SEALS 1033
 #endif
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034
+#endif
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
 #endif
@@ -258,7 +261,13 @@ int rst_seal_shms(struct lm_restorer *r)
 	for (i = 0; i < r->img->proc.nr_shms; i++) {
 		const struct lm_shm_img *s = &r->img->shms[i];
 
+		int cur;
+
 		if (s->s.kind != LM_MEM_MEMFD || !s->s.seals)
+			continue;
+		/* In a tree, another member may have sealed it already. */
+		cur = fcntl(r->shm_fd[i], F_GET_SEALS);
+		if (cur >= 0 && ((__u32)cur & s->s.seals) == s->s.seals)
 			continue;
 		if (fcntl(r->shm_fd[i], F_ADD_SEALS, s->s.seals)) {
 			rst_err("cannot add seals %#x to memfd %s: %s",

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
@@ -175,6 +176,62 @@ TEST_F_TIMEOUT(tree, dump_restore_verify, 120)
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		TH_LOG("R: status %#x", st);
 	memset(self->pids, 0, sizeof(self->pids));
+}
+
+/*
+ * A socket whose peer is outside the tree, or a TCP socket, is refused by
+ * name and the tree runs on.
+ */
+static void refuse_one(struct __test_metadata *_metadata, int tcp)
+{
+	char out[8192], img[] = "/tmp/lazymig-tree-refuse.XXXXXX";
+	int sv[2], fd;
+	pid_t child;
+
+	fd = mkstemp(img);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	if (tcp) {
+		sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+		sv[1] = -1;
+	} else {
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	}
+	ASSERT_GE(sv[0], 0);
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (!child) {
+		setpgid(0, 0);
+		if (sv[1] >= 0)
+			close(sv[0]);	/* keeps sv[1]; its peer stays with us */
+		if (fork() == 0)	/* a grandchild, so that it is a tree */
+			pause();
+		pause();
+		_exit(0);
+	}
+	if (sv[1] >= 0)
+		close(sv[1]);	/* the child's peer is sv[0], ours */
+	msleep(100);
+	EXPECT_EQ(1, lm_run_tool(out, sizeof(out), "dump --tree -t %d -o %s",
+				 child, img));
+	EXPECT_NE(NULL, strstr(out, tcp ? "socket; sockets are not supported" :
+			       "peer is outside the tree")) TH_LOG("dump: %s", out);
+	EXPECT_NE(NULL, strstr(out, "left running")) TH_LOG("dump: %s", out);
+	EXPECT_TRUE(lm_pid_alive(child));
+	kill(-child, SIGKILL);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(sv[0]);
+	unlink(img);
+}
+
+TEST(tree_refuses_outside_peer)
+{
+	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+	refuse_one(_metadata, 0);
+	refuse_one(_metadata, 1);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 }
 
 TEST_HARNESS_MAIN

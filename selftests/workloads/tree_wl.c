@@ -38,6 +38,7 @@
 
 static volatile sig_atomic_t go;
 static char *shared;		/* 4 pages, MAP_SHARED */
+static char *mem;		/* 2 pages of a memfd, MAP_SHARED */
 static unsigned char *before;	/* filled before the forks */
 static unsigned char *mine;	/* filled by each member */
 static int pipefd[2], sv[2], filefd;
@@ -90,7 +91,10 @@ static int check_common(int idx, unsigned int seed)
 		return 12;
 	if (slots[idx] != (uint64_t)getpid())
 		return 13;
+	if (!check((unsigned char *)mem, PG, 3))
+		return 14;
 	shared[2 * PG + idx] = (char)(0xa0 + idx);	/* seen by R later */
+	mem[PG + idx] = (char)(0xb0 + idx);
 	return 0;
 }
 
@@ -208,8 +212,9 @@ static int member_r(void)
 		return 1;
 	}
 	for (i = 1; i < 4; i++)
-		if ((unsigned char)shared[2 * PG + i] != 0xa0 + i) {
-			result("fail: member %d's write to the shared mapping is not seen by R",
+		if ((unsigned char)shared[2 * PG + i] != 0xa0 + i ||
+		    (unsigned char)mem[PG + i] != 0xb0 + i) {
+			result("fail: member %d's write to the shared anon or memfd mapping is not seen by R",
 			       i);
 			return 1;
 		}
@@ -218,7 +223,7 @@ static int member_r(void)
 		       (long)lseek(filefd, 0, SEEK_CUR));
 		return 1;
 	}
-	result("ok: 4 processes: parents, private and COW memory, shared mapping, pipe, socketpair, shared offset");
+	result("ok: 4 processes: parents, private and COW memory, shared anon and memfd mappings, pipe, socketpair, shared offset");
 	return 0;
 }
 
@@ -251,8 +256,13 @@ int main(int argc, char **argv)
 	shared = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	before = malloc(BUF);
-	if (shared == MAP_FAILED || !before)
+	i = memfd_create("tree-memfd", 0);
+	if (i < 0 || ftruncate(i, 2 * PG))
 		return 3;
+	mem = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, i, 0);
+	if (shared == MAP_FAILED || mem == MAP_FAILED || !before)
+		return 3;
+	fill((unsigned char *)mem, PG, 3);
 	fill((unsigned char *)shared, PG, 2);
 	fill(before, BUF, 1);
 	snprintf(path, sizeof(path), "%s/file", dir);
