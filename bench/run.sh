@@ -12,6 +12,7 @@
 # --netem    passed to bench/migrate.sh (RTT = twice the delay)
 # --shapes   "MIB VMAS THREADS,..." instead of the default list
 # Each figure is the median over REPS runs (default 3).  Root.
+# LM_FLOOR_ARGS: options for build/bench/floor (default "-p 16384 -m 1024").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +45,8 @@ val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'; }
 
 log "floor"
-build/bench/floor -p 16384 -m 1024 >"$TMP/floor.json"
+# shellcheck disable=SC2086
+build/bench/floor ${LM_FLOOR_ARGS:--p 16384 -m 1024} >"$TMP/floor.json"
 fl() { grep -o "\"$1\": [0-9.]*" "$TMP/floor.json" | awk '{ print $2 }'; }
 F50=$(fl uffd_fault_ns_p50) F99=$(fl uffd_fault_ns_p99) LOOP=$(fl loopback_MBps)
 R50=$(fl tcp_page_rtt_ns_p50) R99=$(fl tcp_page_rtt_ns_p99)
