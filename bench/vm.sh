@@ -43,6 +43,7 @@ export PATH=/lazymig/$V:\$PATH
 mkdir -p bench && cp $V/*.sh bench/
 OUT=/tmp/res.md
 : >\$OUT
+export LM_FLOOR_ARGS="-p 2048 -m 64"	# TCG: every wake-up is slow
 for d in "" "delay 0.5ms" "delay 5ms"; do
 	echo "vm: run.sh netem '\$d'" >&2
 	bash bench/run.sh --shapes "$SHAPE" --reps $REPS \${d:+--netem "\$d"} --out \$OUT >/dev/null || echo "run.sh failed (netem '\$d')" >>\$OUT
