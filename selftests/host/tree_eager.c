@@ -4,8 +4,8 @@
  * and B, A with child G; a pipe, a socketpair, a shared anonymous
  * mapping, a shared file offset, private and copy-on-write memory) is
  * dumped with `lazymig dump --tree` (which kills all four), every PID is
- * reaped, `lazymig restore` rebuilds the tree; the test checks PIDs and
- * parents from /proc, then SIGUSR1 makes every member verify its data
+ * reaped, `lazymig restore` rebuilds the tree; the test checks PIDs,
+ * parents, process groups and sessions from /proc, then SIGUSR1 makes every member verify its data
  * and its parent, each parent wait()s for its children, and R reports.
  */
 #include <errno.h>
@@ -160,10 +160,13 @@ TEST_F_TIMEOUT(tree, dump_restore_verify, 120)
 	EXPECT_EQ(p[0], stat_field(p[1], 4));
 	EXPECT_EQ(p[0], stat_field(p[2], 4));
 	EXPECT_EQ(p[1], stat_field(p[3], 4));
-	for (i = 1; i < 4; i++) {
-		EXPECT_EQ(stat_field(p[0], 5), stat_field(p[i], 5));
+	/* A in R's group; B leads its group; G leads its session. */
+	EXPECT_EQ(stat_field(p[0], 5), stat_field(p[1], 5));
+	EXPECT_EQ(p[2], stat_field(p[2], 5));
+	EXPECT_EQ(p[3], stat_field(p[3], 5));
+	EXPECT_EQ(p[3], stat_field(p[3], 6));
+	for (i = 1; i < 3; i++)
 		EXPECT_EQ(stat_field(p[0], 6), stat_field(p[i], 6));
-	}
 	ASSERT_EQ(0, kill(p[0], SIGUSR1));
 	for (i = 0; i < 2000 && !(res = slurp(self->result)); i++)
 		msleep(10);

@@ -13,6 +13,8 @@
  * before the forks (shared copy-on-write at dump time) and one filled by
  * each member after its fork.
  *
+ * B leads its own process group, G its own session.
+ *
  * When all four are ready, R writes "R A B G" (PIDs) to DIR/ready.  On
  * SIGUSR1 R wakes A and B (A wakes G) by the PIDs it remembers; each
  * member checks its parent, its memory and its part of the shared state,
@@ -279,6 +281,8 @@ int main(int argc, char **argv)
 		pid_a = getpid();
 		pid_g = fork();
 		if (pid_g == 0) {
+			if (setsid() < 0)
+				_exit(97);
 			ready_one(ready[1], 3, 7);
 			_exit(member_g());
 		}
@@ -287,6 +291,8 @@ int main(int argc, char **argv)
 	}
 	pid_b = fork();
 	if (pid_b == 0) {
+		if (setpgid(0, 0))
+			_exit(97);
 		ready_one(ready[1], 2, 6);
 		if (send(sv[1], "hello-sock", 10, 0) != 10)
 			_exit(98);
