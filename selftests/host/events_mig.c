@@ -36,8 +36,12 @@
 #define DST_IP6	"fd78::2"
 #define UNITS_4K	1024	/* 4 MiB */
 #define UNITS_HUGE	16	/* 32 MiB */
-/* source + destination copies, a COW page per forked writer, slack */
-#define HUGE_NEED	(4 * UNITS_HUGE)
+/*
+ * Source and destination copies, and the pages each of 16 forked
+ * children of a MAP_PRIVATE mapping allocates when it reads a page its
+ * parent never touched (a short pool makes them SIGBUS): 128 (256 MiB).
+ */
+#define HUGE_NEED	(8 * UNITS_HUGE)
 #define NR_HUGE		"/proc/sys/vm/nr_hugepages"
 
 FIXTURE(ev) {
