@@ -2,7 +2,8 @@
 /*
  * Eager checkpoint/restore of a process tree: tree_wl (R with children A
  * and B, A with child G; a pipe, a socketpair, a shared anonymous
- * mapping, a shared file offset, private and copy-on-write memory) is
+ * mapping, a shared file offset, private and copy-on-write memory, a
+ * second thread in A blocked in read()) is
  * dumped with `lazymig dump --tree` (which kills all four), every PID is
  * reaped, `lazymig restore` rebuilds the tree; the test checks PIDs,
  * parents, process groups and sessions from /proc, then SIGUSR1 makes every member verify its data
@@ -144,6 +145,7 @@ TEST_F_TIMEOUT(tree, dump_restore_verify, 120)
 			 self->img);
 	ASSERT_EQ(0, rc) TH_LOG("dump: %s", out);
 	ASSERT_NE(NULL, strstr(out, "4 processes")) TH_LOG("dump: %s", out);
+	ASSERT_NE(NULL, strstr(out, "2 threads")) TH_LOG("A's thread: %s", out);
 	/* The dump killed all four: reap them so that their PIDs are free. */
 	ASSERT_EQ(0, reap_all(p, 4, 5000));
 	rc = lm_run_tool(out, sizeof(out), "info %s", self->img);

@@ -13,7 +13,8 @@
  * before the forks (shared copy-on-write at dump time) and one filled by
  * each member after its fork.
  *
- * B leads its own process group, G its own session.
+ * B leads its own process group, G its own session; A has a second
+ * thread, blocked in read() on a pipe of its own, that it wakes and joins.
  *
  * When all four are ready, R writes "R A B G" (PIDs) to DIR/ready.  On
  * SIGUSR1 R wakes A and B (A wakes G) by the PIDs it remembers; each
@@ -23,6 +24,7 @@
  * "fail: ..." to DIR/result and exits 0 or 1.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -126,11 +128,28 @@ static int member_g(void)
 	return 0;
 }
 
+static int apipe[2];
+static pthread_t athread;
+
+static void *a_thread(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	if (read(apipe[0], &c, 1) != 1 || c != 'w')
+		return (void *)1;
+	return (void *)2;
+}
+
 static int member_a(void)
 {
+	void *ret = NULL;
 	int r, code;
 
 	wait_go();
+	if (write(apipe[1], "w", 1) != 1 || pthread_join(athread, &ret) ||
+	    ret != (void *)2)
+		return 32;	/* the thread, its syscall, its join */
 	if (getppid() != pid_r)
 		return 30;
 	r = check_common(1, 5);
@@ -286,6 +305,8 @@ int main(int argc, char **argv)
 			ready_one(ready[1], 3, 7);
 			_exit(member_g());
 		}
+		if (pipe(apipe) || pthread_create(&athread, NULL, a_thread, NULL))
+			_exit(96);
 		ready_one(ready[1], 1, 5);
 		_exit(member_a());
 	}
