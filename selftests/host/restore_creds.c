@@ -21,47 +21,10 @@
 #include <sys/wait.h>
 #include "kselftest_harness.h"
 #include "image.h"
+#include "rsttest.h"
 #include "wl.h"
 
 #define NOBODY 65534
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int reap(pid_t pid, int ms)
-{
-	int st, i;
-
-	for (i = 0; i <= ms / 10; i++) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0)
-			return -1;
-		msleep(10);
-	}
-	return -1;
-}
-
-static pid_t read_pid(const char *path, const char *prefix)
-{
-	FILE *f = fopen(path, "r");
-	char fmt[32];
-	int pid = -1;
-
-	if (!f)
-		return -1;
-	snprintf(fmt, sizeof(fmt), "%s%%d", prefix);
-	if (fscanf(f, fmt, &pid) != 1)
-		pid = -1;
-	fclose(f);
-	return pid;
-}
 
 /* Every "Uid:"/"Gid:"/"Groups:"/"CapEff:" line of each thread, joined. */
 static void creds_of(pid_t pid, char *out, size_t len)
@@ -80,48 +43,11 @@ static void creds_of(pid_t pid, char *out, size_t len)
 		pclose(p);
 }
 
-/* Copy image @in to @out with uid and gid set to nobody. */
-static int rewrite_as_nobody(const char *in, const char *out)
+/* The image says uid and gid nobody. */
+static void as_nobody(struct lm_image *img)
 {
-	struct lm_stream rs, ws;
-	struct lm_image img;
-	int ifd, ofd, err, t;
-
-	memset(&img, 0, sizeof(img));
-	ifd = open(in, O_RDONLY);
-	ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (ifd < 0 || ofd < 0)
-		return -errno;
-	lm_stream_open(&rs, ifd, 0, "in");
-	lm_stream_open(&ws, ofd, 1, "out");
-	err = lm_read_meta(&rs, &img);
-	if (!err) {
-		img.proc.uid = NOBODY;
-		img.proc.gid = NOBODY;
-		err = lm_write_meta(&ws, &img);
-	}
-	while (!err) {
-		struct lm_pages p;
-		void *data;
-
-		t = lm_read_next(&rs, &p, &data);
-		if (t == LM_REC_PAGES)
-			err = lm_write_pages(&ws, &p, data);
-		else if (t == LM_REC_META_END || t == LM_REC_END)
-			err = lm_write_mark(&ws, t);
-		else
-			err = t < 0 ? t : -EBADMSG;
-		if (t == LM_REC_END)
-			break;
-	}
-	if (!err)
-		err = lm_stream_flush(&ws);
-	lm_image_free(&img);
-	lm_stream_close(&rs);
-	lm_stream_close(&ws);
-	close(ifd);
-	close(ofd);
-	return err;
+	img->proc.uid = NOBODY;
+	img->proc.gid = NOBODY;
 }
 
 /* Each thread: uid and gid nobody, no groups, no capabilities. */
@@ -196,22 +122,22 @@ FIXTURE_SETUP(creds)
 		execl(prog, prog, "--anon", "--threads", self->w.state, NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 1000 && read_pid(self->w.state, "ready ") != self->pid; i++)
-		msleep(10);
-	ASSERT_EQ(self->pid, read_pid(self->w.state, "ready "));
+	for (i = 0; i < 1000 && lm_read_pidfile(self->w.state, "ready ") != self->pid; i++)
+		lm_msleep(10);
+	ASSERT_EQ(self->pid, lm_read_pidfile(self->w.state, "ready "));
 }
 
 FIXTURE_TEARDOWN(creds)
 {
 	char cmd[300];
 
-	if (self->restored > 0 && reap(self->restored, 0) < 0) {
+	if (self->restored > 0 && lm_reap_pid(self->restored, 0) < 0) {
 		kill(self->restored, SIGKILL);
-		reap(self->restored, 5000);
+		lm_reap_pid(self->restored, 5000);
 	}
-	if (reap(self->pid, 0) < 0) {
+	if (lm_reap_pid(self->pid, 0) < 0) {
 		kill(self->pid, SIGKILL);
-		reap(self->pid, 5000);
+		lm_reap_pid(self->pid, 5000);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->w.dir);
 	if (system(cmd))
@@ -223,7 +149,7 @@ TEST_F_TIMEOUT(creds, nobody_stays_nobody, 120)
 	char out[8192], before[1024], after[1024], msg[600];
 	int rc, st;
 
-	msleep(100);
+	lm_msleep(100);
 	creds_of(self->pid, before, sizeof(before));
 	rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s", self->pid,
 			 self->img);
@@ -232,12 +158,12 @@ TEST_F_TIMEOUT(creds, nobody_stays_nobody, 120)
 		SKIP(return, "the dump cannot read another user's limits here (no CAP_SYS_RESOURCE): %.200s",
 		     out);
 	ASSERT_EQ(0, rc) TH_LOG("dump: %s", out);
-	ASSERT_NE(-1, reap(self->pid, 5000));
+	ASSERT_NE(-1, lm_reap_pid(self->pid, 5000));
 	if (!variant->run_as_nobody) {
 		char img2[PATH_MAX + 32];
 
 		snprintf(img2, sizeof(img2), "%s.nobody", self->img);
-		ASSERT_EQ(0, rewrite_as_nobody(self->img, img2));
+		ASSERT_EQ(0, lm_rewrite_image(self->img, img2, as_nobody));
 		ASSERT_EQ(0, rename(img2, self->img));
 	}
 	ASSERT_TRUE(variant->run_as_nobody == all_nobody(before))
@@ -245,7 +171,7 @@ TEST_F_TIMEOUT(creds, nobody_stays_nobody, 120)
 	rc = lm_run_tool(out, sizeof(out), "restore -i %s --pidfile %s --stdio null",
 			 self->img, self->pidfile);
 	ASSERT_EQ(0, rc) TH_LOG("restore: %s", out);
-	self->restored = read_pid(self->pidfile, "");
+	self->restored = lm_read_pidfile(self->pidfile, "");
 	ASSERT_EQ(self->pid, self->restored);
 	creds_of(self->restored, after, sizeof(after));
 	EXPECT_TRUE(all_nobody(after)) TH_LOG("after restore:\n%s", after);
@@ -253,7 +179,7 @@ TEST_F_TIMEOUT(creds, nobody_stays_nobody, 120)
 		EXPECT_STREQ(before, after);
 	rc = lm_wl_verify(&self->w, self->restored, msg, sizeof(msg), 20000);
 	EXPECT_EQ(0, rc) TH_LOG("restored wl_mem as nobody: %s", msg);
-	st = reap(self->restored, 10000);
+	st = lm_reap_pid(self->restored, 10000);
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && !WEXITSTATUS(st));
 	if (st != -1)
 		self->restored = -1;

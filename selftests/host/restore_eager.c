@@ -17,44 +17,8 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
+#include "rsttest.h"
 #include "wl.h"
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait up to @ms for @pid (our child or adopted); its status or -1. */
-static int reap(pid_t pid, int ms)
-{
-	int st, i;
-
-	for (i = 0; i <= ms / 10; i++) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0)
-			return -1;
-		msleep(10);
-	}
-	return -1;
-}
-
-static pid_t read_pidfile(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int pid = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = -1;
-	fclose(f);
-	return pid;
-}
 
 /* On failure: what each thread of @pid is doing. */
 static void show_tasks(pid_t pid)
@@ -184,9 +148,9 @@ FIXTURE_SETUP(restore)
 
 FIXTURE_TEARDOWN(restore)
 {
-	if (self->restored > 0 && reap(self->restored, 0) < 0) {
+	if (self->restored > 0 && lm_reap_pid(self->restored, 0) < 0) {
 		kill(self->restored, SIGKILL);
-		reap(self->restored, 5000);
+		lm_reap_pid(self->restored, 5000);
 	}
 	lm_wl_stop(&self->w);
 	if (self->old_nr_huge >= 0)
@@ -214,7 +178,7 @@ TEST_F_TIMEOUT(restore, dump_restore_verify, 120)
 	rc = lm_run_tool(out, sizeof(out), "restore -i %s --pidfile %s --stdio %s",
 			 self->img, self->pidfile, self->log);
 	ASSERT_EQ(0, rc) TH_LOG("restore: %s", out);
-	self->restored = read_pidfile(self->pidfile);
+	self->restored = lm_read_pidfile(self->pidfile, "");
 	ASSERT_GT(self->restored, 0);
 	EXPECT_EQ(pid, self->restored) TH_LOG("restore said: %s", out);
 	ASSERT_TRUE(lm_pid_alive(self->restored));
@@ -223,7 +187,7 @@ TEST_F_TIMEOUT(restore, dump_restore_verify, 120)
 				variant->opts, msg);
 	if (rc)
 		show_tasks(self->restored);
-	st = reap(self->restored, 10000);
+	st = lm_reap_pid(self->restored, 10000);
 	ASSERT_NE(-1, st) TH_LOG("the restored process did not exit");
 	self->restored = -1;
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)

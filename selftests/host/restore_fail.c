@@ -19,51 +19,8 @@
 #include <sys/wait.h>
 #include "kselftest_harness.h"
 #include "image.h"
+#include "rsttest.h"
 #include "wl.h"
-
-/* Copy image @in to @out, letting @edit change the metadata. */
-static int rewrite_image(const char *in, const char *out,
-			 void (*edit)(struct lm_image *img))
-{
-	struct lm_stream rs, ws;
-	struct lm_image img;
-	int ifd, ofd, err, t;
-
-	memset(&img, 0, sizeof(img));
-	ifd = open(in, O_RDONLY);
-	ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (ifd < 0 || ofd < 0)
-		return -errno;
-	lm_stream_open(&rs, ifd, 0, "in");
-	lm_stream_open(&ws, ofd, 1, "out");
-	err = lm_read_meta(&rs, &img);
-	if (!err) {
-		edit(&img);
-		err = lm_write_meta(&ws, &img);
-	}
-	while (!err) {
-		struct lm_pages p;
-		void *data;
-
-		t = lm_read_next(&rs, &p, &data);
-		if (t == LM_REC_PAGES)
-			err = lm_write_pages(&ws, &p, data);
-		else if (t == LM_REC_META_END || t == LM_REC_END)
-			err = lm_write_mark(&ws, t);
-		else
-			err = t < 0 ? t : -EBADMSG;
-		if (t == LM_REC_END)
-			break;
-	}
-	if (!err)
-		err = lm_stream_flush(&ws);
-	lm_image_free(&img);
-	lm_stream_close(&rs);
-	lm_stream_close(&ws);
-	close(ifd);
-	close(ofd);
-	return err;
-}
 
 static void bad_vdso_hash(struct lm_image *img)
 {
@@ -155,9 +112,9 @@ TEST_F_TIMEOUT(fail, refused_nothing_left, 120)
 		ASSERT_EQ(0, system(path));
 		want = self->sub;
 	} else {
-		ASSERT_EQ(0, rewrite_image(self->img, self->img2,
-					   !strcmp(variant->what, "hash") ?
-					   bad_vdso_hash : short_vdso));
+		ASSERT_EQ(0, lm_rewrite_image(self->img, self->img2,
+					      !strcmp(variant->what, "hash") ?
+					      bad_vdso_hash : short_vdso));
 		img = self->img2;
 		want = "vdso";
 	}

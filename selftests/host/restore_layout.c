@@ -27,45 +27,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
+#include "rsttest.h"
 #include "wl.h"
 
 #define SNAP_MAX (256 * 1024)
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int reap(pid_t pid, int ms)
-{
-	int st, i;
-
-	for (i = 0; i <= ms / 10; i++) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0)
-			return -1;
-		msleep(10);
-	}
-	return -1;
-}
-
-static pid_t read_pidfile(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int pid = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = -1;
-	fclose(f);
-	return pid;
-}
 
 struct snap {
 	char *buf;
@@ -382,13 +347,13 @@ FIXTURE_SETUP(layout)
 
 FIXTURE_TEARDOWN(layout)
 {
-	if (self->restored > 0 && reap(self->restored, 0) < 0) {
+	if (self->restored > 0 && lm_reap_pid(self->restored, 0) < 0) {
 		kill(self->restored, SIGKILL);
-		reap(self->restored, 5000);
+		lm_reap_pid(self->restored, 5000);
 	}
 	if (self->holder > 0) {
 		kill(self->holder, SIGKILL);
-		reap(self->holder, 5000);
+		lm_reap_pid(self->holder, 5000);
 	}
 	lm_wl_stop(&self->w);
 	unlink(self->img);
@@ -418,7 +383,7 @@ static void verify_and_reap(struct __test_metadata *_metadata,
 
 	rc = lm_wl_verify(&self->w, self->restored, msg, sizeof(msg), 20000);
 	EXPECT_EQ(0, rc) TH_LOG("restored wl_mem: %s", msg);
-	st = reap(self->restored, 10000);
+	st = lm_reap_pid(self->restored, 10000);
 	EXPECT_NE(-1, st);
 	if (st != -1)
 		self->restored = -1;
@@ -432,7 +397,7 @@ TEST_F_TIMEOUT(layout, same_from_outside, 120)
 	pid_t pid = self->w.pid;
 	int rc, bad;
 
-	msleep(100);	/* every thread in its blocking syscall */
+	lm_msleep(100);	/* every thread in its blocking syscall */
 	snapshot(&before, pid);
 	/*
 	 * The snapshot interrupted each thread (ptrace): the sleeper now
@@ -440,12 +405,12 @@ TEST_F_TIMEOUT(layout, same_from_outside, 120)
 	 * only recovers from glibc-style code (see restore_threads.c);
 	 * wl_mem's raw syscall is not that: dump it in its next nap.
 	 */
-	msleep(300);
+	lm_msleep(300);
 	ASSERT_EQ(pid, dump_it(_metadata, self));
 	rc = lm_run_tool(out, sizeof(out), "restore -i %s --pidfile %s --stdio %s",
 			 self->img, self->pidfile, self->log);
 	ASSERT_EQ(0, rc) TH_LOG("restore: %s", out);
-	self->restored = read_pidfile(self->pidfile);
+	self->restored = lm_read_pidfile(self->pidfile, "");
 	ASSERT_EQ(pid, self->restored);
 	snapshot(&after, pid);
 	bad = compare(_metadata, &before, &after);
@@ -468,24 +433,24 @@ TEST_F_TIMEOUT(layout, twice, 180)
 	pid_t pid = self->w.pid;
 	int rc, round, bad;
 
-	msleep(100);
+	lm_msleep(100);
 	snapshot(&before, pid);
-	msleep(300);	/* as in same_from_outside */
+	lm_msleep(300);	/* as in same_from_outside */
 	ASSERT_EQ(pid, dump_it(_metadata, self));
 	for (round = 1; round <= 2; round++) {
 		rc = lm_run_tool(out, sizeof(out),
 				 "restore -i %s --pidfile %s --stdio %s",
 				 self->img, self->pidfile, self->log);
 		ASSERT_EQ(0, rc) TH_LOG("restore %d: %s", round, out);
-		self->restored = read_pidfile(self->pidfile);
+		self->restored = lm_read_pidfile(self->pidfile, "");
 		ASSERT_EQ(pid, self->restored);
 		if (round == 2)
 			break;
-		msleep(100);
+		lm_msleep(100);
 		rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s", pid,
 				 self->img);
 		ASSERT_EQ(0, rc) TH_LOG("dump of the restored process: %s", out);
-		ASSERT_NE(-1, reap(pid, 5000));
+		ASSERT_NE(-1, lm_reap_pid(pid, 5000));
 		self->restored = -1;
 	}
 	snapshot(&after, pid);
@@ -538,7 +503,7 @@ TEST_F_TIMEOUT(layout, taken_pid_is_said, 120)
 	rc = lm_run_tool(out, sizeof(out), "restore -i %s --pidfile %s --stdio %s",
 			 self->img, self->pidfile, self->log);
 	ASSERT_EQ(0, rc) TH_LOG("restore: %s", out);
-	self->restored = read_pidfile(self->pidfile);
+	self->restored = lm_read_pidfile(self->pidfile, "");
 	ASSERT_GT(self->restored, 0);
 	EXPECT_NE(pid, self->restored);
 	snprintf(want, sizeof(want), "PID %d is in use: the process gets PID %d",
@@ -581,22 +546,22 @@ TEST(session_leader_leads_again)
 		for (;;)
 			pause();
 	}
-	msleep(100);
+	lm_msleep(100);
 	ASSERT_EQ(0, pgrp_sid(pid, &pgrp, &sid));
 	ASSERT_EQ(pid, sid);
 	rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s", pid, img);
 	ASSERT_EQ(0, rc) TH_LOG("dump: %s", out);
-	ASSERT_NE(-1, reap(pid, 5000));
+	ASSERT_NE(-1, lm_reap_pid(pid, 5000));
 	rc = lm_run_tool(out, sizeof(out), "restore -i %s --pidfile %s --stdio null",
 			 img, pf);
 	ASSERT_EQ(0, rc) TH_LOG("restore: %s", out);
-	restored = read_pidfile(pf);
+	restored = lm_read_pidfile(pf, "");
 	ASSERT_EQ(pid, restored);
 	EXPECT_EQ(0, pgrp_sid(restored, &pgrp, &sid));
 	EXPECT_EQ(restored, sid);
 	EXPECT_EQ(restored, pgrp);
 	kill(restored, SIGKILL);
-	reap(restored, 5000);
+	lm_reap_pid(restored, 5000);
 	unlink(img);
 	unlink(pf);
 	rmdir(dir);

@@ -26,6 +26,7 @@
 #include "kselftest_harness.h"
 #include "image.h"
 #include "restore.h"
+#include "rsttest.h"
 #include "wl.h"
 
 struct run {
@@ -39,29 +40,6 @@ struct lazy {
 	int nr_runs;
 	long faults, zero, errors;
 };
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int reap(pid_t pid, int ms)
-{
-	int st, i;
-
-	for (i = 0; i <= ms / 10; i++) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0)
-			return -1;
-		msleep(10);
-	}
-	return -1;
-}
 
 static int serve(struct lazy *lz, __u64 addr)
 {
@@ -212,10 +190,10 @@ TEST(lazy_restore_through_the_api)
 	EXPECT_EQ(w.pid, pid);
 	rc = lm_wl_verify(&w, pid, msg, sizeof(msg), 20000);
 	EXPECT_EQ(0, rc) TH_LOG("lazily restored wl_mem: %s", msg);
-	st = reap(pid, 10000);
+	st = lm_reap_pid(pid, 10000);
 	if (st == -1) {
 		kill(pid, SIGKILL);
-		reap(pid, 5000);
+		lm_reap_pid(pid, 5000);
 	}
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && !WEXITSTATUS(st));
 	if (write(lz.stop[1], "x", 1) != 1)
