@@ -780,6 +780,16 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 			continue;
 		if (advice == -2)
 			advice = find_advice(l, start, end);
+		if (advice < 0) {
+			/*
+			 * It entered madvise() after the snapshot: it was
+			 * blocked until this read, so it is most likely
+			 * still in the syscall now.
+			 */
+			l->nr_adv = 0;
+			note_madvise(l, l->cfg.pid, 0);
+			advice = find_advice(l, start, end);
+		}
 		if (advice != MADV_REMOVE) {
 			if (advice < 0)
 				LOG(l, "REMOVE at 0x%llx-0x%llx of shm object %u: its madvise() was not seen; taken as MADV_DONTNEED (content kept)",

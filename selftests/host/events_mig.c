@@ -43,6 +43,7 @@
  */
 #define HUGE_NEED	(8 * UNITS_HUGE)
 #define NR_HUGE		"/proc/sys/vm/nr_hugepages"
+#define FREE_HUGE	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
 FIXTURE(ev) {
 	char src[32], dst[32];
@@ -101,11 +102,18 @@ static int write_long(const char *path, long v)
 
 static int reserve_huge(FIXTURE_DATA(ev) *self)
 {
+	int i;
+
 	self->huge_old = read_long(NR_HUGE);
 	if (self->huge_old < 0)
 		return -1;
-	if (write_long(NR_HUGE, self->huge_old + HUGE_NEED) ||
-	    read_long(NR_HUGE) < self->huge_old + HUGE_NEED) {
+	/* pages a previous test's process still holds are not free yet */
+	for (i = 0; i < 50 && read_long(FREE_HUGE) < HUGE_NEED; i++) {
+		write_long(NR_HUGE, self->huge_old + HUGE_NEED);
+		if (read_long(FREE_HUGE) < HUGE_NEED)
+			usleep(100 * 1000);
+	}
+	if (read_long(FREE_HUGE) < HUGE_NEED) {
 		write_long(NR_HUGE, self->huge_old);
 		self->huge_old = -1;
 		return -1;
