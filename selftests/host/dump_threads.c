@@ -30,24 +30,18 @@ FIXTURE(dump_threads) {
 
 FIXTURE_SETUP(dump_threads)
 {
-	char out[4096];
-	int r, rc;
+	char msg[4200];
 
-	r = lm_wl_start(&self->wl, "wl_mem", "--threads --signals --pages 4");
-	ASSERT_EQ(0, r) TH_LOG("wl_mem did not start: %s", strerror(-r));
-	snprintf(self->image, sizeof(self->image), "%s/img", self->wl.dir);
-	rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s --leave-running",
-			 self->wl.pid, self->image);
-	ASSERT_EQ(0, rc) TH_LOG("lazymig dump: %s", out);
-	ASSERT_EQ(0, lm_load_image(self->image, &self->img))
-		TH_LOG("%s", self->img.err);
+	ASSERT_EQ(0, lm_wl_dump_load(&self->wl, "wl_mem",
+				     "--threads --signals --pages 4",
+				     self->image, sizeof(self->image),
+				     &self->img, msg, sizeof(msg)))
+		TH_LOG("%s", msg);
 }
 
 FIXTURE_TEARDOWN(dump_threads)
 {
-	lm_loaded_free(&self->img);
-	unlink(self->image);
-	lm_wl_stop(&self->wl);
+	lm_wl_dump_free(&self->wl, self->image, &self->img);
 }
 
 static const struct lm_thread_img *thread_of(const struct lm_image *img,

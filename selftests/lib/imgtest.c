@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "imgtest.h"
+#include "wl.h"
 
 static int keep_run(struct lm_loaded *l, const struct lm_pages *p,
 		    const void *data, int eager)
@@ -133,4 +134,36 @@ long lm_loaded_read(const struct lm_loaded *l, uint64_t addr, void *buf,
 		}
 	}
 	return have;
+}
+
+int lm_wl_dump_load(struct lm_wl *wl, const char *prog, const char *opts,
+		    char *image, size_t ilen, struct lm_loaded *l,
+		    char *msg, size_t mlen)
+{
+	char out[4096];
+	int r;
+
+	r = lm_wl_start(wl, prog, opts);
+	if (r) {
+		snprintf(msg, mlen, "%s did not start: %s", prog, strerror(-r));
+		return r;
+	}
+	snprintf(image, ilen, "%s/img", wl->dir);
+	r = lm_run_tool(out, sizeof(out), "dump -t %d -o %s --leave-running",
+			wl->pid, image);
+	if (r) {
+		snprintf(msg, mlen, "lazymig dump: %s", out);
+		return r;
+	}
+	r = lm_load_image(image, l);
+	if (r)
+		snprintf(msg, mlen, "%s", l->err);
+	return r;
+}
+
+void lm_wl_dump_free(struct lm_wl *wl, const char *image, struct lm_loaded *l)
+{
+	lm_loaded_free(l);
+	unlink(image);
+	lm_wl_stop(wl);
 }

@@ -41,4 +41,18 @@ const struct lm_vma_img *lm_loaded_vma(const struct lm_loaded *l,
 long lm_loaded_read(const struct lm_loaded *l, uint64_t addr, void *buf,
 		    size_t len);
 
+struct lm_wl;
+
+/*
+ * Start workload @prog with @opts (lm_wl_start), `lazymig dump
+ * --leave-running` it to @image (DIR/img in its directory) and load that.
+ * Returns 0, or nonzero with what failed in @msg.
+ */
+int lm_wl_dump_load(struct lm_wl *wl, const char *prog, const char *opts,
+		    char *image, size_t ilen, struct lm_loaded *l,
+		    char *msg, size_t mlen);
+
+/* Undo lm_wl_dump_load: free @l, remove @image, stop the workload. */
+void lm_wl_dump_free(struct lm_wl *wl, const char *image, struct lm_loaded *l);
+
 #endif
