@@ -15,7 +15,8 @@
 # up (the images are written); detect_ns: the workload sees itself
 # resumed; allin_ns: `criu lazy-pages` exits (every page is in);
 # bytes_before_resume: the image files restore reads (all of them must
-# reach the destination before it can start).  Root; CRIU >= 3.x in PATH
+# reach the destination before it can start).  dump logs at -v4: its
+# "Starting page server" line is how this script knows it is ready.  Root; CRIU >= 3.x in PATH
 # (the VM: bench/vm.sh).  LM_NETEM as in bench/migrate.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,28 +89,42 @@ if [ -n "${LM_NETEM:-}" ]; then
 fi
 mkdir "$DIR/img"
 
-# its own session, no terminal: what CRIU dumps without --shell-job
-# (busybox setsid would run its own ip applet: give the path)
-setsid "$(command -v ip)" netns exec "$SRC" "$WL" "$MIB" "$VMAS" "$THREADS" "$DIR/state" \
+# its own session, no terminal: what CRIU dumps without --shell-job.
+# nsenter, not `ip netns exec`: that one also makes a mount namespace,
+# which CRIU would then have to dump ("unreachable sharing").
+innet() {	# NETNS COMMAND...: run it in that network namespace only
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" "$@"
+}
+setsid "$(command -v nsenter)" --net="/run/netns/$SRC" "$WL" "$MIB" "$VMAS" "$THREADS" "$DIR/state" \
 	</dev/null >"$DIR/wl.out" 2>&1 &
 wait_for "$DIR/state" ready 300 || fail "the workload did not start"
 WLPID=$(cut -d' ' -f2 "$DIR/state")
 
 t0=$(now_ns)
-ip netns exec "$SRC" criu dump -t "$WLPID" -D "$DIR/img" --lazy-pages \
-	--address 10.80.0.1 --port "$PORT" -v2 -o "$DIR/dump.log" &
+innet "$SRC" criu dump -t "$WLPID" -D "$DIR/img" --lazy-pages \
+	--address 10.80.0.1 --port "$PORT" -v4 -o "$DIR/dump.log" &
 DUMP=$!
 PIDS+=($DUMP)
-wait_for "$DIR/dump.log" "Starting page server" 300 || fail "criu dump"
+for ((i = 0; i < 6000; i++)); do	# the page server is up, or dump failed
+	grep -qs "Starting page server" "$DIR/dump.log" && break
+	kill -0 $DUMP 2>/dev/null || fail "criu dump"
+	sleep 0.01
+done
 t_dumped=$(now_ns)
 bytes=$(cat "$DIR"/img/*.img | wc -c)
 
-ip netns exec "$DST" criu lazy-pages --page-server --address 10.80.0.1 \
+innet "$DST" criu lazy-pages --page-server --address 10.80.0.1 \
 	--port "$PORT" -D "$DIR/img" -v2 -o "$DIR/lp.log" &
 LP=$!
 PIDS+=($LP)
-wait_for "$DIR/lp.log" "Waiting for incoming connections" 60 || fail "criu lazy-pages"
-unshare -p -f -m --mount-proc ip netns exec "$DST" \
+for ((i = 0; i < 6000; i++)); do	# it listens for restore, or it failed
+	[ -S "$DIR/img/lazy-pages.socket" ] && break
+	kill -0 $LP 2>/dev/null || fail "criu lazy-pages"
+	sleep 0.01
+done
+unshare -p -f -m --mount-proc nsenter --net="/run/netns/$DST" \
 	criu restore -D "$DIR/img" --lazy-pages -v2 -o "$DIR/rs.log" &
 RS=$!
 PIDS+=($RS)

@@ -7,7 +7,7 @@
 # pages on that shape (bench/criu.sh, bench/migrate.sh).  Appends the
 # guest's section to bench/RESULTS.md.
 #
-#   bench/vm.sh [--shape "MIB VMAS THREADS"] [--reps N] [--timeout S] [--no-criu]
+#   bench/vm.sh [--shape "MIB VMAS THREADS"] [--reps N] [--timeout S] [--no-criu | --criu-only]
 #
 # The guest gets bash, criu and util-linux unshare from the host (copied
 # under build/bench/vm/, so qemu-test packs them and their libraries) and
@@ -16,14 +16,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SHAPE="32 32 1" REPS=1 TIMEOUT=1500 NOCRIU=0 ARGS="$*"
+SHAPE="32 32 1" REPS=1 TIMEOUT=1500 NOCRIU=0 CRIUONLY=0 ARGS="$*"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--shape) SHAPE=$2; shift 2 ;;
 	--reps) REPS=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--no-criu) NOCRIU=1; shift ;;
-	*) echo "usage: bench/vm.sh [--shape \"MIB VMAS THREADS\"] [--reps N] [--timeout S] [--no-criu]" >&2; exit 2 ;;
+	--criu-only) CRIUONLY=1; shift ;;
+	*) echo "usage: bench/vm.sh [--shape \"MIB VMAS THREADS\"] [--reps N] [--timeout S] [--no-criu | --criu-only]" >&2; exit 2 ;;
 	esac
 done
 CRIU=$(command -v criu || true)
@@ -31,7 +32,7 @@ CRIU=$(command -v criu || true)
 [ -n "$CRIU" ] || echo "bench/vm.sh: criu not installed on the host (apt-get install criu): the CRIU rows are skipped" >&2
 V=build/bench/vm
 mkdir -p "$V"
-cp /bin/bash "$(command -v unshare)" "$V/"
+cp /bin/bash "$(command -v unshare)" "$(command -v nsenter)" "$V/"
 rm -f "$V/criu"
 [ -n "$CRIU" ] && cp "$CRIU" "$V/"
 cp bench/*.sh "$V/"
@@ -46,7 +47,7 @@ OUT=/tmp/res.md
 export LM_FLOOR_ARGS="-p 2048 -m 64"	# TCG: every wake-up is slow
 for d in "" "delay 0.5ms" "delay 5ms"; do
 	echo "vm: run.sh netem '\$d'" >&2
-	bash bench/run.sh --shapes "$SHAPE" --reps $REPS \${d:+--netem "\$d"} --out \$OUT >/dev/null || echo "run.sh failed (netem '\$d')" >>\$OUT
+	[ $CRIUONLY -eq 1 ] || bash bench/run.sh --shapes "$SHAPE" --reps $REPS \${d:+--netem "\$d"} --out \$OUT >/dev/null || echo "run.sh failed (netem '\$d')" >>\$OUT
 	command -v criu >/dev/null || continue
 	for ((r = 1; r <= $REPS; r++)); do
 		echo "vm: criu and lazymig, netem '\$d', run \$r" >&2
