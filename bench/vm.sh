@@ -85,6 +85,6 @@ fi
 {
 	echo
 	echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — \`bench/vm.sh $ARGS\` (guest: Debian 6.1 under QEMU TCG, 2 vCPUs, 2 GiB; host $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-	sed -n '/@@RESULTS-BEGIN@@/,/@@RESULTS-END@@/p' "$LOG" | sed '1d;$d' | tr -d '\r'
+	sed -n '/@@RESULTS-BEGIN@@/,/@@RESULTS-END@@/p' "$LOG" | sed '1d;$d' | tr -d '\r'  | sed 's/^## /### /'
 } >>bench/RESULTS.md
 tail -n 40 bench/RESULTS.md
