@@ -106,7 +106,7 @@ t0=$(now_ns)
 innet "$SRC" criu dump -t "$WLPID" -D "$DIR/img" --lazy-pages \
 	--address 10.80.0.1 --port "$PORT" -v4 -o "$DIR/dump.log" &
 DUMP=$!
-PIDS+=($DUMP)
+PIDS+=("$DUMP")
 for ((i = 0; i < 6000; i++)); do	# the page server is up, or dump failed
 	grep -qs "Starting page server" "$DIR/dump.log" && break
 	kill -0 $DUMP 2>/dev/null || fail "criu dump"
@@ -118,7 +118,7 @@ bytes=$(cat "$DIR"/img/*.img | wc -c)
 innet "$DST" criu lazy-pages --page-server --address 10.80.0.1 \
 	--port "$PORT" -D "$DIR/img" -v2 -o "$DIR/lp.log" &
 LP=$!
-PIDS+=($LP)
+PIDS+=("$LP")
 for ((i = 0; i < 6000; i++)); do	# it listens for restore, or it failed
 	[ -S "$DIR/img/lazy-pages.socket" ] && break
 	kill -0 $LP 2>/dev/null || fail "criu lazy-pages"
@@ -127,7 +127,7 @@ done
 unshare -p -f -m --mount-proc nsenter --net="/run/netns/$DST" \
 	criu restore -D "$DIR/img" --lazy-pages -v2 -o "$DIR/rs.log" &
 RS=$!
-PIDS+=($RS)
+PIDS+=("$RS")
 wait_pid $LP "${LM_CRIU_TIMEOUT:-300}" || fail "criu lazy-pages: exit $?"
 t_allin=$(now_ns)
 wait_pid $DUMP 60 || fail "criu dump: exit $?"

@@ -70,19 +70,19 @@ ip netns exec "$DST" ${LM_WRAP_RECV:-} "$TOOL" receive --listen 10.79.0.2:$PORT 
 	--token-file "$DIR/token" --stats "$DIR/stats.json" \
 	--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
 RECV=$!
-PIDS+=($RECV)
+PIDS+=("$RECV")
 wait_for "$DIR/receive.log" listening 30
 
 ip netns exec "$SRC" "$WL" "$MIB" "$VMAS" "$THREADS" "$DIR/state" &
 WLPID=$!
-PIDS+=($WLPID)
+PIDS+=("$WLPID")
 wait_for "$DIR/state" ready 300
 
 t0=$(now_ns)
 ip netns exec "$SRC" ${LM_WRAP_SEND:-} "$TOOL" send -t "$WLPID" --to 10.79.0.2:$PORT \
 	--token-file "$DIR/token" "$@" 2>"$DIR/send.log" &
 SEND=$!
-PIDS+=($SEND)
+PIDS+=("$SEND")
 rc=0
 wait "$SEND" || rc=$?
 wait "$RECV" || rc=$?
