@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include "lmtest.h"
+#include "wlproto.h"
 
 #define HEAP_LEN	(64 * 1024)
 #define NR_STAT		11
@@ -55,21 +56,6 @@ struct snap {
 
 static struct snap before;
 static char *heap;
-static const char *statefile;
-static char fail_msg[512];
-static volatile sig_atomic_t got_usr1;
-
-__attribute__((format(printf, 1, 2)))
-static void failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fail_msg[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
-	va_end(ap);
-}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -251,44 +237,11 @@ static void check_misc(void)
 	umask(m);
 }
 
-static void write_atomic(const char *path, const char *text)
-{
-	char tmp[4200];
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		exit(2);
-	if (write(fd, text, strlen(text)) < 0)
-		exit(2);
-	close(fd);
-	rename(tmp, path);
-}
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	got_usr1 = 1;
-}
-
 int main(int argc, char **argv)
 {
-	struct sigaction sa;
-	char text[4200];
 	sigset_t mask;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: restore_mm STATEFILE\n");
-		return 2;
-	}
-	statefile = argv[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	wlp_init(argc, argv, "restore_mm");
 	prctl(PR_SET_NAME, COMM, 0, 0, 0);
 	umask(0035);
 	heap = sbrk(HEAP_LEN);
@@ -296,11 +249,8 @@ int main(int argc, char **argv)
 		return 2;
 	lm_fill(heap, HEAP_LEN, 0x4ea9);
 	take(&before);
-	snprintf(text, sizeof(text), "ready %d\n", getpid());
-	write_atomic(statefile, text);
-	sigemptyset(&mask);
-	while (!got_usr1)
-		sigsuspend(&mask);
+	wlp_ready("");
+	wlp_wait_usr1();
 	/*
 	 * sigsuspend() was dumped with its temporary (empty) mask in place:
 	 * when it returns, the mask it saved (SIGUSR1 blocked) is back.
@@ -315,9 +265,5 @@ int main(int argc, char **argv)
 	check_vdso();
 	check_snap();
 	check_misc();
-	snprintf(text, sizeof(text), "%s%s\n", fail_msg[0] ? "fail: " : "ok",
-		 fail_msg);
-	snprintf(fail_msg, sizeof(fail_msg), "%s.result", statefile);
-	write_atomic(fail_msg, text);
-	return text[0] == 'o' ? 0 : 1;
+	return wlp_result();
 }

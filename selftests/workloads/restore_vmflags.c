@@ -25,6 +25,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include "lmtest.h"
+#include "wlproto.h"
 
 #ifndef MADV_WIPEONFORK
 #define MADV_WIPEONFORK 18
@@ -52,21 +53,6 @@ static struct {
 } reg[NR];
 
 static int pers, nnp, named;
-static const char *statefile;
-static char fail_msg[512];
-static volatile sig_atomic_t got_usr1;
-
-__attribute__((format(printf, 1, 2)))
-static void failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fail_msg[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
-	va_end(ap);
-}
 
 static void die(const char *what)
 {
@@ -193,53 +179,12 @@ static void check(void)
 		failf("dumpable is %d, was 0", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
 }
 
-static void write_atomic(const char *path, const char *text)
-{
-	char tmp[4200];
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, text, strlen(text)) < 0)
-		exit(2);
-	close(fd);
-	rename(tmp, path);
-}
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	got_usr1 = 1;
-}
-
 int main(int argc, char **argv)
 {
-	struct sigaction sa;
-	char text[4200];
-	sigset_t mask;
-
-	if (argc != 2) {
-		fprintf(stderr, "usage: restore_vmflags STATEFILE\n");
-		return 2;
-	}
-	statefile = argv[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	wlp_init(argc, argv, "restore_vmflags");
 	setup();
-	snprintf(text, sizeof(text), "ready %d\n%s", getpid(),
-		 named ? "" : "skip named no CONFIG_ANON_VMA_NAME\n");
-	write_atomic(statefile, text);
-	sigemptyset(&mask);
-	while (!got_usr1)
-		sigsuspend(&mask);
+	wlp_ready(named ? "" : "skip named no CONFIG_ANON_VMA_NAME\n");
+	wlp_wait_usr1();
 	check();
-	snprintf(text, sizeof(text), "%s%s\n", fail_msg[0] ? "fail: " : "ok",
-		 fail_msg);
-	snprintf(fail_msg, sizeof(fail_msg), "%s.result", statefile);
-	write_atomic(fail_msg, text);
-	return text[0] == 'o' ? 0 : 1;
+	return wlp_result();
 }
