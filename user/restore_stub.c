@@ -137,6 +137,28 @@ static int range_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* Append [s, e) to *v (n used of cap); on failure free it: -ENOMEM. */
+static int range_add(struct range **v, int *n, int *cap, unsigned long s,
+		     unsigned long e)
+{
+	if (*n == *cap) {
+		struct range *nv;
+
+		*cap = *cap ? *cap * 2 : 64;
+		nv = realloc(*v, *cap * sizeof(**v));
+		if (!nv) {
+			free(*v);
+			*v = NULL;
+			return -ENOMEM;
+		}
+		*v = nv;
+	}
+	(*v)[*n].start = s;
+	(*v)[*n].end = e;
+	(*n)++;
+	return 0;
+}
+
 static int read_maps(pid_t pid, struct range **out, int *nr)
 {
 	char path[64], line[512];
@@ -156,21 +178,10 @@ static int read_maps(pid_t pid, struct range **out, int *nr)
 
 		if (sscanf(line, "%lx-%lx", &s, &e) != 2)
 			continue;
-		if (n == cap) {
-			struct range *nv;
-
-			cap = cap ? cap * 2 : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				free(v);
-				fclose(f);
-				return -ENOMEM;
-			}
-			v = nv;
+		if (range_add(&v, &n, &cap, s, e)) {
+			fclose(f);
+			return -ENOMEM;
 		}
-		v[n].start = s;
-		v[n].end = e;
-		n++;
 	}
 	fclose(f);
 	*out = v;
@@ -299,6 +310,8 @@ static void stub_sigactions(struct lm_restorer *r)
 }
 
 static pid_t clone3_stub(struct lm_restorer *r, pid_t want, int *pidfd);
+static pid_t clone3_stub_any(struct lm_restorer *r, pid_t want, int *pidfd,
+			     int *why);
 
 /*
  * A session or group leader leads again (a daemon must not stay in the
@@ -337,10 +350,7 @@ static void stub_children(struct lm_restorer *r)
 
 		if (r->tree->t->members[k].parent != (int)r->member)
 			continue;
-		pid = clone3_stub(c, c->img->proc.pid, NULL);
-		if (pid == -EEXIST || pid == -EPERM || pid == -EINVAL ||
-		    pid == -ENOSPC)
-			pid = clone3_stub(c, 0, NULL);
+		pid = clone3_stub_any(c, c->img->proc.pid, NULL, NULL);
 		if (pid < 0)
 			stub_fail(r, STUB_CLONE, c->img->proc.pid, -pid);
 	}
@@ -495,6 +505,24 @@ static int seize_stub(struct lm_restorer *r)
 	return 0;
 }
 
+/*
+ * clone3_stub() with PID @want, or with any PID where @want cannot be
+ * had; then the reason goes to *@why (when not NULL).
+ */
+static pid_t clone3_stub_any(struct lm_restorer *r, pid_t want, int *pidfd,
+			     int *why)
+{
+	pid_t pid = clone3_stub(r, want, pidfd);
+
+	if (pid == -EEXIST || pid == -EPERM || pid == -EINVAL ||
+	    pid == -ENOSPC) {
+		if (why)
+			*why = pid;
+		pid = clone3_stub(r, 0, pidfd);
+	}
+	return pid;
+}
+
 int rst_start_stub(struct lm_restorer *r)
 {
 	pid_t want = r->img->proc.pid;
@@ -509,12 +537,7 @@ int rst_start_stub(struct lm_restorer *r)
 	r->status_wr = rst_add_carrier(r, pfd[1]);
 	if (r->status_wr < 0)
 		return r->status_wr;
-	pid = clone3_stub(r, want, &pidfd);
-	if (pid == -EEXIST || pid == -EPERM || pid == -EINVAL ||
-	    pid == -ENOSPC) {
-		why = pid;
-		pid = clone3_stub(r, 0, &pidfd);
-	}
+	pid = clone3_stub_any(r, want, &pidfd, &why);
 	if (pid < 0) {
 		rst_err("cannot create the stub process: %s", strerror(-pid));
 		return pid;
@@ -589,21 +612,10 @@ int rst_clean_stub(struct lm_restorer *r)
 		if (sscanf(line, "%lx-%lx", &s, &e) != 2 || special_name(line) ||
 		    s == r->tramp)
 			continue;
-		if (n == cap) {
-			struct range *nv;
-
-			cap = cap ? 2 * cap : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				fclose(f);
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
+		if (range_add(&v, &n, &cap, s, e)) {
+			fclose(f);
+			return -ENOMEM;
 		}
-		v[n].start = s;
-		v[n].end = e;
-		n++;
 	}
 	fclose(f);
 	for (i = 0; i < n; i++) {
@@ -903,10 +915,7 @@ int rst_start_tree(struct rst_tree *tr)
 	err = tree_pipes(tr);
 	if (err)
 		return err;
-	pid = clone3_stub(root, want, &pidfd);
-	if (pid == -EEXIST || pid == -EPERM || pid == -EINVAL ||
-	    pid == -ENOSPC)
-		pid = clone3_stub(root, 0, &pidfd);
+	pid = clone3_stub_any(root, want, &pidfd, NULL);
 	if (pid < 0) {
 		rst_err("cannot create the stub process: %s", strerror(-pid));
 		return pid;
