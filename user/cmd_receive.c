@@ -485,7 +485,7 @@ static void kinds_used(struct receiver *rv)
 	}
 	for (i = 0; rv->lazy && i < img->proc.nr_shms; i++) {
 		const struct lm_shm *s = &img->shms[i].s;
-		const char *why = "only shared anon (4 KiB) is restored lazily yet";
+		const char *why = "only shared anon and unsealed memfd (4 KiB) are restored lazily yet";
 
 		if (s->flags & LM_SHM_LAZY)
 			continue;
@@ -514,7 +514,7 @@ static void mechanism(struct receiver *rv, __u64 f)
 		return;
 	}
 	snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
-		 "userfaultfd missing faults, events:%s%s%s%s; private anon and shared anon lazy, other kinds eager",
+		 "userfaultfd missing faults, events:%s%s%s%s; anon private, anon shared, memfd without fd lazy; others eager",
 		 f & UFFD_FEATURE_EVENT_FORK ? " fork" : "",
 		 f & UFFD_FEATURE_EVENT_REMAP ? " remap" : "",
 		 f & UFFD_FEATURE_EVENT_REMOVE ? " remove" : "",

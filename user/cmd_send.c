@@ -9,8 +9,9 @@
  *
  * Lazy (default): private anonymous VMAs are LM_VMA_LAZY; of their pages
  * only the ones under each thread's stack pointer go before resume.
- * Shared anon objects that no fd or path reaches are LM_SHM_LAZY (their
- * VMAs LM_VMA_LAZY): none of their pages go before resume.  Every other
+ * Shared anon objects and unsealed memfds that no fd or path reaches are
+ * LM_SHM_LAZY (their VMAs LM_VMA_LAZY): none of their pages go before
+ * resume.  Every other
  * kind goes before resume.  --eager: everything goes
  * before resume (full pre-copy over the same path, for comparison).
  *
@@ -162,13 +163,16 @@ static void mark_lazy(struct lm_image *img)
 
 	img->hdr.flags |= LM_HDR_LAZY;
 	/*
-	 * Shared anon objects no fd or path reaches: every access faults,
-	 * so userfaultfd sees them all (missing faults on shmem).
+	 * Shared anon objects and memfds no fd or path reaches: every
+	 * access faults, so userfaultfd sees them all (missing faults on
+	 * shmem).  Not a sealed memfd: a write seal cannot be added while
+	 * the daemon maps it writable.
 	 */
 	for (i = 0; i < img->proc.nr_shms; i++) {
 		struct lm_shm *s = &img->shms[i].s;
 
-		if (s->kind == LM_MEM_ANON_SHARED &&
+		if ((s->kind == LM_MEM_ANON_SHARED ||
+		     (s->kind == LM_MEM_MEMFD && !s->seals)) &&
 		    !(s->flags & LM_SHM_FD_REACHABLE) &&
 		    (!s->page_size || s->page_size == LM_PAGE_SIZE) &&
 		    (lm_lazy_uffd_features() & UFFD_FEATURE_MISSING_SHMEM))
@@ -180,7 +184,8 @@ static void mark_lazy(struct lm_image *img)
 		if (v->kind == LM_MEM_ANON_PRIVATE &&
 		    (!v->page_size || v->page_size == LM_PAGE_SIZE))
 			v->flags |= LM_VMA_LAZY;
-		if (v->kind == LM_MEM_ANON_SHARED && v->shm_id >= 0 &&
+		if ((v->kind == LM_MEM_ANON_SHARED || v->kind == LM_MEM_MEMFD) &&
+		    v->shm_id >= 0 &&
 		    (unsigned int)v->shm_id < img->proc.nr_shms &&
 		    (img->shms[v->shm_id].s.flags & LM_SHM_LAZY))
 			v->flags |= LM_VMA_LAZY;

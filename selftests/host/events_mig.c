@@ -11,6 +11,7 @@
  * restored lazily (mechanism_by_kind: uffd-missing*), its event must
  * have been seen; eager kinds (fd-reachable memfd and tmpfs without
  * lazymig.ko, hugetlb for now) must still come out byte for byte right.
+ * memfd_closed maps a memfd whose fd is closed: no fd reaches it.
  * Network namespaces as in lazy_migrate.c.
  */
 #include <errno.h>
@@ -63,6 +64,7 @@ FIXTURE_VARIANT(ev) {
 FIXTURE_VARIANT_ADD(ev, private_anon) { .kind = "anon", .mech = "anon-private" };
 FIXTURE_VARIANT_ADD(ev, shared_anon) { .kind = "shared", .mech = "anon-shared" };
 FIXTURE_VARIANT_ADD(ev, memfd) { .kind = "memfd", .mech = "memfd" };
+FIXTURE_VARIANT_ADD(ev, memfd_closed) { .kind = "memfd_closed", .mech = "memfd" };
 FIXTURE_VARIANT_ADD(ev, tmpfs) { .kind = "tmpfs", .mech = "tmpfs" };
 FIXTURE_VARIANT_ADD(ev, hugetlb_private) {
 	.kind = "huge_private", .huge = 1, .mech = "hugetlb-private"

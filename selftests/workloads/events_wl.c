@@ -4,9 +4,10 @@
  * while the process's pages are still arriving, every byte verified.
  *
  * Usage: events_wl KIND EVENT UNITS STATEFILE
- *   KIND   anon | shared | memfd | tmpfs | huge_private | huge_shared
- *          (a unit is 4 KiB, or a 2 MiB huge page; memfd keeps its fd
- *          open, tmpfs is a file in /dev/shm: both are fd-reachable)
+ *   KIND   anon | shared | memfd | memfd_closed | tmpfs | huge_private |
+ *          huge_shared (a unit is 4 KiB, or a 2 MiB huge page; memfd
+ *          keeps its fd open, tmpfs is a file in /dev/shm: both are
+ *          fd-reachable; memfd_closed only maps it)
  *   EVENT  fork   16 children forked at once each verify everything, one
  *                 child execs at once, one exits at once, one writes a
  *                 unit (the parent sees it for shared kinds only)
@@ -154,7 +155,7 @@ static char *map_kind(const char *kind, size_t n, int idx)
 	if (!strcmp(kind, "shared") || !strcmp(kind, "huge_shared"))
 		return mmap(NULL, n * usz, prot, MAP_SHARED | MAP_ANONYMOUS |
 			    (huge ? MAP_HUGETLB : 0), -1, 0);
-	if (!strcmp(kind, "memfd")) {
+	if (!strcmp(kind, "memfd") || !strcmp(kind, "memfd_closed")) {
 		fd = memfd_create("lazymig-events", MFD_CLOEXEC);
 	} else if (!strcmp(kind, "tmpfs")) {
 		snprintf(tmpfs_path[idx], sizeof(tmpfs_path[idx]),
