@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -670,6 +671,41 @@ static void print_ns(const char *label, __u64 ns)
 		printf("%s %llu ns", label, (unsigned long long)ns);
 }
 
+/*
+ * Every entry of BPF map @fd, as an array of @esz-byte elements holding
+ * the @ksz-byte key at offset 0 and the value at @voff; its length in *nr.
+ * Stops early (keeping what it has) if memory runs out.
+ */
+static void *map_entries(int fd, size_t ksz, size_t voff, size_t esz,
+			 size_t *nr)
+{
+	__u64 key[8], next[8];
+	void *prev = NULL;
+	char *ents = NULL;
+	size_t n = 0, cap = 0;
+
+	while (ksz <= sizeof(key) &&
+	       bpf_map_get_next_key(fd, prev, next) == 0) {
+		if (n == cap) {
+			char *e;
+
+			cap = cap ? 2 * cap : 32;
+			e = realloc(ents, cap * esz);
+			if (!e)
+				break;
+			ents = e;
+		}
+		if (bpf_map_lookup_elem(fd, next, ents + n * esz + voff) == 0) {
+			memcpy(ents + n * esz, next, ksz);
+			n++;
+		}
+		memcpy(key, next, ksz);
+		prev = key;
+	}
+	*nr = n;
+	return ents;
+}
+
 struct hist_ent {
 	struct fl_hist_key k;
 	struct fl_hist v;
@@ -686,27 +722,11 @@ static int cmp_hist(const void *a, const void *b)
 
 static void print_hists(int fd)
 {
-	struct fl_hist_key key, next, *prev = NULL;
-	struct hist_ent *ents = NULL;
-	size_t n = 0, cap = 0, i;
+	struct hist_ent *ents;
+	size_t n, i;
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (n == cap) {
-			struct hist_ent *e;
-
-			cap = cap ? 2 * cap : 16;
-			e = realloc(ents, cap * sizeof(*ents));
-			if (!e)
-				break;
-			ents = e;
-		}
-		if (bpf_map_lookup_elem(fd, &next, &ents[n].v) == 0) {
-			ents[n].k = next;
-			n++;
-		}
-		key = next;
-		prev = &key;
-	}
+	ents = map_entries(fd, sizeof(ents->k), offsetof(struct hist_ent, v),
+			   sizeof(*ents), &n);
 	if (!n)
 		printf("\nno userfaultfd fault, event or resolve was seen\n");
 	qsort(ents, n, sizeof(*ents), cmp_hist);
@@ -740,27 +760,11 @@ static int cmp_event(const void *a, const void *b)
 
 static void print_events(int fd)
 {
-	struct fl_event_key key, next, *prev = NULL;
-	struct event_ent *ents = NULL;
-	size_t n = 0, cap = 0, i;
+	struct event_ent *ents;
+	size_t n, i;
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (n == cap) {
-			struct event_ent *e;
-
-			cap = cap ? 2 * cap : 32;
-			e = realloc(ents, cap * sizeof(*ents));
-			if (!e)
-				break;
-			ents = e;
-		}
-		if (bpf_map_lookup_elem(fd, &next, &ents[n].v) == 0) {
-			ents[n].k = next;
-			n++;
-		}
-		key = next;
-		prev = &key;
-	}
+	ents = map_entries(fd, sizeof(ents->k), offsetof(struct event_ent, v),
+			   sizeof(*ents), &n);
 	if (!n) {
 		printf("\nuserfaultfd events: none\n");
 		free(ents);
