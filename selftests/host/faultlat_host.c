@@ -14,30 +14,12 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
+#include "wl.h"
 
 struct result {
 	int status;
 	char out[16384];
 };
-
-static void lazymig_path(char *buf, size_t len)
-{
-	char exe[PATH_MAX - 64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';	/* build/selftests/host/x -> build/ */
-			snprintf(buf, len, "%s/../../lazymig", exe);
-			if (access(buf, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(buf, len, "lazymig");
-}
 
 /* Run `lazymig faultlat ARGS...` to completion, stdout+stderr captured. */
 static int run_faultlat(struct result *r, const char *const *args)
@@ -49,7 +31,7 @@ static int run_faultlat(struct result *r, const char *const *args)
 	int p[2], i;
 	pid_t pid;
 
-	lazymig_path(lm, sizeof(lm));
+	lm_lazymig_path(lm, sizeof(lm));
 	argv[0] = lm;
 	argv[1] = "faultlat";
 	for (i = 0; args[i] && i < 13; i++)

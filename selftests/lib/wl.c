@@ -34,6 +34,25 @@ const char *lm_build_path(const char *name)
 	return p;
 }
 
+void lm_lazymig_path(char *buf, size_t len)
+{
+	char exe[PATH_MAX - 64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';	/* build/selftests/DIR/TEST -> build/ */
+			snprintf(buf, len, "%s/../../lazymig", exe);
+			if (access(buf, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(buf, len, "lazymig");
+}
+
 static void msleep(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

@@ -42,6 +42,12 @@ struct lm_wl {
 const char *lm_build_path(const char *name);
 
 /*
+ * build/lazymig, seen from this test's build/selftests/DIR/TEST, if it is
+ * executable; else "lazymig" (a guest has it on PATH).
+ */
+void lm_lazymig_path(char *buf, size_t len);
+
+/*
  * Start build/selftests/workloads/@prog with space-separated @opts and its
  * STATEFILE in a fresh temporary directory; wait (up to 10 s) for "ready"
  * and parse the manifest.  Returns 0 or -errno.

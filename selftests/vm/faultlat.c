@@ -36,6 +36,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
+#include "wl.h"
 #include "lmtest.h"
 #include "../../bpf/faultlat.h"
 
@@ -51,25 +52,6 @@ struct fl_run {
 	char buf[65536];
 	size_t len;
 };
-
-static void lazymig_path(char *buf, size_t len)
-{
-	char exe[PATH_MAX - 64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';	/* build/selftests/vm/faultlat -> build/ */
-			snprintf(buf, len, "%s/../../lazymig", exe);
-			if (access(buf, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(buf, len, "lazymig");	/* the guest has it on PATH */
-}
 
 /* Read what is there (up to @ms); returns 0 at EOF, 1 otherwise. */
 static int fl_read(struct fl_run *r, int ms)
@@ -96,7 +78,7 @@ static int fl_start(struct fl_run *r, const char *const *args)
 	const char *argv[16];
 	int p[2], i, waited;
 
-	lazymig_path(lm, sizeof(lm));
+	lm_lazymig_path(lm, sizeof(lm));
 	argv[0] = lm;
 	argv[1] = "faultlat";
 	for (i = 0; args[i] && i < 13; i++)
@@ -611,7 +593,7 @@ TEST_F_TIMEOUT(faultlat, lazy_migration, 600)
 
 	if (_metadata->skip)
 		return;
-	lazymig_path(lm, sizeof(lm));
+	lm_lazymig_path(lm, sizeof(lm));
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
 	*strrchr(exe, '/') = '\0';
