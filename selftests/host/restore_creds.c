@@ -131,14 +131,8 @@ FIXTURE_TEARDOWN(creds)
 {
 	char cmd[300];
 
-	if (self->restored > 0 && lm_reap_pid(self->restored, 0) < 0) {
-		kill(self->restored, SIGKILL);
-		lm_reap_pid(self->restored, 5000);
-	}
-	if (lm_reap_pid(self->pid, 0) < 0) {
-		kill(self->pid, SIGKILL);
-		lm_reap_pid(self->pid, 5000);
-	}
+	lm_kill_unreaped(self->restored);
+	lm_kill_unreaped(self->pid);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->w.dir);
 	if (system(cmd))
 		return;

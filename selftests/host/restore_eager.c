@@ -148,10 +148,7 @@ FIXTURE_SETUP(restore)
 
 FIXTURE_TEARDOWN(restore)
 {
-	if (self->restored > 0 && lm_reap_pid(self->restored, 0) < 0) {
-		kill(self->restored, SIGKILL);
-		lm_reap_pid(self->restored, 5000);
-	}
+	lm_kill_unreaped(self->restored);
 	lm_wl_stop(&self->w);
 	if (self->old_nr_huge >= 0)
 		write_long(NR_HUGE, self->old_nr_huge);

@@ -347,10 +347,7 @@ FIXTURE_SETUP(layout)
 
 FIXTURE_TEARDOWN(layout)
 {
-	if (self->restored > 0 && lm_reap_pid(self->restored, 0) < 0) {
-		kill(self->restored, SIGKILL);
-		lm_reap_pid(self->restored, 5000);
-	}
+	lm_kill_unreaped(self->restored);
 	if (self->holder > 0) {
 		kill(self->holder, SIGKILL);
 		lm_reap_pid(self->holder, 5000);

@@ -2,6 +2,7 @@
 /* Helpers shared by the restore tests (see rsttest.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +31,14 @@ int lm_reap_pid(pid_t pid, int ms)
 		lm_msleep(10);
 	}
 	return -1;
+}
+
+void lm_kill_unreaped(pid_t pid)
+{
+	if (pid > 0 && lm_reap_pid(pid, 0) < 0) {
+		kill(pid, SIGKILL);
+		lm_reap_pid(pid, 5000);
+	}
 }
 
 pid_t lm_read_pidfile(const char *path, const char *prefix)

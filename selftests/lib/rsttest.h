@@ -15,6 +15,9 @@ void lm_msleep(int ms);
 /* Wait up to @ms for @pid (our child or adopted); its status or -1. */
 int lm_reap_pid(pid_t pid, int ms);
 
+/* If @pid (> 0) has not exited yet: SIGKILL it and reap it (up to 5 s). */
+void lm_kill_unreaped(pid_t pid);
+
 /* The number after @prefix at the start of file @path, or -1. */
 pid_t lm_read_pidfile(const char *path, const char *prefix);
 
