@@ -98,9 +98,8 @@ TEST_F(freeze, threads_come_and_go)
 	while (sh->progress < 10)
 		usleep(1000);
 	for (i = 0; i < 5; i++) {
-		ASSERT_EQ(0, dump_leave(self, out, sizeof(out))) TH_LOG("%s", out);
-		ASSERT_EQ(0, lm_load_image(self->image, &self->img))
-			TH_LOG("%s", self->img.err);
+		ASSERT_EQ(0, lm_dump_load(self->pid, self->image, &self->img,
+					  out, sizeof(out))) TH_LOG("%s", out);
 		EXPECT_GE(self->img.img.proc.nr_threads, 1);
 		EXPECT_LE(self->img.img.proc.nr_threads, 5);
 		EXPECT_EQ(self->pid, self->img.img.threads[0].t.tid);
@@ -130,9 +129,8 @@ TEST_F(freeze, signals_during_the_dump)
 	while (sh->signals < 10)
 		usleep(1000);
 	for (i = 0; i < 5; i++) {
-		ASSERT_EQ(0, dump_leave(self, out, sizeof(out))) TH_LOG("%s", out);
-		ASSERT_EQ(0, lm_load_image(self->image, &self->img))
-			TH_LOG("%s", self->img.err);
+		ASSERT_EQ(0, lm_dump_load(self->pid, self->image, &self->img,
+					  out, sizeof(out))) TH_LOG("%s", out);
 		EXPECT_NE(0, self->img.img.sigact.act[SIGUSR2 - 1].handler);
 		lm_loaded_free(&self->img);
 	}

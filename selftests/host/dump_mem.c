@@ -160,11 +160,8 @@ TEST_F(dump_mem, image_holds_pattern)
 		if (!lm_wl_region(&self->wl, variant->regions[i]))
 			SKIP(return, "workload could not set up %s: %s",
 			     variant->regions[i], self->wl.skips);
-	rc = lm_run_tool(out, sizeof(out), "dump -t %d -o %s --leave-running",
-			 self->wl.pid, self->image);
-	ASSERT_EQ(0, rc) TH_LOG("lazymig dump: %s", out);
-	ASSERT_EQ(0, lm_load_image(self->image, &self->img))
-		TH_LOG("%s", self->img.err);
+	ASSERT_EQ(0, lm_dump_load(self->wl.pid, self->image, &self->img,
+				  out, sizeof(out))) TH_LOG("%s", out);
 	EXPECT_TRUE(self->img.saw_end);
 	EXPECT_EQ(self->wl.pid, self->img.img.proc.pid);
 	for (i = 0; i < 4 && variant->regions[i]; i++)

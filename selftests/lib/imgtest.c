@@ -136,21 +136,14 @@ long lm_loaded_read(const struct lm_loaded *l, uint64_t addr, void *buf,
 	return have;
 }
 
-int lm_wl_dump_load(struct lm_wl *wl, const char *prog, const char *opts,
-		    char *image, size_t ilen, struct lm_loaded *l,
-		    char *msg, size_t mlen)
+int lm_dump_load(pid_t pid, const char *image, struct lm_loaded *l,
+		 char *msg, size_t mlen)
 {
 	char out[4096];
 	int r;
 
-	r = lm_wl_start(wl, prog, opts);
-	if (r) {
-		snprintf(msg, mlen, "%s did not start: %s", prog, strerror(-r));
-		return r;
-	}
-	snprintf(image, ilen, "%s/img", wl->dir);
 	r = lm_run_tool(out, sizeof(out), "dump -t %d -o %s --leave-running",
-			wl->pid, image);
+			pid, image);
 	if (r) {
 		snprintf(msg, mlen, "lazymig dump: %s", out);
 		return r;
@@ -159,6 +152,21 @@ int lm_wl_dump_load(struct lm_wl *wl, const char *prog, const char *opts,
 	if (r)
 		snprintf(msg, mlen, "%s", l->err);
 	return r;
+}
+
+int lm_wl_dump_load(struct lm_wl *wl, const char *prog, const char *opts,
+		    char *image, size_t ilen, struct lm_loaded *l,
+		    char *msg, size_t mlen)
+{
+	int r;
+
+	r = lm_wl_start(wl, prog, opts);
+	if (r) {
+		snprintf(msg, mlen, "%s did not start: %s", prog, strerror(-r));
+		return r;
+	}
+	snprintf(image, ilen, "%s/img", wl->dir);
+	return lm_dump_load(wl->pid, image, l, msg, mlen);
 }
 
 void lm_wl_dump_free(struct lm_wl *wl, const char *image, struct lm_loaded *l)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "image.h"
 
 struct lm_loaded_run {
@@ -40,6 +41,13 @@ const struct lm_vma_img *lm_loaded_vma(const struct lm_loaded *l,
  */
 long lm_loaded_read(const struct lm_loaded *l, uint64_t addr, void *buf,
 		    size_t len);
+
+/*
+ * `lazymig dump -t @pid -o @image --leave-running` and load the image.
+ * Returns 0, or nonzero with what failed in @msg.
+ */
+int lm_dump_load(pid_t pid, const char *image, struct lm_loaded *l,
+		 char *msg, size_t mlen);
 
 struct lm_wl;
 
