@@ -28,15 +28,11 @@ static int run_faultlat(struct result *r, const char *const *args)
 	const char *argv[16];
 	size_t len = 0;
 	ssize_t n;
-	int p[2], i;
+	int p[2];
 	pid_t pid;
 
-	lm_lazymig_path(lm, sizeof(lm));
-	argv[0] = lm;
-	argv[1] = "faultlat";
-	for (i = 0; args[i] && i < 13; i++)
-		argv[i + 2] = args[i];
-	argv[i + 2] = NULL;
+	lm_lazymig_argv(argv, ARRAY_SIZE(argv), lm, sizeof(lm), "faultlat",
+			args);
 	if (pipe(p))
 		return -errno;
 	pid = fork();

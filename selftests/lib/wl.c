@@ -53,6 +53,19 @@ void lm_lazymig_path(char *buf, size_t len)
 	snprintf(buf, len, "lazymig");
 }
 
+void lm_lazymig_argv(const char **argv, int max, char *lm, size_t len,
+		     const char *cmd, const char *const *args)
+{
+	int i;
+
+	lm_lazymig_path(lm, len);
+	argv[0] = lm;
+	argv[1] = cmd;
+	for (i = 0; args[i] && i < max - 3; i++)
+		argv[i + 2] = args[i];
+	argv[i + 2] = NULL;
+}
+
 static void msleep(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

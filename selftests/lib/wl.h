@@ -48,6 +48,13 @@ const char *lm_build_path(const char *name);
 void lm_lazymig_path(char *buf, size_t len);
 
 /*
+ * Fill @argv (room for @max) with `lazymig @cmd @args...` (@args
+ * NULL-terminated, cut to fit), NULL at the end; @lm holds the path.
+ */
+void lm_lazymig_argv(const char **argv, int max, char *lm, size_t len,
+		     const char *cmd, const char *const *args);
+
+/*
  * Start build/selftests/workloads/@prog with space-separated @opts and its
  * STATEFILE in a fresh temporary directory; wait (up to 10 s) for "ready"
  * and parse the manifest.  Returns 0 or -errno.

@@ -76,14 +76,10 @@ static int fl_start(struct fl_run *r, const char *const *args)
 {
 	char lm[PATH_MAX];
 	const char *argv[16];
-	int p[2], i, waited;
+	int p[2], waited;
 
-	lm_lazymig_path(lm, sizeof(lm));
-	argv[0] = lm;
-	argv[1] = "faultlat";
-	for (i = 0; args[i] && i < 13; i++)
-		argv[i + 2] = args[i];
-	argv[i + 2] = NULL;
+	lm_lazymig_argv(argv, ARRAY_SIZE(argv), lm, sizeof(lm), "faultlat",
+			args);
 	memset(r, 0, sizeof(*r));
 	if (pipe2(p, O_CLOEXEC))
 		return -errno;
