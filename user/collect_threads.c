@@ -257,12 +257,58 @@ static int thread_injected(struct inj *j, pid_t tid, struct lm_thread *t)
 	return 0;
 }
 
+/*
+ * The signals whose action rt_sigaction must be asked for: those caught
+ * or ignored (SigCgt, SigIgn of /proc/PID/status; the process is frozen,
+ * so they cannot change), and SIGCHLD, whose SA_NOCLDSTOP and
+ * SA_NOCLDWAIT matter even with SIG_DFL. Bit sig - 1 stands for sig.
+ */
+static int sigs_to_ask(struct lm_dump *d, __u64 *ask)
+{
+	const char *cgt, *ign;
+	char path[64], *s;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", d->pid);
+	s = lm_dump_slurp(path, NULL);
+	cgt = s ? lm_dump_field(s, "SigCgt") : NULL;
+	ign = s ? lm_dump_field(s, "SigIgn") : NULL;
+	if (!cgt || !ign) {
+		free(s);
+		lm_dump_fail(d, -EIO, "no SigCgt/SigIgn in %s", path);
+		return -EIO;
+	}
+	*ask = strtoull(cgt, NULL, 16) | strtoull(ign, NULL, 16) |
+	       1ULL << (SIGCHLD - 1);
+	free(s);
+	return 0;
+}
+
+/*
+ * One injected rt_sigaction (a ptrace stop and resume) per signal that is
+ * not at its plain default; the others get SIG_DFL, no flags, empty mask,
+ * no restorer, which is what rt_sigaction returns for a disposition never
+ * changed since exec (flush_signal_handlers() clears them all).
+ *
+ * Limitation: /proc cannot tell SIG_DFL set by sigaction with sa_flags or
+ * sa_mask from the plain default, so for signals other than SIGCHLD such
+ * flags and mask are lost: a later sigaction() reading the old action
+ * sees them cleared. Delivery does not change, as with SIG_DFL no handler
+ * runs, so the mask is never applied and of the flags only SIGCHLD's have
+ * an effect, and SIGCHLD is always asked.
+ */
 static int sigactions(struct inj *j)
 {
 	struct lm_sigact *sa = &j->d->img.sigact;
+	__u64 ask;
 	int sig;
 
+	if (sigs_to_ask(j->d, &ask))
+		return -EIO;
 	for (sig = 1; sig <= 64; sig++) {
+		if (!(ask & 1ULL << (sig - 1))) {
+			memset(&sa->act[sig - 1], 0, sizeof(sa->act[0]));
+			continue;
+		}
 		if (inj_call(j, j->d->pid, "rt_sigaction", SYS_rt_sigaction,
 			     sig, 0, j->scratch, 8) < 0 ||
 		    inj_read(j, &sa->act[sig - 1], sizeof(sa->act[0])))
