@@ -295,7 +295,9 @@ retry:
 			break;
 		if (e > r->src + rlen)
 			e = r->src + rlen;
-		lo = (s - r->src) / ps;
+		/* Only pages the message covers whole: a hostile or
+		 * misaligned address must never index before data. */
+		lo = (s - r->src + ps - 1) / ps;
 		hi = (e - r->src) / ps;
 		for (i = lm_find_next_bit(r->lazy, hi, lo); i < hi;
 		     i = lm_find_next_bit(r->lazy, hi, j)) {
