@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
+#include "migtest.h"
 
 #define SRC_IP	"10.78.0.1"
 #define DST_IP	"10.78.0.2"
@@ -137,17 +138,6 @@ static void restore_huge(FIXTURE_DATA(ev) *self)
 	self->huge_old = -1;
 }
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 static void paths(FIXTURE_DATA(ev) *self)
 {
 	char exe[PATH_MAX], *d;
@@ -175,9 +165,9 @@ static int snapshot_binaries(FIXTURE_DATA(ev) *self)
 	for (i = 0; i < 2; i++) {
 		snprintf(to, sizeof(to), "%s/%s", self->dir, names[i]);
 		for (try = 0; try < 20; try++) {
-			if (!sh("cp %s %s.tmp && mv %s.tmp %s && test -x %s",
+			if (!lm_sh("cp %s %s.tmp && mv %s.tmp %s && test -x %s",
 				bins[i], to, to, to, to) &&
-			    (i || !sh("%s --help >/dev/null 2>&1", to)))
+			    (i || !lm_sh("%s --help >/dev/null 2>&1", to)))
 				break;
 			usleep(500 * 1000);
 		}
@@ -205,16 +195,16 @@ FIXTURE_SETUP(ev)
 	strcpy(self->dir, "/tmp/lazymig-ev.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
 	if (snapshot_binaries(self)) {
-		sh("rm -rf %s", self->dir);	/* no teardown after a failed setup */
+		lm_sh("rm -rf %s", self->dir);	/* no teardown after a failed setup */
 		restore_huge(self);
 		ASSERT_TRUE(0) TH_LOG("cannot copy the binaries to test");
 	}
-	if (sh("ip netns add %s && ip netns add %s", self->src, self->dst)) {
-		sh("ip netns del %s 2>/dev/null; rm -rf %s", self->src, self->dir);
+	if (lm_sh("ip netns add %s && ip netns add %s", self->src, self->dst)) {
+		lm_sh("ip netns del %s 2>/dev/null; rm -rf %s", self->src, self->dir);
 		restore_huge(self);
 		SKIP(return, "cannot create network namespaces");
 	}
-	if (sh("ip link add lmv%da type veth peer name lmv%db && "
+	if (lm_sh("ip link add lmv%da type veth peer name lmv%db && "
 			"ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
 			"ip -n %s addr add " SRC_IP "/24 dev lmv%da && "
 			"ip -n %s addr add " DST_IP "/24 dev lmv%db && "
@@ -225,31 +215,19 @@ FIXTURE_SETUP(ev)
 			me, me, me, self->src, me, self->dst, self->src, me,
 			self->dst, me, self->src, me, self->dst, me,
 			self->src, self->dst, self->src, me, self->dst, me)) {
-		sh("ip netns del %s; ip netns del %s; rm -rf %s", self->src,
+		lm_sh("ip netns del %s; ip netns del %s; rm -rf %s", self->src,
 		   self->dst, self->dir);
 		restore_huge(self);
 		ASSERT_TRUE(0) TH_LOG("cannot set up the veth pair");
 	}
 }
 
-static void reap(pid_t *pid)
-{
-	if (*pid > 0) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = 0;
-}
-
-static int slurp(FIXTURE_DATA(ev) *self, const char *name, char *buf,
-		 size_t len);
-
 /* wl_mem lists the files it made (some outside dir, in /dev/shm). */
 static void remove_wl_files(FIXTURE_DATA(ev) *self)
 {
 	char buf[8192], *line, *save;
 
-	if (slurp(self, "state", buf, sizeof(buf)))
+	if (lm_slurp(self->dir, "state", buf, sizeof(buf)))
 		return;
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -265,124 +243,15 @@ FIXTURE_TEARDOWN(ev)
 	remove_wl_files(self);
 	if (self->restored > 0)
 		kill(self->restored, SIGKILL);
-	reap(&self->send_pid);
-	reap(&self->recv_pid);
-	reap(&self->wl_pid);
+	lm_reap(&self->send_pid);
+	lm_reap(&self->recv_pid);
+	lm_reap(&self->wl_pid);
 	if (self->restored > 0)
 		kill(self->restored, SIGKILL);
-	sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
+	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
 	   self->src, self->dst);
-	sh("rm -rf %s", self->dir);
+	lm_sh("rm -rf %s", self->dir);
 	restore_huge(self);
-}
-
-/* Run argv in network namespace ns, output to dir/log. */
-static pid_t spawn(FIXTURE_DATA(ev) *self, const char *ns, const char *log,
-		   int pdeath, char *const argv[])
-{
-	char path[PATH_MAX];
-	pid_t pid = fork();
-	int fd;
-
-	if (pid)
-		return pid;
-	if (pdeath)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET))
-		_exit(126);
-	snprintf(path, sizeof(path), "%s/%s", self->dir, log);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	dup2(fd, 1);
-	dup2(fd, 2);
-	fd = open("/dev/null", O_RDONLY);
-	dup2(fd, 0);
-	execv(argv[0], argv);
-	_exit(127);
-}
-
-/* Exit status of pid within secs, or -1 on timeout (pid then left). */
-static int wait_exit(pid_t *pid, int secs)
-{
-	int st, i;
-
-	for (i = 0; i < secs * 20; i++) {
-		pid_t r = waitpid(*pid, &st, WNOHANG);
-
-		if (r == *pid) {
-			*pid = 0;
-			return st;
-		}
-		usleep(50 * 1000);
-	}
-	return -1;
-}
-
-static int slurp(FIXTURE_DATA(ev) *self, const char *name, char *buf,
-		 size_t len)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", self->dir, name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	return n > 0 ? 0 : -1;
-}
-
-/* Wait until dir/name exists, non-empty, and contains what (if given). */
-static int wait_file(FIXTURE_DATA(ev) *self, const char *name,
-		     const char *what, int secs, char *buf, size_t len)
-{
-	int i;
-
-	for (i = 0; i < secs * 20; i++) {
-		if (!slurp(self, name, buf, len) && (!what || strstr(buf, what)))
-			return 0;
-		usleep(50 * 1000);
-	}
-	return -1;
-}
-
-static long long json_num(const char *json, const char *key)
-{
-	char k[64];
-	const char *p;
-
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	p = strstr(json, k);
-	return p ? strtoll(p + strlen(k), NULL, 10) : -1;
-}
-
-static void write_token(FIXTURE_DATA(ev) *self, const char *name,
-			const char *tok)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", self->dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd >= 0) {
-		if (write(fd, tok, strlen(tok)) < 0)
-			perror("token");
-		close(fd);
-	}
-}
-
-static char *in_dir(FIXTURE_DATA(ev) *self, const char *name)
-{
-	static char bufs[8][PATH_MAX];
-	static int n;
-	char *b = bufs[n++ % 8];
-
-	snprintf(b, PATH_MAX, "%s/%s", self->dir, name);
-	return b;
 }
 
 static void start_workload(struct __test_metadata *_metadata,
@@ -391,12 +260,12 @@ static void start_workload(struct __test_metadata *_metadata,
 {
 	char units[16], buf[256];
 	char *argv[] = { self->wl, (char *)kind, (char *)event, units,
-			 in_dir(self, "state"), NULL };
+			 lm_in_dir(self->dir, "state"), NULL };
 
 	snprintf(units, sizeof(units), "%d", huge ? UNITS_HUGE : UNITS_4K);
-	self->wl_pid = spawn(self, self->src, "wl.log", 0, argv);
-	ASSERT_EQ(0, wait_file(self, "state", "ready", 30, buf, sizeof(buf))) {
-		slurp(self, "wl.log", buf, sizeof(buf));
+	self->wl_pid = lm_spawn_ns(self->dir, self->src, "wl.log", 0, argv);
+	ASSERT_EQ(0, lm_wait_file(self->dir, "state", "ready", 30, buf, sizeof(buf))) {
+		lm_slurp(self->dir, "wl.log", buf, sizeof(buf));
 		TH_LOG("wl.log: %s", buf);
 	}
 }
@@ -407,13 +276,13 @@ static void start_receive(struct __test_metadata *_metadata,
 	char buf[4096];
 	char *argv[] = {
 		self->tool, "receive", "--listen", self->addr,
-		"--stats", in_dir(self, "r.json"),
-		"--pidfile", in_dir(self, "pid"), "--stdio", "null",
-		"--token-file", in_dir(self, "token"), NULL
+		"--stats", lm_in_dir(self->dir, "r.json"),
+		"--pidfile", lm_in_dir(self->dir, "pid"), "--stdio", "null",
+		"--token-file", lm_in_dir(self->dir, "token"), NULL
 	};
 
-	self->recv_pid = spawn(self, self->dst, "recv.log", 1, argv);
-	ASSERT_EQ(0, wait_file(self, "recv.log", "listening", 10, buf,
+	self->recv_pid = lm_spawn_ns(self->dir, self->dst, "recv.log", 1, argv);
+	ASSERT_EQ(0, lm_wait_file(self->dir, "recv.log", "listening", 10, buf,
 			       sizeof(buf)));
 }
 
@@ -422,21 +291,21 @@ static void start_send(FIXTURE_DATA(ev) *self, const char *rate)
 	char pid[16];
 	char *argv[] = {
 		self->tool, "send", "-t", pid, "--to", self->addr,
-		"--stats", in_dir(self, "s.json"), "--push-rate", (char *)rate,
-		"--token-file", in_dir(self, "token"), NULL,
+		"--stats", lm_in_dir(self->dir, "s.json"), "--push-rate", (char *)rate,
+		"--token-file", lm_in_dir(self->dir, "token"), NULL,
 	};
 
 	snprintf(pid, sizeof(pid), "%d", self->wl_pid);
-	self->send_pid = spawn(self, self->src, "send.log", 1, argv);
+	self->send_pid = lm_spawn_ns(self->dir, self->src, "send.log", 1, argv);
 }
 
 static void logs(struct __test_metadata *_metadata, FIXTURE_DATA(ev) *self)
 {
 	char buf[8192];
 
-	slurp(self, "send.log", buf, sizeof(buf));
+	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	TH_LOG("send.log: %s", buf);
-	slurp(self, "recv.log", buf, sizeof(buf));
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
 	TH_LOG("recv.log: %s", buf);
 }
 
@@ -452,41 +321,41 @@ static void run_event(struct __test_metadata *_metadata,
 	char buf[4096], sjson[4096];
 	int st;
 
-	write_token(self, "token", "lazymig-test-token-0123456789abcdef");
+	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
 	start_receive(_metadata, self);
 	start_workload(_metadata, self, variant->kind, event, variant->huge);
 	start_send(self, variant->huge ? "16" : "4");
-	ASSERT_EQ(0, wait_file(self, "pid", "\n", 60, buf, sizeof(buf)))
+	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf, sizeof(buf)))
 		logs(_metadata, self);
 	self->restored = atoi(buf);
 	ASSERT_LT(0, self->restored);
 	ASSERT_EQ(0, kill(self->restored, SIGUSR1));
-	ASSERT_EQ(0, wait_file(self, "state.stage", "\n", 120, buf,
+	ASSERT_EQ(0, lm_wait_file(self->dir, "state.stage", "\n", 120, buf,
 			       sizeof(buf))) logs(_metadata, self);
 	TH_LOG("%s on %s, right after: %s", event, variant->kind, buf);
 	EXPECT_EQ(0, strncmp(buf, "ok", 2));
-	st = wait_exit(&self->send_pid, 120);
+	st = lm_wait_exit(&self->send_pid, 120);
 	EXPECT_EQ(0, st) logs(_metadata, self);
-	st = wait_exit(&self->recv_pid, 120);
+	st = lm_wait_exit(&self->recv_pid, 120);
 	EXPECT_EQ(0, st) logs(_metadata, self);
-	st = wait_exit(&self->wl_pid, 10);
+	st = lm_wait_exit(&self->wl_pid, 10);
 	EXPECT_TRUE(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	ASSERT_EQ(0, kill(self->restored, SIGUSR2));
-	ASSERT_EQ(0, wait_file(self, "state.result", "\n", 60, buf,
+	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 60, buf,
 			       sizeof(buf)));
 	TH_LOG("%s on %s, after the migration: %s", event, variant->kind, buf);
 	EXPECT_EQ(0, strncmp(buf, "ok", 2));
 	self->restored = 0;
-	ASSERT_EQ(0, slurp(self, "r.json", json, len));
-	ASSERT_EQ(0, slurp(self, "s.json", sjson, sizeof(sjson)));
+	ASSERT_EQ(0, lm_slurp(self->dir, "r.json", json, len));
+	ASSERT_EQ(0, lm_slurp(self->dir, "s.json", sjson, sizeof(sjson)));
 	EXPECT_STREQ(json, sjson);
 	TH_LOG("stats: %s", json);
 	EXPECT_NE(NULL, strstr(json, "\"mechanism\":"));
 	EXPECT_NE(NULL, strstr(json, "\"mechanism_by_kind\":{"));
 	EXPECT_NE(NULL, strstr(json, "\"eager_shm\":["));
-	EXPECT_EQ(json_num(json, "pages_total"),
-		  json_num(json, "pages_faulted") + json_num(json, "pages_pushed") +
-		  json_num(json, "pages_zero") + json_num(json, "pages_dropped"));
+	EXPECT_EQ(lm_json_num(json, "pages_total"),
+		  lm_json_num(json, "pages_faulted") + lm_json_num(json, "pages_pushed") +
+		  lm_json_num(json, "pages_zero") + lm_json_num(json, "pages_dropped"));
 }
 
 /* A lazily restored kind must have seen the event through its uffd. */
@@ -502,7 +371,7 @@ static void expect_event(struct __test_metadata *_metadata,
 		       variant->mech, key);
 		return;
 	}
-	EXPECT_LE(min, json_num(json, key));
+	EXPECT_LE(min, lm_json_num(json, key));
 }
 
 TEST_F_TIMEOUT(ev, fork, 300)

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
+#include "migtest.h"
 
 #define SRC_IP	"10.77.0.1"
 #define DST_IP	"10.77.0.2"
@@ -39,17 +40,6 @@ FIXTURE(mig) {
 	char wl_threads[8];	/* lazy_wl's verifying threads */
 	int wl_events;		/* lazy_wl drops, moves, unmaps, forks */
 };
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
 
 static void paths(FIXTURE_DATA(mig) *self)
 {
@@ -80,9 +70,9 @@ static int snapshot_binaries(FIXTURE_DATA(mig) *self)
 	for (i = 0; i < 3; i++) {
 		snprintf(to, sizeof(to), "%s/%s", self->dir, names[i]);
 		for (try = 0; try < 20; try++) {
-			if (!sh("cp %s %s.tmp && mv %s.tmp %s && test -x %s",
+			if (!lm_sh("cp %s %s.tmp && mv %s.tmp %s && test -x %s",
 				bins[i], to, to, to, to) &&
-			    (i || !sh("%s --help >/dev/null 2>&1", to)))
+			    (i || !lm_sh("%s --help >/dev/null 2>&1", to)))
 				break;
 			usleep(500 * 1000);
 		}
@@ -106,14 +96,14 @@ FIXTURE_SETUP(mig)
 	strcpy(self->dir, "/tmp/lazymig-mig.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
 	if (snapshot_binaries(self)) {
-		sh("rm -rf %s", self->dir);	/* no teardown after a failed setup */
+		lm_sh("rm -rf %s", self->dir);	/* no teardown after a failed setup */
 		ASSERT_TRUE(0) TH_LOG("cannot copy the binaries to test");
 	}
-	if (sh("ip netns add %s && ip netns add %s", self->src, self->dst)) {
-		sh("ip netns del %s 2>/dev/null; rm -rf %s", self->src, self->dir);
+	if (lm_sh("ip netns add %s && ip netns add %s", self->src, self->dst)) {
+		lm_sh("ip netns del %s 2>/dev/null; rm -rf %s", self->src, self->dir);
 		SKIP(return, "cannot create network namespaces");
 	}
-	if (sh("ip link add lmv%da type veth peer name lmv%db && "
+	if (lm_sh("ip link add lmv%da type veth peer name lmv%db && "
 			"ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
 			"ip -n %s addr add " SRC_IP "/24 dev lmv%da && "
 			"ip -n %s addr add " DST_IP "/24 dev lmv%db && "
@@ -124,30 +114,18 @@ FIXTURE_SETUP(mig)
 			me, me, me, self->src, me, self->dst, self->src, me,
 			self->dst, me, self->src, me, self->dst, me,
 			self->src, self->dst, self->src, me, self->dst, me)) {
-		sh("ip netns del %s; ip netns del %s; rm -rf %s", self->src,
+		lm_sh("ip netns del %s; ip netns del %s; rm -rf %s", self->src,
 		   self->dst, self->dir);
 		ASSERT_TRUE(0) TH_LOG("cannot set up the veth pair");
 	}
 }
-
-static void reap(pid_t *pid)
-{
-	if (*pid > 0) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = 0;
-}
-
-static int slurp(FIXTURE_DATA(mig) *self, const char *name, char *buf,
-		 size_t len);
 
 /* wl_mem lists the files it made (some outside dir, in /dev/shm). */
 static void remove_wl_files(FIXTURE_DATA(mig) *self)
 {
 	char buf[8192], *line, *save;
 
-	if (slurp(self, "state", buf, sizeof(buf)))
+	if (lm_slurp(self->dir, "state", buf, sizeof(buf)))
 		return;
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -161,144 +139,35 @@ static void remove_wl_files(FIXTURE_DATA(mig) *self)
 FIXTURE_TEARDOWN(mig)
 {
 	remove_wl_files(self);
-	reap(&self->send_pid);
-	reap(&self->recv_pid);
-	reap(&self->wl_pid);
+	lm_reap(&self->send_pid);
+	lm_reap(&self->recv_pid);
+	lm_reap(&self->wl_pid);
 	if (self->restored > 0)
 		kill(self->restored, SIGKILL);
-	sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
+	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
 	   self->src, self->dst);
-	sh("rm -rf %s", self->dir);
-}
-
-/* Run argv in network namespace ns, output to dir/log. */
-static pid_t spawn(FIXTURE_DATA(mig) *self, const char *ns, const char *log,
-		   int pdeath, char *const argv[])
-{
-	char path[PATH_MAX];
-	pid_t pid = fork();
-	int fd;
-
-	if (pid)
-		return pid;
-	if (pdeath)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET))
-		_exit(126);
-	snprintf(path, sizeof(path), "%s/%s", self->dir, log);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	dup2(fd, 1);
-	dup2(fd, 2);
-	fd = open("/dev/null", O_RDONLY);
-	dup2(fd, 0);
-	execv(argv[0], argv);
-	_exit(127);
-}
-
-/* Exit status of pid within secs, or -1 on timeout (pid then left). */
-static int wait_exit(pid_t *pid, int secs)
-{
-	int st, i;
-
-	for (i = 0; i < secs * 20; i++) {
-		pid_t r = waitpid(*pid, &st, WNOHANG);
-
-		if (r == *pid) {
-			*pid = 0;
-			return st;
-		}
-		usleep(50 * 1000);
-	}
-	return -1;
-}
-
-static int slurp(FIXTURE_DATA(mig) *self, const char *name, char *buf,
-		 size_t len)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", self->dir, name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	return n > 0 ? 0 : -1;
-}
-
-/* Wait until dir/name exists, non-empty, and contains what (if given). */
-static int wait_file(FIXTURE_DATA(mig) *self, const char *name,
-		     const char *what, int secs, char *buf, size_t len)
-{
-	int i;
-
-	for (i = 0; i < secs * 20; i++) {
-		if (!slurp(self, name, buf, len) && (!what || strstr(buf, what)))
-			return 0;
-		usleep(50 * 1000);
-	}
-	return -1;
-}
-
-static long long json_num(const char *json, const char *key)
-{
-	char k[64];
-	const char *p;
-
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	p = strstr(json, k);
-	return p ? strtoll(p + strlen(k), NULL, 10) : -1;
-}
-
-static void write_token(FIXTURE_DATA(mig) *self, const char *name,
-			const char *tok)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", self->dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd >= 0) {
-		if (write(fd, tok, strlen(tok)) < 0)
-			perror("token");
-		close(fd);
-	}
-}
-
-static char *in_dir(FIXTURE_DATA(mig) *self, const char *name)
-{
-	static char bufs[8][PATH_MAX];
-	static int n;
-	char *b = bufs[n++ % 8];
-
-	snprintf(b, PATH_MAX, "%s/%s", self->dir, name);
-	return b;
+	lm_sh("rm -rf %s", self->dir);
 }
 
 static void start_workload(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(mig) *self, const char *ns,
 			   const char *mib)
 {
-	char *argv[] = { self->wl, (char *)mib, in_dir(self, "state"),
+	char *argv[] = { self->wl, (char *)mib, lm_in_dir(self->dir, "state"),
 			 self->wl_threads, self->wl_events ? "events" : NULL,
 			 NULL };
 	char *argv_mem[] = { self->wl_mem, "--all", "--pages", "64",
-			     in_dir(self, "state"), NULL };
+			     lm_in_dir(self->dir, "state"), NULL };
 	char buf[256];
 
 	if (!strcmp(mib, "wl_mem")) {
-		self->wl_pid = spawn(self, ns, "wl.log", 0, argv_mem);
-		ASSERT_EQ(0, wait_file(self, "state", "ready", 30, buf,
+		self->wl_pid = lm_spawn_ns(self->dir, ns, "wl.log", 0, argv_mem);
+		ASSERT_EQ(0, lm_wait_file(self->dir, "state", "ready", 30, buf,
 				       sizeof(buf)));
 		return;
 	}
-	self->wl_pid = spawn(self, ns, "wl.log", 0, argv);
-	ASSERT_EQ(0, wait_file(self, "state", "ready", 30, buf, sizeof(buf)));
+	self->wl_pid = lm_spawn_ns(self->dir, ns, "wl.log", 0, argv);
+	ASSERT_EQ(0, lm_wait_file(self->dir, "state", "ready", 30, buf, sizeof(buf)));
 }
 
 static void start_receive(struct __test_metadata *_metadata,
@@ -308,14 +177,14 @@ static void start_receive(struct __test_metadata *_metadata,
 	char buf[4096];
 	char *argv[] = {
 		self->tool, "receive", "--listen", (char *)listen,
-		"--stats", in_dir(self, "r.json"),
-		"--pidfile", in_dir(self, "pid"), "--stdio", "null",
-		token ? "--token-file" : NULL, token ? in_dir(self, token) : NULL,
+		"--stats", lm_in_dir(self->dir, "r.json"),
+		"--pidfile", lm_in_dir(self->dir, "pid"), "--stdio", "null",
+		token ? "--token-file" : NULL, token ? lm_in_dir(self->dir, token) : NULL,
 		NULL
 	};
 
-	self->recv_pid = spawn(self, ns, "recv.log", 1, argv);
-	ASSERT_EQ(0, wait_file(self, "recv.log", "listening", 10, buf,
+	self->recv_pid = lm_spawn_ns(self->dir, ns, "recv.log", 1, argv);
+	ASSERT_EQ(0, lm_wait_file(self->dir, "recv.log", "listening", 10, buf,
 			       sizeof(buf)));
 }
 
@@ -325,7 +194,7 @@ static void start_send(FIXTURE_DATA(mig) *self, const char *ns,
 	char pid[16];
 	char *argv[] = {
 		self->tool, "send", "-t", pid, "--to", (char *)to,
-		"--stats", in_dir(self, "s.json"), "--push-rate", "64",
+		"--stats", lm_in_dir(self->dir, "s.json"), "--push-rate", "64",
 		(char *)extra,
 		NULL, NULL, NULL,
 	};
@@ -334,10 +203,10 @@ static void start_send(FIXTURE_DATA(mig) *self, const char *ns,
 	snprintf(pid, sizeof(pid), "%d", self->wl_pid);
 	if (token) {
 		argv[n++] = "--token-file";
-		argv[n++] = in_dir(self, token);
+		argv[n++] = lm_in_dir(self->dir, token);
 	}
 	argv[n] = NULL;
-	self->send_pid = spawn(self, ns, "send.log", 1, argv);
+	self->send_pid = lm_spawn_ns(self->dir, ns, "send.log", 1, argv);
 }
 
 /* Migrate, then let the restored workload verify itself.  Returns stats. */
@@ -348,40 +217,40 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	char buf[4096], sjson[4096];
 	int st;
 
-	write_token(self, "token", "lazymig-test-token-0123456789abcdef");
+	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
 	start_receive(_metadata, self, self->dst, self->addr, "token");
 	start_workload(_metadata, self, self->src, mib);
 	start_send(self, self->src, self->addr, "token", extra);
-	ASSERT_EQ(0, wait_file(self, "pid", "\n", 60, buf, sizeof(buf))) {
-		slurp(self, "send.log", buf, sizeof(buf));
+	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf, sizeof(buf))) {
+		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 		TH_LOG("send.log: %s", buf);
-		slurp(self, "recv.log", buf, sizeof(buf));
+		lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
 		TH_LOG("recv.log: %s", buf);
 	}
 	self->restored = atoi(buf);
 	ASSERT_LT(0, self->restored);
 	/* right after resume: verify all memory, in random order */
 	ASSERT_EQ(0, kill(self->restored, SIGUSR1));
-	st = wait_exit(&self->send_pid, 120);
+	st = lm_wait_exit(&self->send_pid, 120);
 	EXPECT_EQ(0, st) {
-		slurp(self, "send.log", buf, sizeof(buf));
+		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 		TH_LOG("send.log: %s", buf);
 	}
-	st = wait_exit(&self->recv_pid, 120);
+	st = lm_wait_exit(&self->recv_pid, 120);
 	EXPECT_EQ(0, st) {
-		slurp(self, "recv.log", buf, sizeof(buf));
+		lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
 		TH_LOG("recv.log: %s", buf);
 	}
 	/* the source was killed once every page was in */
-	st = wait_exit(&self->wl_pid, 10);
+	st = lm_wait_exit(&self->wl_pid, 10);
 	EXPECT_TRUE(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-	ASSERT_EQ(0, wait_file(self, "state.result", "\n", 120, buf,
+	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 120, buf,
 			       sizeof(buf)));
 	TH_LOG("workload: %s", buf);
 	ASSERT_TRUE(!strncmp(buf, "ok", 2) && (!buf[2] || buf[2] == ' ' ||
 					       buf[2] == '\n'));
-	ASSERT_EQ(0, slurp(self, "r.json", json, len));
-	ASSERT_EQ(0, slurp(self, "s.json", sjson, sizeof(sjson)));
+	ASSERT_EQ(0, lm_slurp(self->dir, "r.json", json, len));
+	ASSERT_EQ(0, lm_slurp(self->dir, "s.json", sjson, sizeof(sjson)));
 	EXPECT_STREQ(json, sjson);	/* send gets the same figures */
 	TH_LOG("stats: %s", json);
 }
@@ -405,14 +274,14 @@ static void check_fields_dropped(struct __test_metadata *_metadata,
 	size_t i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		EXPECT_LE(0, json_num(json, keys[i]));
+		EXPECT_LE(0, lm_json_num(json, keys[i]));
 	EXPECT_NE(NULL, strstr(json, "\"events\":{\"pagefault\":"));
 	EXPECT_NE(NULL, strstr(json, "\"mechanism\":\""));
-	EXPECT_EQ(json_num(json, "pages_total"),
-		  json_num(json, "pages_faulted") + json_num(json, "pages_pushed") +
-		  json_num(json, "pages_zero") + json_num(json, "pages_dropped"));
+	EXPECT_EQ(lm_json_num(json, "pages_total"),
+		  lm_json_num(json, "pages_faulted") + lm_json_num(json, "pages_pushed") +
+		  lm_json_num(json, "pages_zero") + lm_json_num(json, "pages_dropped"));
 	if (!dropped)
-		EXPECT_EQ(0, json_num(json, "pages_dropped"));
+		EXPECT_EQ(0, lm_json_num(json, "pages_dropped"));
 }
 
 TEST_F_TIMEOUT(mig, lazy_256m, 300)
@@ -423,16 +292,16 @@ TEST_F_TIMEOUT(mig, lazy_256m, 300)
 	migrate_ok(_metadata, self, "256", NULL, json, sizeof(json));
 	check_fields(_metadata, json);
 	EXPECT_NE(NULL, strstr(json, "\"mode\":\"lazy\""));
-	EXPECT_LE(json_num(json, "bytes_before_resume"), 256 * 1024);
-	EXPECT_LT(0, json_num(json, "pages_faulted"));
-	EXPECT_LT(0, json_num(json, "pages_pushed"));
-	EXPECT_LT(0, json_num(json, "downtime_ns"));
-	EXPECT_LE(json_num(json, "downtime_ns"), json_num(json, "total_ns"));
+	EXPECT_LE(lm_json_num(json, "bytes_before_resume"), 256 * 1024);
+	EXPECT_LT(0, lm_json_num(json, "pages_faulted"));
+	EXPECT_LT(0, lm_json_num(json, "pages_pushed"));
+	EXPECT_LT(0, lm_json_num(json, "downtime_ns"));
+	EXPECT_LE(lm_json_num(json, "downtime_ns"), lm_json_num(json, "total_ns"));
 	/* it ran before its memory had all arrived */
-	ASSERT_EQ(0, slurp(self, "state.result", res, sizeof(res)));
+	ASSERT_EQ(0, lm_slurp(self->dir, "state.result", res, sizeof(res)));
 	first = atoll(strstr(res, "first_touch_ns=") + 15);
-	EXPECT_LT(first, json_num(json, "last_install_realtime_ns"));
-	EXPECT_LT(json_num(json, "resume_realtime_ns"), first);
+	EXPECT_LT(first, lm_json_num(json, "last_install_realtime_ns"));
+	EXPECT_LT(lm_json_num(json, "resume_realtime_ns"), first);
 }
 
 TEST_F_TIMEOUT(mig, eager_32m, 180)
@@ -442,8 +311,8 @@ TEST_F_TIMEOUT(mig, eager_32m, 180)
 	migrate_ok(_metadata, self, "32", "--eager", json, sizeof(json));
 	check_fields(_metadata, json);
 	EXPECT_NE(NULL, strstr(json, "\"mode\":\"eager\""));
-	EXPECT_EQ(0, json_num(json, "pages_faulted"));
-	EXPECT_LT(32LL << 20 >> 1, json_num(json, "bytes_before_resume"));
+	EXPECT_EQ(0, lm_json_num(json, "pages_faulted"));
+	EXPECT_LT(32LL << 20 >> 1, lm_json_num(json, "bytes_before_resume"));
 }
 
 /* 4 threads verify every page at once: concurrent faults on each page. */
@@ -454,7 +323,7 @@ TEST_F_TIMEOUT(mig, lazy_4_threads_64m, 180)
 	strcpy(self->wl_threads, "4");
 	migrate_ok(_metadata, self, "64", NULL, json, sizeof(json));
 	check_fields(_metadata, json);
-	EXPECT_LT(0, json_num(json, "pages_faulted"));
+	EXPECT_LT(0, lm_json_num(json, "pages_faulted"));
 }
 
 /*
@@ -471,11 +340,11 @@ TEST_F_TIMEOUT(mig, lazy_events_64m, 180)
 	strcpy(self->wl_threads, "2");
 	migrate_ok(_metadata, self, "64", NULL, json, sizeof(json));
 	check_fields_dropped(_metadata, json, 1);
-	EXPECT_EQ(1, json_num(json, "fork"));
-	EXPECT_EQ(1, json_num(json, "remap"));
-	EXPECT_LE(1, json_num(json, "remove"));
-	EXPECT_LE(1, json_num(json, "unmap"));
-	EXPECT_LT(0, json_num(json, "pages_dropped"));
+	EXPECT_EQ(1, lm_json_num(json, "fork"));
+	EXPECT_EQ(1, lm_json_num(json, "remap"));
+	EXPECT_LE(1, lm_json_num(json, "remove"));
+	EXPECT_LE(1, lm_json_num(json, "unmap"));
+	EXPECT_LT(0, lm_json_num(json, "pages_dropped"));
 }
 
 /* Threads, signals, fds, every memory kind: private anon lazily. */
@@ -507,9 +376,9 @@ static void source_untouched(struct __test_metadata *_metadata,
 	int st;
 
 	ASSERT_EQ(0, kill(self->wl_pid, SIGUSR1));
-	st = wait_exit(&self->wl_pid, 60);
+	st = lm_wait_exit(&self->wl_pid, 60);
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	ASSERT_EQ(0, wait_file(self, "state.result", "\n", 10, buf,
+	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 10, buf,
 			       sizeof(buf)));
 	EXPECT_EQ(0, strncmp(buf, "ok ", 3));
 }
@@ -520,16 +389,16 @@ static void refused(struct __test_metadata *_metadata,
 	char buf[4096];
 	int st;
 
-	st = wait_exit(&self->send_pid, 30);
+	st = lm_wait_exit(&self->send_pid, 30);
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0);
-	slurp(self, "send.log", buf, sizeof(buf));
+	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	TH_LOG("send.log: %s", buf);
 	EXPECT_NE(NULL, strstr(buf, "refused"));
-	slurp(self, "recv.log", buf, sizeof(buf));
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
 	TH_LOG("recv.log: %s", buf);
 	EXPECT_NE(NULL, strstr(buf, recv_says));
 	EXPECT_EQ(NULL, strstr(buf, "restoring"));
-	EXPECT_NE(0, slurp(self, "pid", buf, sizeof(buf)));
+	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
 	/* receive keeps waiting for the real sender */
 	EXPECT_EQ(0, waitpid(self->recv_pid, NULL, WNOHANG));
 	source_untouched(_metadata, self);
@@ -537,8 +406,8 @@ static void refused(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(mig, wrong_token, 120)
 {
-	write_token(self, "token", "lazymig-test-token-0123456789abcdef");
-	write_token(self, "other", "lazymig-test-token-0123456789abcdeX");
+	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
+	lm_write_token(self->dir, "other", "lazymig-test-token-0123456789abcdeX");
 	start_receive(_metadata, self, self->dst, self->addr, "token");
 	start_workload(_metadata, self, self->src, "16");
 	start_send(self, self->src, self->addr, "other", NULL);
@@ -562,12 +431,12 @@ TEST_F_TIMEOUT(mig, no_token_loopback_ok, 120)
 	start_receive(_metadata, self, self->dst, lo, NULL);
 	start_workload(_metadata, self, self->dst, "16");
 	start_send(self, self->dst, lo, NULL, NULL);
-	ASSERT_EQ(0, wait_file(self, "pid", "\n", 60, buf, sizeof(buf)));
+	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf, sizeof(buf)));
 	self->restored = atoi(buf);
 	ASSERT_EQ(0, kill(self->restored, SIGUSR1));
-	EXPECT_EQ(0, wait_exit(&self->send_pid, 120));
-	EXPECT_EQ(0, wait_exit(&self->recv_pid, 120));
-	ASSERT_EQ(0, wait_file(self, "state.result", "\n", 60, buf,
+	EXPECT_EQ(0, lm_wait_exit(&self->send_pid, 120));
+	EXPECT_EQ(0, lm_wait_exit(&self->recv_pid, 120));
+	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 60, buf,
 			       sizeof(buf)));
 	EXPECT_EQ(0, strncmp(buf, "ok ", 3));
 }
@@ -594,20 +463,20 @@ TEST_F_TIMEOUT(mig, fail_before_resume, 120)
 	char buf[4096];
 	int st;
 
-	write_token(self, "token", "lazymig-test-token-0123456789abcdef");
+	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
 	setenv("LAZYMIG_FAULT", "receive-before-resume", 1);
 	start_receive(_metadata, self, self->dst, self->addr, "token");
 	unsetenv("LAZYMIG_FAULT");
 	start_workload(_metadata, self, self->src, "16");
 	start_send(self, self->src, self->addr, "token", NULL);
-	st = wait_exit(&self->send_pid, 60);
+	st = lm_wait_exit(&self->send_pid, 60);
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
-	st = wait_exit(&self->recv_pid, 60);
+	st = lm_wait_exit(&self->recv_pid, 60);
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
-	slurp(self, "send.log", buf, sizeof(buf));
+	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	TH_LOG("send.log: %s", buf);
 	EXPECT_NE(NULL, strstr(buf, "resumed here untouched"));
-	EXPECT_NE(0, slurp(self, "pid", buf, sizeof(buf)));
+	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
 	source_untouched(_metadata, self);
 }
 
@@ -621,22 +490,22 @@ TEST_F_TIMEOUT(mig, fail_after_resume, 120)
 	char buf[4096];
 	int st, i;
 
-	write_token(self, "token", "lazymig-test-token-0123456789abcdef");
+	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
 	setenv("LAZYMIG_FAULT", "receive-after-resume", 1);
 	start_receive(_metadata, self, self->dst, self->addr, "token");
 	unsetenv("LAZYMIG_FAULT");
 	start_workload(_metadata, self, self->src, "64");
 	start_send(self, self->src, self->addr, "token", NULL);
-	ASSERT_EQ(0, wait_file(self, "pid", "\n", 60, buf, sizeof(buf)));
+	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf, sizeof(buf)));
 	self->restored = atoi(buf);
-	st = wait_exit(&self->recv_pid, 60);
+	st = lm_wait_exit(&self->recv_pid, 60);
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
-	st = wait_exit(&self->send_pid, 60);
+	st = lm_wait_exit(&self->send_pid, 60);
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
-	slurp(self, "recv.log", buf, sizeof(buf));
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
 	TH_LOG("recv.log: %s", buf);
 	EXPECT_NE(NULL, strstr(buf, "killed"));
-	slurp(self, "send.log", buf, sizeof(buf));
+	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	TH_LOG("send.log: %s", buf);
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
 	for (i = 0; i < 100 && proc_state(self->restored) &&

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers for selftests that run a migration between two network
+ * namespaces: processes started inside a netns with their output in a
+ * per-test directory, files polled there, stats JSON read.
+ */
+#ifndef MIGTEST_H
+#define MIGTEST_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* system() of a formatted command line. */
+int lm_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* SIGKILL and reap *pid if set; clears it. */
+void lm_reap(pid_t *pid);
+/* Fork argv in network namespace ns, stdout+stderr to dir/log, stdin null. */
+pid_t lm_spawn_ns(const char *dir, const char *ns, const char *log,
+		  int pdeath, char *const argv[]);
+/* Exit status of *pid within secs (then *pid = 0), or -1 on timeout. */
+int lm_wait_exit(pid_t *pid, int secs);
+/* Read dir/name into buf (NUL-terminated); 0 if it held anything. */
+int lm_slurp(const char *dir, const char *name, char *buf, size_t len);
+/* Wait until dir/name is non-empty and contains what (if given). */
+int lm_wait_file(const char *dir, const char *name, const char *what,
+		 int secs, char *buf, size_t len);
+/* The number after "key": in json, or -1. */
+long long lm_json_num(const char *json, const char *key);
+/* Write tok to dir/name, mode 0600. */
+void lm_write_token(const char *dir, const char *name, const char *tok);
+/* "dir/name" in one of 8 rotating static buffers. */
+char *lm_in_dir(const char *dir, const char *name);
+
+#endif
