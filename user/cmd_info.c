@@ -139,7 +139,8 @@ static void print_threads(const struct lm_image *img)
 		if (t->ss_size)
 			printf(" altstack %llx+%llu", (unsigned long long)t->ss_sp,
 			       (unsigned long long)t->ss_size);
-		printf(" policy %d nice %d\n", t->sched_policy, t->nice);
+		printf(" policy %d prio %d nice %d\n", t->sched_policy,
+		       t->rt_prio, t->nice);
 	}
 }
 

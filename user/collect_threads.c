@@ -119,6 +119,12 @@ static void thread_proc(struct lm_dump *d, pid_t tid, struct lm_thread *t)
 		free(s);
 	}
 	t->sched_policy = sched_getscheduler(tid);
+	if (t->sched_policy >= 0) {
+		struct sched_param sp = { 0 };
+
+		if (!sched_getparam(tid, &sp))
+			t->rt_prio = sp.sched_priority;
+	}
 	errno = 0;
 	t->nice = getpriority(PRIO_PROCESS, tid);
 	if (errno)
@@ -359,6 +365,11 @@ int lm_collect_threads(struct lm_dump *d)
 		if (!err)
 			err = thread_lists(d, d->tids[i], &t->t);
 		thread_proc(d, d->tids[i], &t->t);
+		if (!err && (t->t.sched_policy & ~SCHED_RESET_ON_FORK) ==
+			    SCHED_DEADLINE)
+			err = lm_dump_fail(d, -EOPNOTSUPP,
+					   "thread %d runs under SCHED_DEADLINE, which lazymig does not carry",
+					   d->tids[i]);
 	}
 	if (err)
 		return err;

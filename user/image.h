@@ -127,10 +127,12 @@ struct lm_thread {
 	__u32 rseq_len, rseq_sig;
 	__u64 ss_sp, ss_size;	/* sigaltstack */
 	__s32 ss_flags;
-	__s32 sched_policy;
+	__s32 sched_policy;	/* with SCHED_RESET_ON_FORK */
 	__s32 nice;
 	__u32 xstate_len;
 	char comm[16];
+	__s32 rt_prio;		/* SCHED_FIFO/RR priority, else 0 */
+	__u32 pad0;
 };
 
 #define LM_THR_IN_SYSCALL	(1U << 0)	/* stopped in a syscall that the

@@ -35,6 +35,10 @@
  *                with count 42 (EFD_NONBLOCK)
  *   --cwd        chdir to DIR
  *   --rlimits    RLIMIT_NOFILE soft 1000, RLIMIT_CORE soft 12345, umask 027
+ *   --sched      (with --threads; root, not in --all) sleeper thread
+ *                SCHED_FIFO|SCHED_RESET_ON_FORK priority 7, reader
+ *                SCHED_RR priority 3, futex thread SCHED_IDLE, main thread
+ *                nice 4; checked after restore
  *   --spin       a thread running in user space (bursts of ~0.5 ms, then a
  *                1 ms nanosleep) whose r12-r15 and xmm8/xmm9 evolve each
  *                from its own previous value and are cross-checked every
@@ -62,6 +66,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -92,6 +97,7 @@ enum {
 	O_FSHARED = 1 << 7, O_TMPFS = 1 << 8, O_HUGETLB = 1 << 9,
 	O_THREADS = 1 << 10, O_SIGNALS = 1 << 11, O_FDS = 1 << 12,
 	O_CWD = 1 << 13, O_RLIMITS = 1 << 14, O_SPIN = 1 << 15,
+	O_SCHED = 1 << 16,
 };
 
 static const struct { const char *name; unsigned int bit; } opts[] = {
@@ -101,7 +107,8 @@ static const struct { const char *name; unsigned int bit; } opts[] = {
 	{ "--fshared", O_FSHARED }, { "--tmpfs", O_TMPFS },
 	{ "--hugetlb", O_HUGETLB }, { "--threads", O_THREADS },
 	{ "--signals", O_SIGNALS }, { "--fds", O_FDS }, { "--cwd", O_CWD },
-	{ "--rlimits", O_RLIMITS }, { "--spin", O_SPIN }, { "--all", ~0U },
+	{ "--rlimits", O_RLIMITS }, { "--spin", O_SPIN },
+	{ "--sched", O_SCHED }, { "--all", ~0U & ~O_SCHED },
 };
 
 struct region {
@@ -617,6 +624,49 @@ static int check_threads(void)
 	return fail_msg[0] ? -1 : 0;
 }
 
+/* ---- scheduling ---- */
+
+static const struct { int policy, prio; } sched_want[3] = {
+	{ SCHED_FIFO | SCHED_RESET_ON_FORK, 7 }, { SCHED_RR, 3 },
+	{ SCHED_IDLE, 0 },
+};
+
+static void setup_sched(void)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct sched_param sp = { .sched_priority = sched_want[i].prio };
+
+		if (sched_setscheduler(workers[i].tid, sched_want[i].policy, &sp))
+			die("sched_setscheduler");
+	}
+	if (setpriority(PRIO_PROCESS, 0, 4))
+		die("setpriority");
+}
+
+static int check_sched(void)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct sched_param sp = { 0 };
+		int pol = sched_getscheduler(workers[i].tid);
+
+		sched_getparam(workers[i].tid, &sp);
+		if (pol != sched_want[i].policy ||
+		    sp.sched_priority != sched_want[i].prio)
+			failf("thread %s: policy %#x priority %d, expected %#x %d",
+			      workers[i].name, pol, sp.sched_priority,
+			      sched_want[i].policy, sched_want[i].prio);
+	}
+	errno = 0;
+	i = getpriority(PRIO_PROCESS, 0);
+	if (i != 4)
+		failf("main thread nice %d, expected 4", i);
+	return fail_msg[0] ? -1 : 0;
+}
+
 /* ---- a thread computing in user space ---- */
 
 static volatile int spin_stop;
@@ -951,6 +1001,10 @@ static int check_rlimits(void)
 
 static int verify(void)
 {
+	/* before check_threads() ends the threads */
+	if ((what & (O_THREADS | O_SCHED)) == (O_THREADS | O_SCHED) &&
+	    check_sched())
+		return -1;
 	if (check_regions() || check_memfd() || check_threads() ||
 	    check_spin() ||
 	    check_fds() || check_cwd() || check_rlimits())
@@ -1046,6 +1100,8 @@ static int run(void)
 		setup_rlimits();
 	if (what & O_THREADS)
 		setup_threads();
+	if ((what & (O_THREADS | O_SCHED)) == (O_THREADS | O_SCHED))
+		setup_sched();
 	if (what & O_SPIN)
 		setup_spin();
 	{
