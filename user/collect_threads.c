@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <elf.h>
 #include <sys/mman.h>
@@ -323,6 +324,21 @@ static int sigactions(struct inj *j)
 	return 0;
 }
 
+/*
+ * A clock as the process itself reads it: in its time namespace, which
+ * may not be ours.  The restorer continues it from there (timens.c).
+ */
+static long long clock_seen(struct inj *j, clockid_t id)
+{
+	struct timespec ts;
+
+	if (inj_call(j, j->d->pid, "clock_gettime", SYS_clock_gettime, id,
+		     j->scratch, 0, 0) < 0 ||
+	    inj_read(j, &ts, sizeof(ts)))
+		return -1;
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static int proc_injected(struct inj *j)
 {
 	struct lm_proc *p = &j->d->img.proc;
@@ -343,6 +359,10 @@ static int proc_injected(struct inj *j)
 	    inj_read(j, &sig, sizeof(sig)))
 		return -EIO;
 	p->pdeathsig = sig;
+	p->clock_mono_ns = clock_seen(j, CLOCK_MONOTONIC);
+	p->clock_boot_ns = clock_seen(j, CLOCK_BOOTTIME);
+	if (p->clock_mono_ns < 0 || p->clock_boot_ns < 0)
+		return -EIO;
 	return sigactions(j);
 }
 

@@ -103,6 +103,8 @@ struct lm_proc {
 	__u32 uid, gid;
 	__u32 exe_len, cwd_len, root_len;	/* incl. NUL */
 	__u32 pad;
+	/* the clocks as the process saw them at the freeze; 0: unknown */
+	__s64 clock_mono_ns, clock_boot_ns;
 };
 
 /*

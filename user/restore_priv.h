@@ -98,6 +98,12 @@ int rst_find_gap(const struct lm_image *img, pid_t pid, unsigned long len,
 		 unsigned long avoid_start, unsigned long avoid_end,
 		 unsigned long *out);
 int rst_add_carrier(struct lm_restorer *r, int fd);
+/*
+ * Make the next process this thread creates (the stub) start in a new
+ * time namespace whose CLOCK_MONOTONIC and CLOCK_BOOTTIME continue from
+ * the dumped values (timens.c).  Never fails: says why when it cannot.
+ */
+void rst_enter_timens(const struct lm_image *img);
 int rst_start_stub(struct lm_restorer *r);
 int rst_start_tree(struct rst_tree *tr);
 int rst_clean_stub(struct lm_restorer *r);

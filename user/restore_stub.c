@@ -537,6 +537,7 @@ int rst_start_stub(struct lm_restorer *r)
 	r->status_wr = rst_add_carrier(r, pfd[1]);
 	if (r->status_wr < 0)
 		return r->status_wr;
+	rst_enter_timens(r->img);
 	pid = clone3_stub_any(r, want, &pidfd, &why);
 	if (pid < 0) {
 		rst_err("cannot create the stub process: %s", strerror(-pid));
@@ -915,6 +916,7 @@ int rst_start_tree(struct rst_tree *tr)
 	err = tree_pipes(tr);
 	if (err)
 		return err;
+	rst_enter_timens(root->img);
 	pid = clone3_stub_any(root, want, &pidfd, NULL);
 	if (pid < 0) {
 		rst_err("cannot create the stub process: %s", strerror(-pid));
