@@ -422,5 +422,11 @@ __u64 lm_stream_pos(const struct lm_stream *s);
  */
 int lm_stream_seek_pages(struct lm_stream *s, __u64 off,
 			 const struct lm_image *img);
+/*
+ * A tree on the wire (send --tree): every member's metadata first, then
+ * every member's pages in member order.  Makes the records that come
+ * next the pages (PAGES .. META_END [.. END]) of member @img.
+ */
+void lm_stream_member_pages(struct lm_stream *s, const struct lm_image *img);
 
 #endif /* LAZYMIG_IMAGE_H */
