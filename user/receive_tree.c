@@ -244,6 +244,18 @@ static void *daemon_main(void *arg)
 	return NULL;
 }
 
+static int write_pidfile(const char *path, pid_t pid)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f)) {
+		fprintf(stderr, "receive: cannot write pidfile %s: %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 static void kill_members(struct tree_receiver *tr)
 {
 	unsigned int i;
@@ -274,7 +286,8 @@ static int resume_all(struct tree_receiver *tr)
 		tr->st.members[i].restored_pid = tr->pids[i];
 	__atomic_store_n(&tr->resumed, 1, __ATOMIC_RELEASE);
 	tr->st.resume_ns = lm_realtime_ns();
-	return 0;
+	/* the root's PID, as soon as the tree runs (its pages may not) */
+	return tr->a->pidfile ? write_pidfile(tr->a->pidfile, tr->pids[0]) : 0;
 }
 
 static int run_lazy(struct tree_receiver *tr)
@@ -345,18 +358,6 @@ static int run_eager(struct tree_receiver *tr)
 	return 0;	/* the tree is complete and running here */
 }
 
-static int write_pidfile(const char *path, pid_t pid)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f)) {
-		fprintf(stderr, "receive: cannot write pidfile %s: %s\n", path,
-			strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
 static void report(struct tree_receiver *tr)
 {
 	char json[16384];
@@ -416,8 +417,6 @@ static int receive_tree(struct tree_receiver *tr)
 	else
 		lm_restore_tree_free(tr->rs, tr->nr);
 	tr->rs = NULL;
-	if (!err && tr->a->pidfile)
-		err = write_pidfile(tr->a->pidfile, tr->pids[0]);
 	return err;
 }
 
