@@ -18,14 +18,19 @@
  * MADV_DONTNEED (zeros), G unmaps half of it; each parent wait()s for its
  * children; R writes "ok" or the first failure.  Then both sides must
  * exit 0, their stats agree, count every member, and show the events.
+ *
+ * send_tree_refuses_member: one member's unsupported state refuses the
+ * whole tree, named, and the tree runs on untouched.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
@@ -268,6 +273,98 @@ TEST_F_TIMEOUT(tl, migrate_verify, 300)
 	EXPECT_LE(1, lm_json_num(json, "remove"));
 	EXPECT_LE(1, lm_json_num(json, "unmap"));
 	EXPECT_LT(0, lm_json_num(json, "pages_dropped"));
+}
+
+/* Field 3 of /proc/PID/stat: the state letter, or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] && p[2] ? p[2] : 0;
+}
+
+/*
+ * A TCP socket in a grandchild refuses the whole tree, with a message
+ * naming that process, before anything is sent; every process of the
+ * tree runs on, untouched (not stopped, not traced).
+ */
+TEST(send_tree_refuses_member)
+{
+	char dir[] = "/tmp/lazymig-tlr.XXXXXX", addr[64], out[8192], buf[256];
+	char want[96];
+	int rep[2], st;
+	pid_t child, g = 0, recv;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	ASSERT_EQ(0, pipe(rep));
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (!child) {
+		pid_t gc;
+
+		setpgid(0, 0);
+		gc = fork();
+		if (gc == 0) {
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			pid_t me = getpid();
+
+			if (fd < 0 || write(rep[1], &me, sizeof(me)) != sizeof(me))
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(sizeof(g), read(rep[0], &g, sizeof(g)));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", 30000 + getpid() % 20000);
+	recv = fork();
+	ASSERT_GE(recv, 0);
+	if (!recv) {
+		char log[128];
+		int fd;
+
+		snprintf(log, sizeof(log), "%s/recv.log", dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(lm_build_path("lazymig"), "lazymig", "receive", "--listen",
+		      addr, (char *)NULL);
+		_exit(127);
+	}
+	EXPECT_EQ(0, lm_wait_file(dir, "recv.log", "listening", 20, buf,
+				  sizeof(buf)));
+	EXPECT_EQ(1, lm_run_tool(out, sizeof(out), "send --tree -t %d --to %s",
+				 child, addr));
+	snprintf(want, sizeof(want), "PID %d (member 1 of the tree of PID %d)",
+		 g, child);
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("send: %s", out);
+	EXPECT_NE(NULL, strstr(out, "sockets are not supported")) TH_LOG("send: %s", out);
+	EXPECT_NE(NULL, strstr(out, "left running here, untouched")) TH_LOG("send: %s", out);
+	/* the receiver got nothing and says so */
+	st = lm_wait_exit(&recv, 20);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	lm_slurp(dir, "recv.log", out, sizeof(out));
+	EXPECT_NE(NULL, strstr(out, "before sending any metadata")) TH_LOG("receive: %s", out);
+	usleep(100 * 1000);
+	EXPECT_EQ('S', proc_state(child));
+	EXPECT_EQ('S', proc_state(g));
+	kill(-child, SIGKILL);
+	lm_reap(&recv);
+	waitpid(child, NULL, 0);
+	close(rep[0]);
+	close(rep[1]);
+	lm_sh("rm -rf %s", dir);
 }
 
 TEST_HARNESS_MAIN
