@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,80 @@ static void report(struct tree_receiver *tr)
 		(unsigned long long)tr->st.pages_zero);
 }
 
+static void append(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t off = strlen(buf);
+	va_list ap;
+
+	if (off + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + off, len - off, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * For the stats: per memory kind, over every member, how its pages came
+ * (lazy when any of its VMAs is), and the shm objects restored eagerly.
+ */
+static void kinds_used(struct tree_receiver *tr)
+{
+	unsigned int seen = 0, lazy = 0, shm = 0, i, k, n = 0;
+
+	for (i = 0; i < tr->nr; i++) {
+		const struct lm_image *img = &tr->imgs[i];
+
+		for (k = 0; k < img->proc.nr_vmas; k++) {
+			const struct lm_vma *v = &img->vmas[k].v;
+
+			if (v->kind >= 32)
+				continue;
+			seen |= 1U << v->kind;
+			if (v->flags & LM_VMA_LAZY)
+				lazy |= 1U << v->kind;
+			if ((v->flags & LM_VMA_LAZY) && v->shm_id >= 0)
+				shm |= 1U << v->kind;
+		}
+	}
+	for (k = 0; k < 32; k++) {
+		const char *how = "eager";
+
+		if (!(seen & (1U << k)))
+			continue;
+		if (!tr->lazy)
+			how = "eager (--eager)";
+		else if (shm & (1U << k))
+			how = "uffd-missing-shmem";
+		else if (lazy & (1U << k))
+			how = "uffd-missing";
+		else if (k == LM_MEM_VDSO || k == LM_MEM_VVAR ||
+			 k == LM_MEM_VSYSCALL)
+			how = "kernel (not migrated)";
+		append(tr->st.kinds, sizeof(tr->st.kinds), "%s\"%s\":\"%s\"",
+		       tr->st.kinds[0] ? "," : "", lm_mem_kind_name(k), how);
+	}
+	for (i = 0; tr->lazy && i < tr->nr; i++) {
+		const struct lm_image *img = &tr->imgs[i];
+
+		for (k = 0; k < img->proc.nr_shms && n < 8; k++) {
+			const struct lm_shm *sh = &img->shms[k].s;
+
+			if (sh->flags & LM_SHM_LAZY)
+				continue;
+			append(tr->st.eager_shm, sizeof(tr->st.eager_shm),
+			       "%s{\"member\":%u,\"id\":%d,\"kind\":\"%s\",\"why\":\"%s\"}",
+			       n++ ? "," : "", i, sh->id,
+			       lm_mem_kind_name(sh->kind),
+			       sh->flags & LM_SHM_FD_REACHABLE ?
+			       "fd-reachable (in a member of the tree)" :
+			       "only shared anon and unsealed memfd (4 KiB) are lazy");
+		}
+	}
+}
+
 static int receive_tree(struct tree_receiver *tr)
 {
 	struct lm_restore_opts ro = { .stdio = tr->a->stdio };
@@ -408,6 +483,7 @@ static int receive_tree(struct tree_receiver *tr)
 	snprintf(tr->st.mechanism, sizeof(tr->st.mechanism), "%s",
 		 tr->lazy ? "process tree: one lazy-pages daemon, one userfaultfd per member; anon private, anon shared, memfd without fd lazy; others eager" :
 		 "pre-copy (--eager), process tree");
+	kinds_used(tr);
 	err = lm_restore_tree_prepare(tr->t, tr->imgs, &ro, &tr->rs);
 	if (err)
 		return err;

@@ -14,7 +14,8 @@
  * Right after resume (pages still arriving), SIGUSR1 makes every member
  * check its parent, its data and its part of the shared state, then
  * (lazy, "events") perform an event on an 8 MiB private mapping of its
- * own: A forks a child that verifies it, B drops half of it with
+ * own: R moves it with mremap, A forks a child that verifies it, B drops
+ * half of it with
  * MADV_DONTNEED (zeros), G unmaps half of it; each parent wait()s for its
  * children; R writes "ok" or the first failure.  Then both sides must
  * exit 0, their stats agree, count every member, and show the events.
@@ -229,7 +230,7 @@ TEST_F_TIMEOUT(tl, migrate_verify, 300)
 	TH_LOG("restored tree: %s", buf);
 	EXPECT_EQ(0, strncmp(buf, "ok", 2)) logs(_metadata, self);
 	if (!variant->eager)
-		EXPECT_NE(NULL, strstr(buf, "fork, MADV_DONTNEED, munmap"));
+		EXPECT_NE(NULL, strstr(buf, "mremap, fork, MADV_DONTNEED, munmap"));
 	st = lm_wait_exit(&self->send_pid, 120);
 	EXPECT_EQ(0, st) logs(_metadata, self);
 	ASSERT_EQ(0, lm_wait_file(self->dir, "recv.rc", "\n", 120, buf,
@@ -267,9 +268,13 @@ TEST_F_TIMEOUT(tl, migrate_verify, 300)
 		EXPECT_EQ(0, lm_json_num(json, "pages_faulted"));
 		return;
 	}
+	/* R's shared anon mapping, in all four, lazy and one object */
+	EXPECT_NE(NULL, strstr(json, "\"anon-shared\":\"uffd-missing-shmem\""));
+	EXPECT_NE(NULL, strstr(json, "\"anon-private\":\"uffd-missing\""));
 	/* The members' 32 MiB came on demand mostly: the push was slow. */
 	EXPECT_LT(1000, lm_json_num(json, "pages_faulted"));
 	EXPECT_LE(1, lm_json_num(json, "fork"));
+	EXPECT_LE(1, lm_json_num(json, "remap"));
 	EXPECT_LE(1, lm_json_num(json, "remove"));
 	EXPECT_LE(1, lm_json_num(json, "unmap"));
 	EXPECT_LT(0, lm_json_num(json, "pages_dropped"));

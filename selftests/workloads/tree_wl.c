@@ -26,7 +26,8 @@
  *
  * With "events" (for a lazy migration, its pages still arriving), every
  * member also fills an 8 MiB private mapping of its own after its fork,
- * and on SIGUSR1, after the checks above: R verifies all of it; A forks
+ * and on SIGUSR1, after the checks above: R moves it (mremap, grown to
+ * twice the size: the new half must read zeros) and verifies it; A forks
  * a child that verifies A's copy and writes its own, and wait()s for it;
  * B drops the second half (MADV_DONTNEED: must read zeros) and verifies
  * the first; G unmaps the second half and verifies the first.
@@ -138,13 +139,20 @@ static int zeros(const unsigned char *p, size_t n)
 /* The events of member @idx on its big mapping; 0 or the failed check. */
 static int big_events(int idx, unsigned int seed)
 {
+	unsigned char *p;
 	pid_t c;
 	int st;
 
 	if (!events)
 		return 0;
 	switch (idx) {
-	case 0:			/* R: every byte */
+	case 0:			/* R: mremap (moved, grown), every byte */
+		p = mremap(big, BIG, 2 * BIG, MREMAP_MAYMOVE);
+		if (p == MAP_FAILED)
+			return 61;
+		big = p;
+		if (!zeros(big + BIG, BIG))
+			return 62;
 		return check(big, BIG, seed) ? 0 : 50;
 	case 1:			/* A: fork while pages are pending */
 		c = fork();
@@ -327,7 +335,7 @@ static int member_r(void)
 		return 1;
 	}
 	result("ok: 4 processes: parents, private and COW memory, shared anon and memfd mappings, pipe, socketpair, shared offset%s",
-	       events ? "; fork, MADV_DONTNEED, munmap" : "");
+	       events ? "; mremap, fork, MADV_DONTNEED, munmap" : "");
 	return 0;
 }
 
