@@ -1025,20 +1025,21 @@ static void close_uffds(struct lm_lazy *l)
 
 static int send_done(struct lm_lazy *l)
 {
-	char json[16384];
-	int len;
+	char *json;
+	int len = 2, err;
 
 	if (!l->st->last_install_ns)
 		l->st->last_install_ns = lm_realtime_ns();
 	l->st->bytes_after_resume = l->req.bytes + l->bulk.bytes;
-	len = lm_stats_json(l->st, json, sizeof(json));
-	if (len >= (int)sizeof(json))
-		len = sizeof(json) - 1;
+	json = lm_stats_json_alloc(l->st, &len);
 	l->done_sent = 1;
 	close_uffds(l);
 	if (l->cfg.bulk_fd >= 0)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.bulk_fd, NULL);
-	return lm_msg_send(l->cfg.req_fd, LM_MSG_DONE, 0, 0, 0, json, len);
+	err = lm_msg_send(l->cfg.req_fd, LM_MSG_DONE, 0, 0, 0,
+			  json ? json : "{}", len);
+	free(json);
+	return err;
 }
 
 /* SPARSE: the pages whose bits are set, runs of them at a time. */

@@ -170,7 +170,8 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 	}
 	err = -ENOMEM;
 	qsort(ps->sp, ps->nr, sizeof(*ps->sp), cmp_space);
-	err = lm_rx_init(&ps->req, cfg->req_fd, 64 * 1024);
+	/* DONE carries the stats, per member for a tree */
+	err = lm_rx_init(&ps->req, cfg->req_fd, 64 * 1024 + nr * 512);
 	if (err)
 		goto fail;
 	*out = ps;

@@ -330,10 +330,10 @@ static int run_lazy(struct tree_receiver *tr)
 static int run_eager(struct tree_receiver *tr)
 {
 	struct timeval tv = { .tv_sec = 10 };
-	char json[16384], buf[256];
+	char *json, buf[256];
 	unsigned int i;
 	struct lm_msg m;
-	int len, err = 0;
+	int len = 2, err = 0;
 
 	for (i = 0; !err && i < tr->nr; i++)
 		err = read_pages(tr, i);
@@ -343,11 +343,12 @@ static int run_eager(struct tree_receiver *tr)
 		return err;
 	tr->st.last_install_ns = tr->st.resume_ns;
 	tr->st.bytes_before_resume = tr->a->s->bytes;
-	len = lm_stats_json(&tr->st, json, sizeof(json));
+	json = lm_stats_json_alloc(&tr->st, &len);
 	err = lm_msg_send(tr->a->req, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
 	if (!err)
-		err = lm_msg_send(tr->a->req, LM_MSG_DONE, 0, 0, 0, json,
-				  len < (int)sizeof(json) ? len : 0);
+		err = lm_msg_send(tr->a->req, LM_MSG_DONE, 0, 0, 0,
+				  json ? json : "{}", len);
+	free(json);
 	setsockopt(tr->a->req, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (!err)
 		err = lm_msg_recv(tr->a->req, &m, buf, sizeof(buf));
@@ -361,12 +362,13 @@ static int run_eager(struct tree_receiver *tr)
 
 static void report(struct tree_receiver *tr)
 {
-	char json[16384];
 	unsigned int i;
+	int len;
+	char *json = lm_stats_json_alloc(&tr->st, &len);
 
-	lm_stats_json(&tr->st, json, sizeof(json));
-	if (tr->a->stats)
+	if (tr->a->stats && json)
 		lm_stats_write_file(tr->a->stats, json);
+	free(json);
 	for (i = 0; i < tr->nr; i++) {
 		const struct lm_member_stats *m = &tr->st.members[i];
 

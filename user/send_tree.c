@@ -30,7 +30,7 @@
 #define LM_REG_RSP	19	/* index of rsp in struct user_regs_struct */
 #define RED_ZONE	128
 #define RUN_BYTES	(2UL << 20)
-#define PAYLOAD_MAX	(64 * 1024)
+#define PAYLOAD_MAX(nr)	(64 * 1024 + (nr) * 512)	/* DONE: stats */
 
 struct tree_sender {
 	const struct lm_tree_send_opts *o;
@@ -282,7 +282,7 @@ static int run_lazy(struct tree_sender *ts)
 /* --eager: everything before resume; then RESUMED and DONE. */
 static int run_eager(struct tree_sender *ts)
 {
-	char *payload = malloc(PAYLOAD_MAX);
+	char *payload = malloc(PAYLOAD_MAX(ts->nr));
 	struct lm_msg m;
 	int err;
 
@@ -290,7 +290,8 @@ static int run_eager(struct tree_sender *ts)
 		return -ENOMEM;
 	err = send_stream(ts);
 	while (!err) {
-		err = lm_msg_recv(ts->req, &m, payload, PAYLOAD_MAX - 1);
+		err = lm_msg_recv(ts->req, &m, payload,
+				  PAYLOAD_MAX(ts->nr) - 1);
 		if (err)
 			break;
 		if (m.type == LM_MSG_RESUMED) {

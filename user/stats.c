@@ -147,6 +147,18 @@ int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
 	return off;
 }
 
+char *lm_stats_json_alloc(struct lm_stats *st, int *len)
+{
+	char one;
+	int n = lm_stats_json(st, &one, 1);
+	char *buf = malloc(n + 1);
+
+	if (!buf)
+		return NULL;
+	*len = lm_stats_json(st, buf, n + 1);
+	return buf;
+}
+
 int lm_stats_write_file(const char *path, const char *json)
 {
 	FILE *f = fopen(path, "w");

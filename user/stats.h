@@ -66,6 +66,8 @@ __u64 lm_realtime_ns(void);	/* CLOCK_REALTIME */
 void lm_stats_lat(struct lm_stats *st, __u64 ns);
 /* One JSON object (NUL-terminated) into buf; bytes needed, like snprintf. */
 int lm_stats_json(struct lm_stats *st, char *buf, size_t len);
+/* The same, malloc'd whole (*len: its length), or NULL. */
+char *lm_stats_json_alloc(struct lm_stats *st, int *len);
 int lm_stats_write_file(const char *path, const char *json);
 void lm_stats_free(struct lm_stats *st);
 
