@@ -291,6 +291,17 @@ static int resume_all(struct tree_receiver *tr)
 	return tr->a->pidfile ? write_pidfile(tr->a->pidfile, tr->pids[0]) : 0;
 }
 
+/* LAZYMIG_FAULT=receive-before-resume: fail on purpose (tests). */
+static int fault(const char *where)
+{
+	const char *f = getenv("LAZYMIG_FAULT");
+
+	if (!f || strcmp(f, where))
+		return 0;
+	fprintf(stderr, "receive: LAZYMIG_FAULT=%s: failing on purpose\n", f);
+	return 1;
+}
+
 static int run_lazy(struct tree_receiver *tr)
 {
 	unsigned int i;
@@ -306,7 +317,7 @@ static int run_lazy(struct tree_receiver *tr)
 	err = pthread_create(&th, NULL, daemon_main, tr);
 	if (err)
 		return -err;
-	err = resume_all(tr);
+	err = fault("receive-before-resume") ? -ECANCELED : resume_all(tr);
 	if (!err) {
 		for (i = 0; i < tr->nr; i++)
 			lm_lazy_member_pid(tr->lz, i, tr->pids[i]);

@@ -51,10 +51,12 @@ FIXTURE(tl) {
 FIXTURE_VARIANT(tl) {
 	int eager;
 	const char *rate;	/* --push-rate, MiB/s */
+	int fail;		/* the receiver fails before resume */
 };
 
 FIXTURE_VARIANT_ADD(tl, lazy) { .eager = 0, .rate = "2" };
 FIXTURE_VARIANT_ADD(tl, eager) { .eager = 1, .rate = "0" };
+FIXTURE_VARIANT_ADD(tl, fail_before_resume) { .rate = "2", .fail = 1 };
 
 /* A copy: a `make` may relink the originals while the test runs. */
 static int copy_bin(const char *from, const char *dir, const char *name,
@@ -127,14 +129,15 @@ static void logs(struct __test_metadata *_metadata, FIXTURE_DATA(tl) *self)
 
 /* The receiver, in a PID namespace of its own inside the dst netns. */
 static void start_receive(struct __test_metadata *_metadata,
-			  FIXTURE_DATA(tl) *self)
+			  FIXTURE_DATA(tl) *self, int fail)
 {
 	char cmd[PATH_MAX + 1024], buf[4096];
 	char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--mount-proc",
 			 "--kill-child", "--", "/bin/sh", "-c", cmd, NULL };
 
 	snprintf(cmd, sizeof(cmd),
-		 "%s receive --listen %s --stats %s/r.json --pidfile %s/pid --stdio null --token-file %s/token; echo \"rc=$?\" > %s/recv.rc; exec sleep 600",
+		 "%s%s receive --listen %s --stats %s/r.json --pidfile %s/pid --stdio null --token-file %s/token; echo \"rc=$?\" > %s/recv.rc; exec sleep 600",
+		 fail ? "LAZYMIG_FAULT=receive-before-resume " : "",
 		 self->tool, self->addr, self->dir, self->dir, self->dir,
 		 self->dir);
 	self->recv_pid = lm_spawn_ns(self->dir, self->dst, "recv.log", 1, argv);
@@ -214,9 +217,30 @@ TEST_F_TIMEOUT(tl, migrate_verify, 300)
 	int st, i;
 
 	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
-	start_receive(_metadata, self);
+	start_receive(_metadata, self, variant->fail);
 	start_tree(_metadata, self, !variant->eager);
 	start_send(self, variant);
+	if (variant->fail) {
+		/* The whole tree runs on at the source, whole: it verifies. */
+		st = lm_wait_exit(&self->send_pid, 120);
+		EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1)
+			logs(_metadata, self);
+		ASSERT_EQ(0, lm_wait_file(self->dir, "recv.rc", "\n", 60, buf,
+					  sizeof(buf))) logs(_metadata, self);
+		EXPECT_EQ(0, strncmp(buf, "rc=1", 4));
+		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
+		EXPECT_NE(NULL, strstr(buf, "resumed here untouched"))
+			TH_LOG("send.log: %s", buf);
+		EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
+		ASSERT_EQ(0, kill(self->pids[0], SIGUSR1));
+		ASSERT_EQ(0, lm_wait_file(self->dir, "result", NULL, 120, buf,
+					  sizeof(buf))) logs(_metadata, self);
+		TH_LOG("source tree after the failed migration: %s", buf);
+		EXPECT_EQ(0, strncmp(buf, "ok", 2));
+		st = lm_wait_exit(&self->wl_pid, 30);
+		EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		return;
+	}
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf, sizeof(buf)))
 		logs(_metadata, self);
 	ASSERT_EQ(self->pids[0], atoi(buf)) logs(_metadata, self);
