@@ -212,10 +212,50 @@ static pid_t outer_pid(pid_t pid)
 	return found;
 }
 
+/* Field @k (1-based, proc(5)) of /proc/PID/stat, in our PID namespace. */
+static long stat_field(pid_t pid, int k)
+{
+	char path[64], buf[1024], *s;
+	size_t n;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	s = strrchr(buf, ')');
+	for (i = 2; s && i < k; i++)
+		s = strchr(s + 1, ' ');
+	return s ? strtol(s + 1, NULL, 10) : -1;
+}
+
+/*
+ * The restored tree, as dumped: parents, process groups (A in R's, B
+ * leads its own) and sessions (G leads its own).  @o: outer PIDs.
+ */
+static void check_relations(struct __test_metadata *_metadata, const pid_t *o)
+{
+	EXPECT_EQ(o[0], stat_field(o[1], 4));
+	EXPECT_EQ(o[0], stat_field(o[2], 4));
+	EXPECT_EQ(o[1], stat_field(o[3], 4));
+	EXPECT_LT(0, stat_field(o[0], 5));
+	EXPECT_LT(0, stat_field(o[0], 6));
+	EXPECT_EQ(stat_field(o[0], 5), stat_field(o[1], 5));
+	EXPECT_EQ(o[2], stat_field(o[2], 5));
+	EXPECT_EQ(o[3], stat_field(o[3], 5));
+	EXPECT_EQ(o[3], stat_field(o[3], 6));
+	EXPECT_EQ(stat_field(o[0], 6), stat_field(o[1], 6));
+	EXPECT_EQ(stat_field(o[0], 6), stat_field(o[2], 6));
+}
+
 TEST_F_TIMEOUT(tl, migrate_verify, 300)
 {
 	char buf[4096], json[16384], sjson[16384], want[64];
-	pid_t r, p[4];
+	pid_t r, p[4], o[4];
 	int st, i;
 
 	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
@@ -246,9 +286,13 @@ TEST_F_TIMEOUT(tl, migrate_verify, 300)
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf, sizeof(buf)))
 		logs(_metadata, self);
 	ASSERT_EQ(self->pids[0], atoi(buf)) logs(_metadata, self);
-	r = outer_pid(self->pids[0]);
-	ASSERT_LT(0, r) TH_LOG("the restored R (PID %d inside) is not found",
-			       self->pids[0]);
+	for (i = 0; i < 4; i++) {
+		o[i] = outer_pid(self->pids[i]);
+		ASSERT_LT(0, o[i]) TH_LOG("restored member %d (PID %d inside) is not found",
+					  i, self->pids[i]);
+	}
+	r = o[0];
+	check_relations(_metadata, o);
 	/* At once: with the push throttled, most pages are still pending. */
 	ASSERT_EQ(0, kill(r, SIGUSR1));
 	ASSERT_EQ(0, lm_wait_file(self->dir, "result", NULL, 120, buf,
