@@ -719,8 +719,8 @@ static int send_drops(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		__u64 s = start > r->start ? start : r->start;
 		__u64 e = end < r->end ? end : r->end;
 
-		if (s >= e || LM_SPACE_LOCAL(r->space))	/* shm: handle_remove */
-			continue;
+		if (s >= e || LM_SPACE_LOCAL(r->space))
+			continue;	/* shm: see handle_remove */
 		err = lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, r->space,
 				  r->src + (s - r->start), (e - s) / r->page_size,
 				  NULL, 0);
