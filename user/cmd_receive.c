@@ -36,6 +36,7 @@
 #include "net.h"
 #include "proto.h"
 #include "restore.h"
+#include "tree_mig.h"
 
 #define ACCEPT_BULK_MS	10000
 #define DAEMON_NICE	-10
@@ -59,6 +60,7 @@ struct receiver {
 	struct lm_stats st;
 	pid_t pid;
 	int lazy, resumed, daemon_err;
+	int tree;		/* a process tree: receive_tree.c did it all */
 };
 
 static void usage(void)
@@ -521,12 +523,35 @@ static void mechanism(struct receiver *rv, __u64 f)
 		 f & UFFD_FEATURE_EVENT_UNMAP ? " unmap" : "");
 }
 
+/* send --tree: 1 when the tree was received (and runs), 0: one process. */
+static int restore_tree(struct receiver *rv)
+{
+	struct lm_tree_recv a = {
+		.req = rv->req, .bulk = rv->bulk, .s = &rv->s,
+		.peer = rv->peer, .pidfile = rv->o.pidfile,
+		.stdio = rv->o.stdio, .stats = rv->o.stats,
+	};
+	struct lm_tree_img t;
+	int err = lm_read_tree(&rv->s, &t);
+
+	if (err <= 0)
+		return err;
+	rv->tree = 1;
+	err = lm_receive_tree(&a, &t);
+	lm_tree_free(&t);
+	return err ? err : 1;
+}
+
 static int restore(struct receiver *rv)
 {
 	struct lm_restore_opts ro = { .stdio = rv->o.stdio };
 	int err;
 
 	err = lm_stream_open(&rv->s, rv->req, 0, "request channel");
+	if (!err)
+		err = restore_tree(rv);
+	if (rv->tree)
+		return err > 0 ? 0 : err;
 	if (!err)
 		err = lm_read_meta(&rv->s, &rv->img);
 	if (err && !rv->s.bytes) {
@@ -577,7 +602,7 @@ int cmd_receive(int argc, char **argv)
 	err = accept_session(&rv);
 	if (!err)
 		err = restore(&rv);
-	if (!err)
+	if (!err && !rv.tree)
 		report(&rv);
 	lm_lazy_destroy(rv.lz);
 	lm_stream_close(&rv.s);

@@ -34,6 +34,7 @@
 #include "net.h"
 #include "pageserver.h"
 #include "proto.h"
+#include "tree_mig.h"
 
 #define LM_REG_RSP		19	/* index of rsp in struct user_regs_struct */
 #define RED_ZONE	128
@@ -43,7 +44,7 @@
 struct send_opts {
 	pid_t pid;
 	const char *to, *stats, *token_file;
-	int eager;
+	int eager, tree;
 	__u64 push_rate;
 };
 
@@ -65,7 +66,7 @@ struct sender {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lazymig send -t PID --to HOST:PORT [--eager] [--stats F] [--token-file F] [--push-rate MIB_PER_S]\n");
+	fprintf(stderr, "usage: lazymig send -t PID --to HOST:PORT [--tree] [--eager] [--stats F] [--token-file F] [--push-rate MIB_PER_S]\n");
 }
 
 static int parse(int argc, char **argv, struct send_opts *o)
@@ -73,6 +74,7 @@ static int parse(int argc, char **argv, struct send_opts *o)
 	static const struct option lo[] = {
 		{ "to", required_argument, NULL, 'T' },
 		{ "eager", no_argument, NULL, 'e' },
+		{ "tree", no_argument, NULL, 'R' },
 		{ "stats", required_argument, NULL, 's' },
 		{ "token-file", required_argument, NULL, 'k' },
 		{ "push-rate", required_argument, NULL, 'r' },
@@ -91,6 +93,9 @@ static int parse(int argc, char **argv, struct send_opts *o)
 			break;
 		case 'e':
 			o->eager = 1;
+			break;
+		case 'R':
+			o->tree = 1;
 			break;
 		case 's':
 			o->stats = optarg;
@@ -403,6 +408,15 @@ int cmd_send(int argc, char **argv)
 	}
 	if (sd.o.token_file && lm_token_load(&sd.auth, sd.o.token_file))
 		return 1;
+	if (sd.o.tree) {
+		struct lm_tree_send_opts to = {
+			.pid = sd.o.pid, .to = sd.o.to, .stats = sd.o.stats,
+			.eager = sd.o.eager, .push_rate = sd.o.push_rate,
+			.auth = &sd.auth,
+		};
+
+		return lm_send_tree(&to) ? 1 : 0;
+	}
 	sd.buf = malloc(RUN_BYTES);
 	err = sd.buf ? connect_channels(&sd) : -ENOMEM;
 	if (err)
@@ -431,4 +445,15 @@ out:
 	if (sd.bulk >= 0)
 		close(sd.bulk);
 	return err ? 1 : 0;
+}
+
+void lm_send_mark_lazy(struct lm_image *img)
+{
+	mark_lazy(img);
+}
+
+int lm_send_is_lazy_map(const struct lm_image *img,
+			const struct lm_pagemap *m)
+{
+	return is_lazy_map(img, m);
 }

@@ -1303,9 +1303,14 @@ int lm_stream_seek_pages(struct lm_stream *s, __u64 off,
 			    (unsigned long long)off, strerror(errno));
 	s->bytes = off;
 	s->peeked = 0;
+	lm_stream_member_pages(s, img);
+	return 0;
+}
+
+void lm_stream_member_pages(struct lm_stream *s, const struct lm_image *img)
+{
 	s->state = RS_PAGES;
 	s->img = img;
 	s->pages_due = s->pages_got = 0;
 	count_due(s, img);
-	return 0;
 }

@@ -18,6 +18,9 @@
  * such stream (HEADER .. END) per member, in the order of the TREE
  * record's members: parents before their children, the root first.
  * A reader that knows no trees stops at the TREE record with a message.
+ * On the wire (send --tree) the same records come in another order:
+ * TREE, every member's metadata, then every member's pages (see
+ * tree_mig.h), so that the receiver has all of it before placing a page.
  *
  * Wire structs are fixed-size, little-endian (x86-64 only), no pointers;
  * variable parts follow the fixed part inside the same record payload.
@@ -426,5 +429,11 @@ __u64 lm_stream_pos(const struct lm_stream *s);
  */
 int lm_stream_seek_pages(struct lm_stream *s, __u64 off,
 			 const struct lm_image *img);
+/*
+ * A tree on the wire (send --tree): every member's metadata first, then
+ * every member's pages in member order.  Makes the records that come
+ * next the pages (PAGES .. META_END [.. END]) of member @img.
+ */
+void lm_stream_member_pages(struct lm_stream *s, const struct lm_image *img);
 
 #endif /* LAZYMIG_IMAGE_H */
