@@ -155,36 +155,6 @@ static int accept_session(struct receiver *rv)
 	return err;
 }
 
-static const struct lm_vma_img *vma_of(const struct lm_image *img,
-				       __u64 addr)
-{
-	unsigned int lo = 0, hi = img->proc.nr_vmas;
-
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		const struct lm_vma_img *v = &img->vmas[mid];
-
-		if (addr < v->v.start)
-			hi = mid;
-		else if (addr >= v->v.end)
-			lo = mid + 1;
-		else
-			return v;
-	}
-	return NULL;
-}
-
-static int in_lazy_vma(const struct lm_image *img, const struct lm_pages *p)
-{
-	const struct lm_vma_img *v;
-
-	if (p->space)
-		return 0;
-	v = vma_of(img, p->addr);
-	return v && (v->v.flags & LM_VMA_LAZY) &&
-	       p->addr + p->npages * p->page_size <= v->v.end;
-}
-
 static void count_pages(struct receiver *rv)
 {
 	unsigned int i;
@@ -216,7 +186,7 @@ static int read_eager_pages(struct receiver *rv)
 			return 0;
 		if (t != LM_REC_PAGES)
 			continue;
-		if (rv->lazy && in_lazy_vma(&rv->img, &p)) {
+		if (rv->lazy && lm_pages_in_lazy_vma(&rv->img, &p)) {
 			err = lm_lazy_install(rv->lz, p.space, p.addr, p.npages,
 					      data);
 		} else {

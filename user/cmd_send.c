@@ -132,25 +132,6 @@ static int connect_channels(struct sender *sd)
 	return err;
 }
 
-static const struct lm_vma_img *vma_of(const struct lm_image *img,
-				       __u64 addr)
-{
-	unsigned int lo = 0, hi = img->proc.nr_vmas;
-
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		const struct lm_vma_img *v = &img->vmas[mid];
-
-		if (addr < v->v.start)
-			hi = mid;
-		else if (addr >= v->v.end)
-			lo = mid + 1;
-		else
-			return v;
-	}
-	return NULL;
-}
-
 static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 {
 	const struct lm_vma_img *v;
@@ -158,7 +139,7 @@ static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 	if (m->space)
 		return m->space <= img->proc.nr_shms &&
 		       (img->shms[m->space - 1].s.flags & LM_SHM_LAZY);
-	v = vma_of(img, m->addr);
+	v = lm_image_vma_of(img, m->addr);
 	return v && v->v.start == m->addr && (v->v.flags & LM_VMA_LAZY);
 }
 
@@ -232,7 +213,7 @@ static int send_map_range(struct sender *sd, const struct lm_pagemap_img *pm,
 static const struct lm_pagemap_img *map_of(const struct lm_image *img,
 					   __u64 addr)
 {
-	const struct lm_vma_img *v = vma_of(img, addr);
+	const struct lm_vma_img *v = lm_image_vma_of(img, addr);
 
 	return v ? lm_lazy_vma_map(img, v) : NULL;
 }

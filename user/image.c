@@ -1314,3 +1314,33 @@ void lm_stream_member_pages(struct lm_stream *s, const struct lm_image *img)
 	s->pages_due = s->pages_got = 0;
 	count_due(s, img);
 }
+
+const struct lm_vma_img *lm_image_vma_of(const struct lm_image *img,
+					 __u64 addr)
+{
+	unsigned int lo = 0, hi = img->proc.nr_vmas;
+
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+		const struct lm_vma_img *v = &img->vmas[mid];
+
+		if (addr < v->v.start)
+			hi = mid;
+		else if (addr >= v->v.end)
+			lo = mid + 1;
+		else
+			return v;
+	}
+	return NULL;
+}
+
+int lm_pages_in_lazy_vma(const struct lm_image *img, const struct lm_pages *p)
+{
+	const struct lm_vma_img *v;
+
+	if (p->space)
+		return 0;
+	v = lm_image_vma_of(img, p->addr);
+	return v && (v->v.flags & LM_VMA_LAZY) &&
+	       p->addr + p->npages * p->page_size <= v->v.end;
+}

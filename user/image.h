@@ -354,6 +354,11 @@ struct lm_tree_img {
 };
 
 void lm_image_free(struct lm_image *img);
+/* The VMA holding @addr (img->vmas sorted by address), or NULL. */
+const struct lm_vma_img *lm_image_vma_of(const struct lm_image *img,
+					 __u64 addr);
+/* Do the process pages of @p lie inside one lazy VMA? */
+int lm_pages_in_lazy_vma(const struct lm_image *img, const struct lm_pages *p);
 void lm_tree_free(struct lm_tree_img *t);
 /* file_id of fd @fd of member @member, or 0 when the tree has none. */
 __u64 lm_tree_file_id(const struct lm_tree_img *t, unsigned int member,

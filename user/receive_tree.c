@@ -75,36 +75,6 @@ static int read_metas(struct tree_receiver *tr)
 	return 0;
 }
 
-static const struct lm_vma_img *vma_of(const struct lm_image *img,
-				       __u64 addr)
-{
-	unsigned int lo = 0, hi = img->proc.nr_vmas;
-
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		const struct lm_vma_img *v = &img->vmas[mid];
-
-		if (addr < v->v.start)
-			hi = mid;
-		else if (addr >= v->v.end)
-			lo = mid + 1;
-		else
-			return v;
-	}
-	return NULL;
-}
-
-static int in_lazy_vma(const struct lm_image *img, const struct lm_pages *p)
-{
-	const struct lm_vma_img *v;
-
-	if (p->space)
-		return 0;
-	v = vma_of(img, p->addr);
-	return v && (v->v.flags & LM_VMA_LAZY) &&
-	       p->addr + p->npages * p->page_size <= v->v.end;
-}
-
 /* pages_total and pages_zero, in total and per member. */
 static int count_pages(struct tree_receiver *tr)
 {
@@ -155,7 +125,7 @@ static int read_pages(struct tree_receiver *tr, unsigned int i)
 			return 0;
 		if (t != LM_REC_PAGES)
 			continue;
-		if (tr->lazy && in_lazy_vma(&tr->imgs[i], &p)) {
+		if (tr->lazy && lm_pages_in_lazy_vma(&tr->imgs[i], &p)) {
 			err = lm_lazy_install(tr->lz, LM_TREE_SPACE(i, 0),
 					      p.addr, p.npages, data);
 		} else {

@@ -87,25 +87,6 @@ static void unify_shms(struct tree_sender *ts)
 	}
 }
 
-static const struct lm_vma_img *vma_of(const struct lm_image *img,
-				       __u64 addr)
-{
-	unsigned int lo = 0, hi = img->proc.nr_vmas;
-
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		const struct lm_vma_img *v = &img->vmas[mid];
-
-		if (addr < v->v.start)
-			hi = mid;
-		else if (addr >= v->v.end)
-			lo = mid + 1;
-		else
-			return v;
-	}
-	return NULL;
-}
-
 static int seen(__u64 *v, size_t *nr, __u64 a)
 {
 	size_t i;
@@ -135,7 +116,7 @@ static int send_stack_pages(struct tree_sender *ts, unsigned int i,
 		__u64 a = (sp - RED_ZONE) & ~(LM_PAGE_SIZE - 1);
 
 		for (; a <= (sp & ~(LM_PAGE_SIZE - 1)); a += LM_PAGE_SIZE) {
-			const struct lm_vma_img *v = vma_of(img, a);
+			const struct lm_vma_img *v = lm_image_vma_of(img, a);
 			const struct lm_pagemap_img *pm;
 			struct lm_pages p = { .space = 0, .addr = a,
 					      .npages = 1,
