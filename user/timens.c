@@ -35,26 +35,22 @@ static long long now_ns(clockid_t id)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Our own time namespace's offsets (ns), read once, before any unshare. */
+/* Our own time namespace's offsets (ns); -1 if they cannot be told. */
 static int own_offsets(long long *mono, long long *boot)
 {
-	static int done, ok;
-	static long long m, b;
 	struct stat a, c;
 	char line[128];
 	FILE *f;
 
-	if (done)
-		goto out;
-	done = 1;
+	*mono = *boot = 0;
 	/* timens_offsets shows time_for_children: it must be our own */
 	if (stat("/proc/self/ns/time", &a) ||
 	    stat("/proc/self/ns/time_for_children", &c) ||
 	    a.st_ino != c.st_ino)
-		goto out;
+		return -1;
 	f = fopen("/proc/self/timens_offsets", "r");
 	if (!f)
-		goto out;
+		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		char name[32];
 		long long sec;
@@ -63,16 +59,26 @@ static int own_offsets(long long *mono, long long *boot)
 		if (sscanf(line, "%31s %lld %ld", name, &sec, &nsec) != 3)
 			continue;
 		if (!strcmp(name, "monotonic"))
-			m = sec * 1000000000LL + nsec;
+			*mono = sec * 1000000000LL + nsec;
 		else if (!strcmp(name, "boottime"))
-			b = sec * 1000000000LL + nsec;
+			*boot = sec * 1000000000LL + nsec;
 	}
 	fclose(f);
-	ok = 1;
-out:
-	*mono = m;
-	*boot = b;
-	return ok ? 0 : -1;
+	return 0;
+}
+
+static int threads(void)
+{
+	char line[128];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
 }
 
 static void put_offset(char *buf, size_t len, const char *clock,
@@ -88,23 +94,40 @@ static void put_offset(char *buf, size_t len, const char *clock,
 		 clock, sec, nsec);
 }
 
-void rst_enter_timens(const struct lm_image *img)
+static const char follow[] =
+	"; CLOCK_MONOTONIC and CLOCK_BOOTTIME of the restored process follow this machine's";
+
+int rst_enter_timens(const struct lm_image *img)
 {
 	long long own_mono, own_boot;
 	char buf[160] = "";
-	int fd, err = 0;
+	int fd, own, err = 0;
 	ssize_t n;
 
 	if (img->proc.clock_mono_ns <= 0 || img->proc.clock_boot_ns <= 0)
-		return;		/* not recorded */
-	if (own_offsets(&own_mono, &own_boot)) {
-		rst_err("warning: cannot read this restorer's time namespace offsets; CLOCK_MONOTONIC and CLOCK_BOOTTIME of the restored process follow this machine's");
-		return;
+		return -1;	/* not recorded */
+	/*
+	 * Until rst_leave_timens(), this thread cannot create threads
+	 * (6.1 refuses CLONE_VM while time_for_children differs: EINVAL), and
+	 * only a single-threaded process may go back with setns().
+	 */
+	if (threads() != 1) {
+		rst_err("warning: the restorer runs %d threads and cannot enter a time namespace%s",
+			threads(), follow);
+		return -1;
 	}
-	if (unshare(CLONE_NEWTIME)) {
-		rst_err("warning: no time namespace (%s); CLOCK_MONOTONIC and CLOCK_BOOTTIME of the restored process follow this machine's",
-			strerror(errno));
-		return;
+	if (own_offsets(&own_mono, &own_boot)) {
+		rst_err("warning: cannot read this restorer's time namespace offsets%s",
+			follow);
+		return -1;
+	}
+	own = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+	if (own < 0 || unshare(CLONE_NEWTIME)) {
+		rst_err("warning: no time namespace (%s)%s", strerror(errno),
+			follow);
+		if (own >= 0)
+			close(own);
+		return -1;
 	}
 	put_offset(buf, sizeof(buf), "monotonic", img->proc.clock_mono_ns -
 		   (now_ns(CLOCK_MONOTONIC) - own_mono));
@@ -119,7 +142,21 @@ void rst_enter_timens(const struct lm_image *img)
 			err = n < 0 ? errno : EIO;
 		close(fd);
 	}
-	if (err)
-		rst_err("warning: cannot set the time namespace offsets (%s); CLOCK_MONOTONIC and CLOCK_BOOTTIME of the restored process follow this machine's",
-			strerror(err));
+	if (err) {
+		rst_err("warning: cannot set the time namespace offsets (%s)%s",
+			strerror(err), follow);
+		rst_leave_timens(own);
+		return -1;
+	}
+	return own;
+}
+
+void rst_leave_timens(int own)
+{
+	if (own < 0)
+		return;
+	if (setns(own, CLONE_NEWTIME))
+		rst_err("warning: cannot go back to the restorer's time namespace: %s",
+			strerror(errno));
+	close(own);
 }
