@@ -136,3 +136,30 @@ char *lm_in_dir(const char *dir, const char *name)
 	snprintf(b, PATH_MAX, "%s/%s", dir, name);
 	return b;
 }
+
+int lm_netns_pair(const char *src, const char *dst, int tag,
+		  const char *src_ip, const char *dst_ip)
+{
+	if (lm_sh("ip netns add %s && ip netns add %s", src, dst)) {
+		lm_sh("ip netns del %s 2>/dev/null", src);
+		return -1;
+	}
+	if (lm_sh("ip link add lmv%da type veth peer name lmv%db && "
+		  "ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
+		  "ip -n %s addr add %s/24 dev lmv%da && "
+		  "ip -n %s addr add %s/24 dev lmv%db && "
+		  "ip -n %s link set lmv%da up && ip -n %s link set lmv%db up && "
+		  "ip -n %s link set lo up && ip -n %s link set lo up",
+		  tag, tag, tag, src, tag, dst, src, src_ip, tag, dst, dst_ip,
+		  tag, src, tag, dst, tag, src, dst)) {
+		lm_netns_del(src, dst);
+		return -1;
+	}
+	return 0;
+}
+
+void lm_netns_del(const char *src, const char *dst)
+{
+	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
+	      src, dst);
+}
