@@ -12,9 +12,10 @@
  * refused.
  *
  * Sockets are driven through a small BIO of our own instead of OpenSSL's
- * socket BIO: it sends with MSG_NOSIGNAL (lazymig never ignores SIGPIPE,
- * since a restored process would inherit that) and it reports EAGAIN as
- * a retry, which the wrappers turn into poll() for blocking callers.
+ * socket BIO: it buffers (see BIO_BUF), sends with MSG_NOSIGNAL (lazymig
+ * never ignores SIGPIPE, since a restored process would inherit that) and
+ * reports EAGAIN as a retry, which the wrappers turn into poll() for
+ * blocking callers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,52 +63,122 @@ static pthread_once_t meth_once = PTHREAD_ONCE_INIT;
 
 /* ---- the socket BIO ---- */
 
-static int bio_fd(BIO *b)
+/*
+ * TLS records are at most 16 KiB: unbuffered, a 256 KiB push message
+ * would cost 16 send() and 32 recv() calls (header, then body, per
+ * record).  The BIO buffers both ways instead: one recv() takes whatever
+ * the socket has, and records are sent together when the writer flushes
+ * (lm_tls_write always does, before it returns), or the buffer is full.
+ */
+#define BIO_BUF		(256 * 1024)
+
+struct sock_bio {
+	int fd;
+	size_t rhead, rtail, wlen;
+	unsigned char rbuf[BIO_BUF], wbuf[BIO_BUF];
+};
+
+/* Send what is buffered: 0, -EAGAIN (some may be left) or -errno. */
+static int bio_push(struct sock_bio *sb)
 {
-	return (int)(intptr_t)BIO_get_data(b);
+	size_t off = 0;
+	ssize_t n;
+	int err = 0;
+
+	while (off < sb->wlen) {
+		n = send(sb->fd, sb->wbuf + off, sb->wlen - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = (errno == EAGAIN || errno == EWOULDBLOCK) ?
+			      -EAGAIN : -errno;
+			break;
+		}
+		off += n;
+	}
+	memmove(sb->wbuf, sb->wbuf + off, sb->wlen - off);
+	sb->wlen -= off;
+	if (err)
+		errno = -err;
+	return err;
 }
 
 static int sock_write(BIO *b, const char *data, size_t len, size_t *done)
 {
-	ssize_t n;
+	struct sock_bio *sb = BIO_get_data(b);
+	int err;
 
 	BIO_clear_retry_flags(b);
-	do {
-		n = send(bio_fd(b), data, len, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+	if (sb->wlen == BIO_BUF) {
+		err = bio_push(sb);
+		if (err == -EAGAIN && sb->wlen == BIO_BUF)
 			BIO_set_retry_write(b);
-		return 0;
+		if (sb->wlen == BIO_BUF)
+			return 0;
 	}
-	*done = n;
+	if (len > BIO_BUF - sb->wlen)
+		len = BIO_BUF - sb->wlen;
+	memcpy(sb->wbuf + sb->wlen, data, len);
+	sb->wlen += len;
+	*done = len;
 	return 1;
 }
 
 static int sock_read(BIO *b, char *data, size_t len, size_t *done)
 {
+	struct sock_bio *sb = BIO_get_data(b);
 	ssize_t n;
 
 	BIO_clear_retry_flags(b);
-	do {
-		n = recv(bio_fd(b), data, len, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		BIO_set_retry_read(b);
-	if (n <= 0)
-		return 0;
-	*done = n;
+	if (sb->rhead == sb->rtail) {
+		sb->rhead = sb->rtail = 0;
+		do {
+			n = recv(sb->fd, sb->rbuf, BIO_BUF, 0);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			BIO_set_retry_read(b);
+		if (n <= 0)
+			return 0;
+		sb->rtail = n;
+	}
+	if (len > sb->rtail - sb->rhead)
+		len = sb->rtail - sb->rhead;
+	memcpy(data, sb->rbuf + sb->rhead, len);
+	sb->rhead += len;
+	*done = len;
 	return 1;
 }
 
 static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-	return cmd == BIO_CTRL_FLUSH;
+	struct sock_bio *sb = BIO_get_data(b);
+	int err;
+
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		BIO_clear_retry_flags(b);
+		err = bio_push(sb);
+		if (err == -EAGAIN)
+			BIO_set_retry_write(b);
+		return !err;
+	case BIO_CTRL_PENDING:
+		return sb->rtail - sb->rhead;
+	case BIO_CTRL_WPENDING:
+		return sb->wlen;
+	}
+	return 0;
 }
 
 static int sock_create(BIO *b)
 {
 	BIO_set_init(b, 1);
+	return 1;
+}
+
+static int sock_destroy(BIO *b)
+{
+	free(BIO_get_data(b));
+	BIO_set_data(b, NULL);
 	return 1;
 }
 
@@ -119,7 +190,8 @@ static void make_meth(void)
 	if (m && BIO_meth_set_write_ex(m, sock_write) &&
 	    BIO_meth_set_read_ex(m, sock_read) &&
 	    BIO_meth_set_ctrl(m, sock_ctrl) &&
-	    BIO_meth_set_create(m, sock_create)) {
+	    BIO_meth_set_create(m, sock_create) &&
+	    BIO_meth_set_destroy(m, sock_destroy)) {
 		sock_meth = m;
 		return;
 	}
@@ -292,6 +364,7 @@ static const char *hint(const struct lm_tls *t)
 
 static int handshake(struct lm_tls *t, int fd, const char *peer)
 {
+	struct sock_bio *sb;
 	struct tls_fd *f;
 	int r, e, fl;
 	BIO *b;
@@ -299,13 +372,17 @@ static int handshake(struct lm_tls *t, int fd, const char *peer)
 	if (fd < 0 || fd >= TLS_FDS || fds[fd])
 		return -EBADF;
 	f = calloc(1, sizeof(*f));
+	sb = malloc(sizeof(*sb));
 	b = BIO_new(sock_meth);
-	if (!f || !b || !(f->ssl = SSL_new(t->ctx))) {
+	if (!f || !sb || !b || !(f->ssl = SSL_new(t->ctx))) {
 		BIO_free(b);
+		free(sb);
 		free(f);
 		return -ENOMEM;
 	}
-	BIO_set_data(b, (void *)(intptr_t)fd);
+	sb->fd = fd;
+	sb->rhead = sb->rtail = sb->wlen = 0;
+	BIO_set_data(b, sb);
 	SSL_set_bio(f->ssl, b, b);
 	f->t = t;
 	snprintf(f->peer, sizeof(f->peer), "%s", peer);
@@ -432,6 +509,28 @@ ssize_t lm_tls_read(SSL *ssl, int fd, void *buf, size_t len, int nonblock)
 	}
 }
 
+/* Out of the BIO's buffer onto the wire. */
+static int flush_out(struct tls_fd *f, SSL *ssl, int fd)
+{
+	BIO *b = SSL_get_wbio(ssl);
+	int err;
+
+	for (;;) {
+		errno = 0;
+		if (BIO_flush(b) > 0)
+			return 0;
+		if (!BIO_should_retry(b)) {
+			err = errno ? -errno : -EIO;
+			f->closed = 1;
+			f->result = err;
+			return err;
+		}
+		err = wait_fd(fd, POLLOUT);
+		if (err)
+			return err;
+	}
+}
+
 int lm_tls_write(SSL *ssl, int fd, const void *buf, size_t len)
 {
 	struct tls_fd *f = fd_of(fd);
@@ -461,14 +560,15 @@ int lm_tls_write(SSL *ssl, int fd, const void *buf, size_t len)
 		if (err)
 			return err;
 	}
-	return 0;
+	return flush_out(f, ssl, fd);
 }
 
 int lm_tls_pending(int fd)
 {
 	struct tls_fd *f = fd_of(fd);
 
-	return f && !f->closed && SSL_pending(f->ssl) > 0;
+	return f && !f->closed && (SSL_pending(f->ssl) > 0 ||
+				   BIO_ctrl_pending(SSL_get_rbio(f->ssl)) > 0);
 }
 
 void lm_tls_drop(int fd)
@@ -478,8 +578,8 @@ void lm_tls_drop(int fd)
 	if (!f)
 		return;
 	__atomic_store_n(&fds[fd], NULL, __ATOMIC_RELEASE);
-	if (!f->closed)
-		SSL_shutdown(f->ssl);	/* non-blocking: best effort */
+	if (!f->closed && SSL_shutdown(f->ssl) >= 0)	/* best effort */
+		BIO_flush(SSL_get_wbio(f->ssl));
 	SSL_free(f->ssl);
 	free(f);
 }

@@ -62,7 +62,10 @@ ssize_t lm_tls_read(struct ssl_st *ssl, int fd, void *buf, size_t len,
 		    int nonblock);
 /* Write all of buf; 0 or -errno.  Waits up to SO_SNDTIMEO per step. */
 int lm_tls_write(struct ssl_st *ssl, int fd, const void *buf, size_t len);
-/* Decrypted bytes, or a whole record, held in the TLS layer for fd. */
+/*
+ * Does the TLS layer hold bytes of fd (decrypted, or read from the socket
+ * and not yet decrypted) that poll/epoll on the socket cannot see?
+ */
 int lm_tls_pending(int fd);
 /* Forget fd's TLS state (close_notify if it can go now); before close. */
 void lm_tls_drop(int fd);
