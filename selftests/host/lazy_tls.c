@@ -47,6 +47,8 @@ FIXTURE(tls) {
 	char src[32], dst[32], dir[64];
 	char tool[PATH_MAX], wl[PATH_MAX];
 	int port, relay_port;
+	int flip_conn;		/* relay: connection (1: request, 2: bulk) */
+	long flip_off;		/* ... and byte, sender to receiver, to flip */
 	pid_t wl_pid, recv_pid, send_pid, relay_pid, restored;
 };
 
@@ -108,9 +110,14 @@ static int write_all(int fd, const char *p, ssize_t n)
 	return 0;
 }
 
-/* One connection: copy both ways, and append what passes to @wire. */
-static void relay_conn(int a, const char *dst_ip, int port, int wire)
+/*
+ * One connection: copy both ways, and append what passes to @wire; flip
+ * the bits of byte @flip (>= 0) of what goes from a to b.
+ */
+static void relay_conn(int a, const char *dst_ip, int port, int wire,
+		       long flip)
 {
+	long sent = 0;
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_port = htons(port) };
 	static char buf[65536];
@@ -134,6 +141,10 @@ static void relay_conn(int a, const char *dst_ip, int port, int wire)
 			n = read(p[i].fd, buf, sizeof(buf));
 			if (n <= 0)
 				_exit(0);	/* closes both ends */
+			if (!i && flip >= sent && flip < sent + n)
+				buf[flip - sent] ^= 0xff;
+			if (!i)
+				sent += n;
 			if (write_all(p[!i].fd, buf, n) ||
 			    write_all(wire, buf, n))
 				_exit(1);
@@ -148,7 +159,7 @@ static pid_t start_relay(FIXTURE_DATA(tls) *self)
 				  .sin_port = htons(self->relay_port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	char path[PATH_MAX];
-	int one = 1, l, wire, fd, ready[2];
+	int one = 1, l, wire, fd, ready[2], conn;
 	pid_t pid;
 	char c;
 
@@ -177,7 +188,7 @@ static pid_t start_relay(FIXTURE_DATA(tls) *self)
 	signal(SIGCHLD, SIG_IGN);
 	if (write(ready[1], "r", 1) != 1)
 		_exit(1);
-	for (;;) {
+	for (conn = 1;; conn++) {
 		int a = accept(l, NULL, NULL);
 
 		if (a < 0)
@@ -185,7 +196,8 @@ static pid_t start_relay(FIXTURE_DATA(tls) *self)
 		if (!fork()) {
 			close(l);
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			relay_conn(a, DST_IP, self->port, wire);
+			relay_conn(a, DST_IP, self->port, wire,
+				   conn == self->flip_conn ? self->flip_off : -1);
 		}
 		close(a);
 	}
@@ -504,6 +516,90 @@ TEST_F_TIMEOUT(tls, no_key_material, 60)
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "--tls needs key material")) TH_LOG("%s", buf);
 	source_untouched(_metadata, self);
+}
+
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strstr(buf, "State:\t");
+	return p ? p[7] : 0;
+}
+
+/*
+ * One byte of the metadata flipped on its way: TLS refuses the record,
+ * nothing is restored, the source runs on untouched.
+ */
+TEST_F_TIMEOUT(tls, tampered_before_resume, 120)
+{
+	char buf[4096];
+	int st;
+
+	self->flip_conn = 1;
+	self->flip_off = 20000;	/* past the handshake, inside the metadata */
+	ASSERT_LT(0, self->relay_pid = start_relay(self));
+	start_receive(_metadata, self, "--tls --token-file @token");
+	start_workload(_metadata, self, "16");
+	start_send(self, 1, "--tls --token-file @token");
+	st = lm_wait_exit(&self->recv_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	st = lm_wait_exit(&self->send_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	show_logs(_metadata, self);
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "bad record mac"));
+	EXPECT_EQ(NULL, strstr(buf, "running here"));
+	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
+	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "resumed here untouched"));
+	source_untouched(_metadata, self);
+}
+
+/*
+ * One byte of the background push flipped after resume: the destination
+ * kills its process rather than let it run on memory it could not
+ * complete; the source is left stopped.
+ */
+TEST_F_TIMEOUT(tls, tampered_after_resume, 120)
+{
+	char buf[4096];
+	int st, i;
+
+	self->flip_conn = 2;
+	self->flip_off = 4 << 20;
+	ASSERT_LT(0, self->relay_pid = start_relay(self));
+	start_receive(_metadata, self, "--tls --token-file @token");
+	start_workload(_metadata, self, "64");
+	start_send(self, 1, "--tls --token-file @token");
+	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf,
+				  sizeof(buf))) show_logs(_metadata, self);
+	self->restored = atoi(buf);
+	st = lm_wait_exit(&self->recv_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	st = lm_wait_exit(&self->send_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	show_logs(_metadata, self);
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "bad record mac"));
+	EXPECT_NE(NULL, strstr(buf, "killed"));
+	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "left stopped"));
+	for (i = 0; i < 100 && proc_state(self->restored) &&
+		    proc_state(self->restored) != 'Z'; i++)
+		usleep(50 * 1000);
+	EXPECT_TRUE(!proc_state(self->restored) ||
+		    proc_state(self->restored) == 'Z');
+	/* it never ran its verification with what it had */
+	EXPECT_NE(0, lm_slurp(self->dir, "state.result", buf, sizeof(buf)));
+	EXPECT_EQ('T', proc_state(self->wl_pid));
 }
 
 /* A CA, and a certificate it signs for each of @names (in dir). */
