@@ -134,6 +134,7 @@ static int accept_chan(struct receiver *rv, enum lm_chan chan, int *fd,
 
 static int accept_session(struct receiver *rv)
 {
+	char how[96];
 	int err;
 
 	err = lm_net_listen(rv->o.net.addr, &rv->lfd);
@@ -149,7 +150,8 @@ static int accept_session(struct receiver *rv)
 	if (!err)
 		err = accept_chan(rv, LM_CHAN_BULK, &rv->bulk, ACCEPT_BULK_MS);
 	if (!err)
-		fprintf(stderr, "receive: sender %s authenticated\n", rv->peer);
+		fprintf(stderr, "receive: sender %s authenticated%s\n", rv->peer,
+			lm_tls_describe(rv->req, how, sizeof(how)));
 	close(rv->lfd);
 	rv->lfd = -1;
 	return err;

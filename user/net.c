@@ -475,7 +475,11 @@ static int server_tls(int fd, struct lm_auth *a, struct auth_hello *h,
 		err = lm_read_full(fd, &r, sizeof(r));
 		if (!err)
 			err = server_check_resp(a, h, &r, chan, peer, fd);
-		return err ? err : -EPROTO;
+		if (err)
+			return err;
+		fprintf(stderr, "%s: peer %s answered in clear text instead of starting TLS; refused\n",
+			a->prefix, peer);
+		return result_refuse(fd, "receiver requires --tls");
 	}
 	err = lm_tls_accept(a->tls, fd, peer);
 	if (!err && RAND_bytes(h->nonce, NONCE_LEN) != 1)

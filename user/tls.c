@@ -369,8 +369,11 @@ static int handshake(struct lm_tls *t, int fd, const char *peer)
 	int r, e, fl;
 	BIO *b;
 
-	if (fd < 0 || fd >= TLS_FDS || fds[fd])
+	if (fd < 0 || fd >= TLS_FDS || fds[fd]) {
+		fprintf(stderr, "%s: cannot use TLS on fd %d (limit %d)\n",
+			t->prefix, fd, TLS_FDS);
 		return -EBADF;
+	}
 	f = calloc(1, sizeof(*f));
 	sb = malloc(sizeof(*sb));
 	b = BIO_new(sock_meth);
@@ -561,6 +564,17 @@ int lm_tls_write(SSL *ssl, int fd, const void *buf, size_t len)
 			return err;
 	}
 	return flush_out(f, ssl, fd);
+}
+
+const char *lm_tls_describe(int fd, char *buf, size_t len)
+{
+	struct tls_fd *f = fd_of(fd);
+
+	if (!f)
+		return "";
+	snprintf(buf, len, " (%s, %s, %s)", SSL_get_version(f->ssl),
+		 SSL_get_cipher_name(f->ssl), lm_tls_mode(f->t));
+	return buf;
 }
 
 int lm_tls_pending(int fd)

@@ -67,6 +67,8 @@ int lm_tls_write(struct ssl_st *ssl, int fd, const void *buf, size_t len);
  * and not yet decrypted) that poll/epoll on the socket cannot see?
  */
 int lm_tls_pending(int fd);
+/* " (TLS 1.3, cipher, key mode)" for a registered fd, else "". */
+const char *lm_tls_describe(int fd, char *buf, size_t len);
 /* Forget fd's TLS state (close_notify if it can go now); before close. */
 void lm_tls_drop(int fd);
 

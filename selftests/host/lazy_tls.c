@@ -423,6 +423,9 @@ TEST_F_TIMEOUT(tls, psk_lazy_wire_encrypted, 180)
 		   "--tls --token-file @token", 1, json, sizeof(json));
 	EXPECT_NE(NULL, strstr(json, "\"mode\":\"lazy\""));
 	EXPECT_LT(0, lm_json_num(json, "pages_faulted"));
+	lm_slurp(self->dir, "recv.log", json, sizeof(json));
+	EXPECT_NE(NULL, strstr(json, "authenticated (TLSv1.3, TLS_AES_128_GCM_SHA256, pre-shared key)"))
+		TH_LOG("recv.log: %s", json);
 	hits = pattern_hits(self->dir, 16 << 20 >> 12, &wire);
 	TH_LOG("--tls: %zu bytes on the wire, %lld runs of the memory pattern",
 	       wire, hits);
@@ -628,6 +631,9 @@ TEST_F_TIMEOUT(tls, cert_lazy_wire_encrypted, 180)
 		   "--tls --tls-cert @send.crt --tls-key @send.key --tls-ca @ca.crt",
 		   1, json, sizeof(json));
 	EXPECT_NE(NULL, strstr(json, "\"mode\":\"lazy\""));
+	lm_slurp(self->dir, "recv.log", json, sizeof(json));
+	EXPECT_NE(NULL, strstr(json, "authenticated (TLSv1.3, TLS_AES_128_GCM_SHA256, certificates)"))
+		TH_LOG("recv.log: %s", json);
 	hits = pattern_hits(self->dir, 16 << 20 >> 12, &wire);
 	TH_LOG("certificates: %zu bytes on the wire, %lld pattern runs",
 	       wire, hits);
