@@ -46,8 +46,10 @@ static int msg_send_tls(SSL *ssl, int fd, const struct lm_msg *m,
 	memcpy(rec, m, sizeof(*m));
 	if (first)
 		memcpy(rec + sizeof(*m), payload, first);
-	err = lm_tls_write(ssl, fd, rec, sizeof(*m) + first);
-	if (!err && len > first)
+	if (len == first)
+		return lm_tls_write(ssl, fd, rec, sizeof(*m) + first);
+	err = lm_tls_write_more(ssl, fd, rec, sizeof(*m) + first);
+	if (!err)
 		err = lm_tls_write(ssl, fd, (const char *)payload + first,
 				   len - first);
 	return err;
@@ -146,17 +148,16 @@ void lm_rx_free(struct lm_rx *rx)
 }
 
 /*
- * TLS: what the socket has may sit decrypted in the TLS layer, where
- * epoll cannot see it.  Read until the layer asks for more from the
- * socket, or the buffer is full (then lm_rx_pending() says so).
+ * TLS: up to @want bytes (one record may overshoot it), until the TLS
+ * layer needs more from the socket.  What it still holds then, epoll
+ * cannot see: lm_rx_pending() says so, and the caller comes back.
  */
 static long rx_fill_tls(struct lm_rx *rx, SSL *ssl, size_t want)
 {
 	size_t got = 0;
 	ssize_t n;
 
-	while (rx->tail < rx->cap &&
-	       (got < want || lm_tls_pending(rx->fd))) {
+	while (rx->tail < rx->cap && got < want) {
 		n = lm_tls_read(ssl, rx->fd, rx->buf + rx->tail,
 				rx->cap - rx->tail, 1);
 		if (n == -EAGAIN)

@@ -534,7 +534,8 @@ static int flush_out(struct tls_fd *f, SSL *ssl, int fd)
 	}
 }
 
-int lm_tls_write(SSL *ssl, int fd, const void *buf, size_t len)
+static int tls_write(SSL *ssl, int fd, const void *buf, size_t len,
+		     int flush)
 {
 	struct tls_fd *f = fd_of(fd);
 	const char *p = buf;
@@ -563,7 +564,17 @@ int lm_tls_write(SSL *ssl, int fd, const void *buf, size_t len)
 		if (err)
 			return err;
 	}
-	return flush_out(f, ssl, fd);
+	return flush ? flush_out(f, ssl, fd) : 0;
+}
+
+int lm_tls_write(SSL *ssl, int fd, const void *buf, size_t len)
+{
+	return tls_write(ssl, fd, buf, len, 1);
+}
+
+int lm_tls_write_more(SSL *ssl, int fd, const void *buf, size_t len)
+{
+	return tls_write(ssl, fd, buf, len, 0);
 }
 
 const char *lm_tls_describe(int fd, char *buf, size_t len)

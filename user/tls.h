@@ -60,8 +60,13 @@ struct ssl_st *lm_tls_of(int fd);
  */
 ssize_t lm_tls_read(struct ssl_st *ssl, int fd, void *buf, size_t len,
 		    int nonblock);
-/* Write all of buf; 0 or -errno.  Waits up to SO_SNDTIMEO per step. */
+/*
+ * Write all of buf and put it on the wire; 0 or -errno.  Waits up to
+ * SO_SNDTIMEO per step.  _more: may keep it buffered for the next write.
+ */
 int lm_tls_write(struct ssl_st *ssl, int fd, const void *buf, size_t len);
+int lm_tls_write_more(struct ssl_st *ssl, int fd, const void *buf,
+		      size_t len);
 /*
  * Does the TLS layer hold bytes of fd (decrypted, or read from the socket
  * and not yet decrypted) that poll/epoll on the socket cannot see?
