@@ -641,6 +641,37 @@ TEST_F_TIMEOUT(tls, cert_lazy_wire_encrypted, 180)
 	EXPECT_EQ(0, hits);
 }
 
+/* Key material that does not fit together is refused at the start. */
+TEST_F_TIMEOUT(tls, cert_bad_key_material, 60)
+{
+	char listen[64], buf[4096];
+	char *fixed[] = { "receive", "--listen", listen, NULL };
+	int st;
+
+	snprintf(listen, sizeof(listen), DST_IP ":%d", self->port);
+	ASSERT_EQ(0, make_ca(self->dir, "ca", "recv send"));
+	self->recv_pid = spawn_tool(self, self->dst, "recv.log", fixed,
+		"--tls --tls-cert @recv.crt --tls-key @send.key --tls-ca @ca.crt");
+	st = lm_wait_exit(&self->recv_pid, 30);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "key values mismatch")) TH_LOG("%s", buf);
+	EXPECT_EQ(NULL, strstr(buf, "listening"));
+	self->recv_pid = spawn_tool(self, self->dst, "recv.log", fixed,
+		"--tls --tls-cert @recv.crt --tls-key @recv.key");
+	st = lm_wait_exit(&self->recv_pid, 30);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "need all of --tls-cert, --tls-key and --tls-ca"))
+		TH_LOG("%s", buf);
+	self->recv_pid = spawn_tool(self, self->dst, "recv.log", fixed,
+		"--tls-cert @recv.crt --tls-key @recv.key --tls-ca @ca.crt");
+	st = lm_wait_exit(&self->recv_pid, 30);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "go with --tls")) TH_LOG("%s", buf);
+}
+
 /* A sender whose certificate another CA signed gets nothing. */
 TEST_F_TIMEOUT(tls, cert_other_ca_refused, 120)
 {
