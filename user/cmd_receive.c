@@ -34,9 +34,12 @@
 #include "lazymig.h"
 #include "lmdev.h"
 #include "net.h"
+#include "netopts.h"
 #include "proto.h"
 #include "restore.h"
 #include "tree_mig.h"
+
+#include "tls.h"
 
 #define ACCEPT_BULK_MS	10000
 #define DAEMON_NICE	-10
@@ -45,7 +48,8 @@
 			 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
 
 struct recv_opts {
-	const char *listen, *pidfile, *stdio, *stats, *token_file;
+	struct lm_netopts net;	/* net.addr: --listen */
+	const char *pidfile, *stdio, *stats;
 };
 
 struct receiver {
@@ -65,27 +69,26 @@ struct receiver {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] [--token-file F]\n");
+	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] "
+		LM_NETOPTS_USAGE "\n");
 }
 
 static int parse(int argc, char **argv, struct recv_opts *o)
 {
 	static const struct option lo[] = {
-		{ "listen", required_argument, NULL, 'l' },
+		LM_NETOPTS_LONG("listen"),
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "stdio", required_argument, NULL, 'o' },
 		{ "stats", required_argument, NULL, 's' },
-		{ "token-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (lm_netopts_parse(&o->net, c, optarg))
+			continue;
 		switch (c) {
-		case 'l':
-			o->listen = optarg;
-			break;
 		case 'p':
 			o->pidfile = optarg;
 			break;
@@ -95,15 +98,12 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		case 's':
 			o->stats = optarg;
 			break;
-		case 'k':
-			o->token_file = optarg;
-			break;
 		default:
 			usage();
 			return -EINVAL;
 		}
 	}
-	if (!o->listen || optind != argc) {
+	if (!o->net.addr || optind != argc) {
 		usage();
 		return -EINVAL;
 	}
@@ -130,26 +130,31 @@ static int accept_chan(struct receiver *rv, enum lm_chan chan, int *fd,
 		err = lm_auth_server(*fd, &rv->auth, chan, rv->peer);
 		if (!err)
 			return 0;
-		close(*fd);
+		lm_net_close(*fd);
 		*fd = -1;
 	}
 }
 
 static int accept_session(struct receiver *rv)
 {
+	char how[96];
 	int err;
 
-	err = lm_net_listen(rv->o.listen, &rv->lfd);
+	err = lm_net_listen(rv->o.net.addr, &rv->lfd);
 	if (err)
 		return err;
-	fprintf(stderr, "receive: listening on %s%s\n", rv->o.listen,
+	fprintf(stderr, "receive: listening on %s%s%s%s%s\n", rv->o.net.addr,
 		rv->auth.token_len ? " (token required)" :
-		" (no --token-file: loopback peers only)");
+		rv->auth.tls ? "" : " (no --token-file: loopback peers only)",
+		rv->auth.tls ? " (TLS 1.3, " : "",
+		rv->auth.tls ? lm_tls_mode(rv->auth.tls) : "",
+		rv->auth.tls ? ")" : "");
 	err = accept_chan(rv, LM_CHAN_REQ, &rv->req, -1);
 	if (!err)
 		err = accept_chan(rv, LM_CHAN_BULK, &rv->bulk, ACCEPT_BULK_MS);
 	if (!err)
-		fprintf(stderr, "receive: sender %s authenticated\n", rv->peer);
+		fprintf(stderr, "receive: sender %s authenticated%s\n", rv->peer,
+			lm_tls_describe(rv->req, how, sizeof(how)));
 	close(rv->lfd);
 	rv->lfd = -1;
 	return err;
@@ -567,7 +572,7 @@ int cmd_receive(int argc, char **argv)
 
 	if (parse(argc, argv, &rv.o))
 		return 2;
-	if (rv.o.token_file && lm_token_load(&rv.auth, rv.o.token_file))
+	if (lm_netopts_setup(&rv.o.net, &rv.auth, 1))
 		return 1;
 	err = accept_session(&rv);
 	if (!err)
@@ -578,9 +583,8 @@ int cmd_receive(int argc, char **argv)
 	lm_stream_close(&rv.s);
 	lm_image_free(&rv.img);
 	lm_stats_free(&rv.st);
-	if (rv.req >= 0)
-		close(rv.req);
-	if (rv.bulk >= 0)
-		close(rv.bulk);
+	lm_net_close(rv.req);
+	lm_net_close(rv.bulk);
+	lm_netopts_release(&rv.auth);
 	return err ? 1 : 0;
 }

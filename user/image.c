@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <zlib.h>
 #include "image.h"
+#include "net.h"
 
 #define WBUF_CAP	(1UL << 20)
 #define XSTATE_MAX	(64UL << 10)
@@ -217,7 +218,7 @@ static int write_full(struct lm_stream *s, const void *p, size_t len)
 	const char *c = p;
 
 	while (len) {
-		ssize_t n = write(s->fd, c, len);
+		ssize_t n = lm_net_write(s->fd, c, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -471,7 +472,7 @@ static int read_full(struct lm_stream *s, void *p, size_t len, int eof_ok,
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = read(s->fd, c + done, len - done);
+		ssize_t n = lm_net_read(s->fd, c + done, len - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;

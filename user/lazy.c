@@ -1097,7 +1097,7 @@ static int error_msg(struct lm_lazy *l, const struct lm_msg *m,
 	return -EPROTO;
 }
 
-static int handle_req(struct lm_lazy *l)
+static int handle_req_once(struct lm_lazy *l)
 {
 	const void *payload;
 	struct lm_msg m;
@@ -1138,6 +1138,17 @@ static int handle_req(struct lm_lazy *l)
 	return err;
 }
 
+/* Until TLS holds nothing more that epoll would not report. */
+static int handle_req(struct lm_lazy *l)
+{
+	int err;
+
+	do {
+		err = handle_req_once(l);
+	} while (!err && lm_rx_pending(&l->req));
+	return err;
+}
+
 /* One bulk message per call; returns 1 if more may be buffered. */
 static int handle_bulk(struct lm_lazy *l)
 {
@@ -1160,8 +1171,8 @@ static int handle_bulk(struct lm_lazy *l)
 			return 0;
 		err = lm_rx_next(&l->bulk, &m, &payload);
 	}
-	if (err <= 0)
-		return err;
+	if (err <= 0)	/* TLS may hold the rest, unseen by epoll */
+		return err < 0 ? err : lm_rx_pending(&l->bulk);
 	if (m.type == LM_MSG_PUSH_END) {
 		l->push_end = 1;
 		return 1;

@@ -341,7 +341,7 @@ static int on_request(struct lm_ps *ps, const struct lm_msg *m,
 	}
 }
 
-static int serve_requests(struct lm_ps *ps)
+static int serve_once(struct lm_ps *ps)
 {
 	const void *payload;
 	struct lm_msg m;
@@ -359,6 +359,17 @@ static int serve_requests(struct lm_ps *ps)
 			return err;
 	}
 	return err < 0 ? err : 0;
+}
+
+/* Until TLS holds nothing more that poll would not report. */
+static int serve_requests(struct lm_ps *ps)
+{
+	int err;
+
+	do {
+		err = serve_once(ps);
+	} while (!err && !ps->done && lm_rx_pending(&ps->req));
+	return err;
 }
 
 /* Next run of unsent pages into ps->out; 0 when none is left. */

@@ -362,9 +362,7 @@ int lm_send_tree(const struct lm_tree_send_opts *o)
 out:
 	lm_ps_destroy(ts.ps);
 	free(ts.json);
-	if (ts.req >= 0)
-		close(ts.req);
-	if (ts.bulk >= 0)
-		close(ts.bulk);
+	lm_net_close(ts.req);
+	lm_net_close(ts.bulk);
 	return err;
 }

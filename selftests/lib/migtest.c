@@ -181,7 +181,7 @@ static void sweep_stale_netns(void)
 int lm_net_setup(struct lm_net *n, const char *tag, int net,
 		 const char *const rel[], int nbins)
 {
-	char exe[PATH_MAX], from[PATH_MAX + 64], *build;
+	char exe[PATH_MAX], from[PATH_MAX + 64], *build, ip4[2][16];
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	int me = getpid(), i;
 
@@ -208,23 +208,19 @@ int lm_net_setup(struct lm_net *n, const char *tag, int net,
 			goto fail;
 	}
 	sweep_stale_netns();
-	if (lm_sh("ip netns add %s && ip netns add %s", n->src, n->dst)) {
-		lm_sh("ip netns del %s 2>/dev/null; rm -rf %s", n->src, n->dir);
+	if (lm_sh("ip netns add %s", n->src)) {
+		lm_sh("rm -rf %s", n->dir);
 		return 1;
 	}
-	if (lm_sh("ip link add lmv%da type veth peer name lmv%db && "
-		  "ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
-		  "ip -n %s addr add 10.%d.0.1/24 dev lmv%da && "
-		  "ip -n %s addr add 10.%d.0.2/24 dev lmv%db && "
-		  "ip -n %s link set lmv%da up && ip -n %s link set lmv%db up && "
-		  "ip -n %s link set lo up && ip -n %s link set lo up && "
-		  "ip -n %s addr add fd%d::1/64 dev lmv%da nodad && "
+	lm_sh("ip netns del %s", n->src);
+	snprintf(ip4[0], sizeof(ip4[0]), "10.%d.0.1", net);
+	snprintf(ip4[1], sizeof(ip4[1]), "10.%d.0.2", net);
+	if (lm_netns_pair(n->src, n->dst, me, ip4[0], ip4[1]) ||
+	    lm_sh("ip -n %s addr add fd%d::1/64 dev lmv%da nodad && "
 		  "ip -n %s addr add fd%d::2/64 dev lmv%db nodad",
-		  me, me, me, n->src, me, n->dst, n->src, net, me,
-		  n->dst, net, me, n->src, me, n->dst, me, n->src, n->dst,
 		  n->src, net, me, n->dst, net, me)) {
 		fprintf(stderr, "cannot set up the veth pair\n");
-		lm_sh("ip netns del %s; ip netns del %s", n->src, n->dst);
+		lm_netns_del(n->src, n->dst);
 		goto fail;
 	}
 	return 0;
@@ -255,8 +251,34 @@ void lm_net_teardown(struct lm_net *n)
 	if (!n->dir[0])
 		return;
 	remove_wl_files(n->dir);
-	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
-	      n->src, n->dst);
+	lm_netns_del(n->src, n->dst);
 	lm_sh("rm -rf %s", n->dir);
 	n->dir[0] = 0;
+}
+
+int lm_netns_pair(const char *src, const char *dst, int tag,
+		  const char *src_ip, const char *dst_ip)
+{
+	if (lm_sh("ip netns add %s && ip netns add %s", src, dst)) {
+		lm_sh("ip netns del %s 2>/dev/null", src);
+		return -1;
+	}
+	if (lm_sh("ip link add lmv%da type veth peer name lmv%db && "
+		  "ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
+		  "ip -n %s addr add %s/24 dev lmv%da && "
+		  "ip -n %s addr add %s/24 dev lmv%db && "
+		  "ip -n %s link set lmv%da up && ip -n %s link set lmv%db up && "
+		  "ip -n %s link set lo up && ip -n %s link set lo up",
+		  tag, tag, tag, src, tag, dst, src, src_ip, tag, dst, dst_ip,
+		  tag, src, tag, dst, tag, src, dst)) {
+		lm_netns_del(src, dst);
+		return -1;
+	}
+	return 0;
+}
+
+void lm_netns_del(const char *src, const char *dst)
+{
+	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
+	      src, dst);
 }

@@ -31,6 +31,13 @@ long long lm_json_num(const char *json, const char *key);
 void lm_write_token(const char *dir, const char *name, const char *tok);
 /* "dir/name" in one of 8 rotating static buffers. */
 char *lm_in_dir(const char *dir, const char *name);
+/*
+ * Network namespaces src and dst joined by a veth pair lmv<tag>a/b with
+ * src_ip and dst_ip (/24), loopback up in both.  0, or -1 (nothing left).
+ */
+int lm_netns_pair(const char *src, const char *dst, int tag,
+		  const char *src_ip, const char *dst_ip);
+void lm_netns_del(const char *src, const char *dst);
 
 /*
  * Two network namespaces lmsrcPID and lmdstPID joined by a veth pair
