@@ -14,6 +14,13 @@
  * and must be served.  The restorer stays in the main thread, the one
  * that ptrace-attached.  If the memory cannot be completed, the restored
  * process is killed: it must never read zeros where data should be.
+ *
+ * Lost source: the listening socket stays open for the whole migration.
+ * If the channels break after resume, the daemon waits up to
+ * --peer-timeout seconds for the sender to come back with the same
+ * session (lazy.c), then kills the process and its children.  With
+ * --keep-listening, migrations are served one after another, each with
+ * its own state; one that fails does not stop the listener.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +36,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <linux/userfaultfd.h>
 #include "lazy.h"
 #include "lazymig.h"
@@ -38,6 +46,8 @@
 #include "restore.h"
 
 #define ACCEPT_BULK_MS	10000
+#define PEER_TIMEOUT_S	30	/* --peer-timeout default */
+#define REAP_MS		1000	/* --keep-listening reaps exited processes */
 #define DAEMON_NICE	-10
 /* without these events a lazy process could read stale or zero data */
 #define LAZY_NEEDS	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
@@ -45,6 +55,7 @@
 
 struct recv_opts {
 	const char *listen, *pidfile, *stdio, *stats, *token_file;
+	int peer_timeout, keep;
 };
 
 struct receiver {
@@ -59,11 +70,19 @@ struct receiver {
 	struct lm_stats st;
 	pid_t pid;
 	int lazy, resumed, daemon_err;
+	char before[1024];	/* children before this restore (keep-listening) */
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] [--token-file F]\n");
+	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] [--token-file F] [--peer-timeout SECONDS] [--keep-listening]\n"
+		"  --peer-timeout S  the source is lost while pages are still lazy: wait up to\n"
+		"                    S seconds (default %d, 0: not at all) for the sender to\n"
+		"                    reconnect; faulting threads wait meanwhile.  Then the\n"
+		"                    process and its children are killed (never run on\n"
+		"                    missing pages) and receive exits 1.\n"
+		"  --keep-listening  serve migrations one after another until killed; each\n"
+		"                    overwrites --pidfile and --stats.\n", PEER_TIMEOUT_S);
 }
 
 static int parse(int argc, char **argv, struct recv_opts *o)
@@ -74,11 +93,15 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		{ "stdio", required_argument, NULL, 'o' },
 		{ "stats", required_argument, NULL, 's' },
 		{ "token-file", required_argument, NULL, 'k' },
+		{ "peer-timeout", required_argument, NULL, 'P' },
+		{ "keep-listening", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	char *end;
 	int c;
 
+	o->peer_timeout = PEER_TIMEOUT_S;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -96,6 +119,18 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		case 'k':
 			o->token_file = optarg;
 			break;
+		case 'P':
+			o->peer_timeout = strtol(optarg, &end, 10);
+			if (*end || end == optarg || o->peer_timeout < 0 ||
+			    o->peer_timeout > 86400) {
+				fprintf(stderr, "receive: --peer-timeout wants seconds (0..86400), not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'K':
+			o->keep = 1;
+			break;
 		default:
 			usage();
 			return -EINVAL;
@@ -108,15 +143,36 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 	return 0;
 }
 
+/* Processes restored earlier (--keep-listening) that exited since. */
+static void reap(void)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* How long a silent or stuck connection may last before it counts as lost. */
+static int watch_secs(int peer_timeout)
+{
+	int s = peer_timeout / 4;
+
+	return !peer_timeout ? 10 : s < 1 ? 1 : s > 10 ? 10 : s;
+}
+
 /* Accept until a peer authenticates on @chan; failures are logged. */
 static int accept_chan(struct receiver *rv, enum lm_chan chan, int *fd,
 		       int timeout_ms)
 {
 	for (;;) {
 		struct pollfd p = { .fd = rv->lfd, .events = POLLIN };
-		int err, n = poll(&p, 1, timeout_ms);
+		int err, n;
 
+		if (rv->o.keep)
+			reap();
+		n = poll(&p, 1, timeout_ms < 0 && rv->o.keep ? REAP_MS :
+			 timeout_ms);
 		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 && timeout_ms < 0)
 			continue;
 		if (n == 0) {
 			fprintf(stderr, "receive: the sender did not open its bulk channel in time\n");
@@ -126,8 +182,10 @@ static int accept_chan(struct receiver *rv, enum lm_chan chan, int *fd,
 		if (err)
 			return err;
 		err = lm_auth_server(*fd, &rv->auth, chan, rv->peer);
-		if (!err)
+		if (!err) {
+			lm_net_watch(*fd, watch_secs(rv->o.peer_timeout));
 			return 0;
+		}
 		close(*fd);
 		*fd = -1;
 	}
@@ -137,19 +195,11 @@ static int accept_session(struct receiver *rv)
 {
 	int err;
 
-	err = lm_net_listen(rv->o.listen, &rv->lfd);
-	if (err)
-		return err;
-	fprintf(stderr, "receive: listening on %s%s\n", rv->o.listen,
-		rv->auth.token_len ? " (token required)" :
-		" (no --token-file: loopback peers only)");
 	err = accept_chan(rv, LM_CHAN_REQ, &rv->req, -1);
 	if (!err)
 		err = accept_chan(rv, LM_CHAN_BULK, &rv->bulk, ACCEPT_BULK_MS);
 	if (!err)
 		fprintf(stderr, "receive: sender %s authenticated\n", rv->peer);
-	close(rv->lfd);
-	rv->lfd = -1;
 	return err;
 }
 
@@ -237,8 +287,13 @@ static int setup_daemon(struct receiver *rv)
 	struct lm_lazy_cfg c = {
 		.req_fd = rv->req, .bulk_fd = rv->bulk, .img = &rv->img,
 		.st = &rv->st, .shm_fd = shm_fd, .shm_ctx = rv->r,
+		.lfd = rv->lfd, .auth = &rv->auth,
+		.peer_timeout = rv->o.peer_timeout,
 	};
 
+	if (getenv("LAZYMIG_FAULT") &&
+	    !strcmp(getenv("LAZYMIG_FAULT"), "receive-after-resume"))
+		c.lfd = -1;	/* that injected failure is final */
 	c.uffd = lm_restore_take_uffd(rv->r);
 	if (c.uffd < 0) {
 		fprintf(stderr, "receive: the restorer has no userfaultfd for the lazy ranges\n");
@@ -254,25 +309,36 @@ static int setup_daemon(struct receiver *rv)
  * fails instead of waiting for ever.  Never close the uffd instead: the
  * fault would then be filled with zeros.
  */
-static void stop_stub(struct receiver *rv)
+static void children(char *buf, size_t len)
 {
-	char path[64], buf[256], *p, *save = NULL;
+	char path[64];
 	ssize_t n;
 	int fd;
 
-	fprintf(stderr, "receive: the lazy-pages daemon failed before the process ran (%s); stopping it\n",
-		strerror(-rv->daemon_err));
+	buf[0] = 0;
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf + 1, len - 2);
 	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
-	for (p = strtok_r(buf, " \n", &save); p; p = strtok_r(NULL, " \n", &save))
-		kill(atoi(p), SIGKILL);
+	buf[0] = ' ';		/* every entry " PID " */
+	buf[n > 0 ? n + 1 : 1] = 0;
+}
+
+static void stop_stub(struct receiver *rv)
+{
+	char buf[1024], *p, *save = NULL, key[16];
+
+	fprintf(stderr, "receive: the lazy-pages daemon failed before the process ran (%s); stopping it\n",
+		strerror(-rv->daemon_err));
+	children(buf, sizeof(buf));
+	for (p = strtok_r(buf, " \n", &save); p;
+	     p = strtok_r(NULL, " \n", &save)) {
+		snprintf(key, sizeof(key), " %s ", p);
+		if (!strstr(rv->before, key))	/* not one restored earlier */
+			kill(atoi(p), SIGKILL);
+	}
 }
 
 static void *daemon_main(void *arg)
@@ -349,7 +415,9 @@ static int finish_eager(struct receiver *rv)
 
 /*
  * Fault injection for the tests of the failure paths:
- * LAZYMIG_FAULT=receive-before-resume | receive-after-resume.
+ * LAZYMIG_FAULT=receive-before-resume | receive-after-resume (the
+ * destination gives up: no reconnect) | receive-die-before-resume |
+ * receive-die-after-resume (SIGKILL, as a crash would).
  */
 static int fault(const char *where)
 {
@@ -358,6 +426,8 @@ static int fault(const char *where)
 	if (!f || strcmp(f, where))
 		return 0;
 	fprintf(stderr, "receive: LAZYMIG_FAULT=%s: failing on purpose\n", f);
+	if (!strncmp(f, "receive-die-", 12))
+		raise(SIGKILL);
 	return 1;
 }
 
@@ -375,14 +445,18 @@ static int run_lazy(struct receiver *rv)
 	err = pthread_create(&th, NULL, daemon_main, rv);
 	if (err)
 		return -err;
+	fault("receive-die-before-resume");
 	err = fault("receive-before-resume") ? -ECANCELED : resume(rv);
 	if (rv->resumed)
 		lm_lazy_resumed(rv->lz, rv->pid);
 	else
 		lm_lazy_abort(rv->lz);
-	if (rv->resumed && fault("receive-after-resume")) {
+	if (rv->resumed && getenv("LAZYMIG_FAULT") &&
+	    !strncmp(getenv("LAZYMIG_FAULT"), "receive-", 8)) {
 		usleep(200 * 1000);	/* RESUMED reaches the source */
-		shutdown(rv->req, SHUT_RDWR);
+		fault("receive-die-after-resume");
+		if (fault("receive-after-resume"))
+			shutdown(rv->req, SHUT_RDWR);
 	}
 	pthread_join(th, NULL);
 	if (err)
@@ -551,6 +625,7 @@ static int restore(struct receiver *rv)
 		return -ENOTSUP;
 	}
 	mechanism(rv, ro.uffd_features);
+	children(rv->before, sizeof(rv->before));
 	err = lm_restore_prepare(&rv->img, &ro, &rv->r);
 	if (err)
 		return err;
@@ -563,29 +638,59 @@ static int restore(struct receiver *rv)
 	return err;
 }
 
+/* One migration on the listening socket, its state freed after. */
+static int one_migration(struct receiver *rv)
+{
+	struct receiver keep = *rv;
+	int err;
+
+	err = accept_session(rv);
+	if (!err)
+		err = restore(rv);
+	if (!err)
+		report(rv);
+	lm_lazy_destroy(rv->lz);
+	lm_stream_close(&rv->s);
+	lm_image_free(&rv->img);
+	lm_stats_free(&rv->st);
+	if (rv->req >= 0)
+		close(rv->req);
+	if (rv->bulk >= 0)
+		close(rv->bulk);
+	memset(rv, 0, sizeof(*rv));
+	rv->o = keep.o;
+	rv->auth = keep.auth;
+	rv->lfd = keep.lfd;
+	rv->req = rv->bulk = -1;
+	return err;
+}
+
 int cmd_receive(int argc, char **argv)
 {
 	struct receiver rv = {
 		.auth.prefix = "receive", .lfd = -1, .req = -1, .bulk = -1,
 	};
+	unsigned long n = 0, failed = 0;
 	int err;
 
 	if (parse(argc, argv, &rv.o))
 		return 2;
 	if (rv.o.token_file && lm_token_load(&rv.auth, rv.o.token_file))
 		return 1;
-	err = accept_session(&rv);
-	if (!err)
-		err = restore(&rv);
-	if (!err)
-		report(&rv);
-	lm_lazy_destroy(rv.lz);
-	lm_stream_close(&rv.s);
-	lm_image_free(&rv.img);
-	lm_stats_free(&rv.st);
-	if (rv.req >= 0)
-		close(rv.req);
-	if (rv.bulk >= 0)
-		close(rv.bulk);
+	err = lm_net_listen(rv.o.listen, &rv.lfd);
+	if (err)
+		return 1;
+	fprintf(stderr, "receive: listening on %s%s\n", rv.o.listen,
+		rv.auth.token_len ? " (token required)" :
+		" (no --token-file: loopback peers only)");
+	do {
+		err = one_migration(&rv);
+		n++;
+		failed += !!err;
+		if (rv.o.keep)
+			fprintf(stderr, "receive: migration %lu %s (%lu failed so far); listening for the next one\n",
+				n, err ? "failed" : "done", failed);
+	} while (rv.o.keep);
+	close(rv.lfd);
 	return err ? 1 : 0;
 }

@@ -16,12 +16,21 @@
  *
  * When no page of any live mm is lazy any more: DONE (with the stats) to
  * the source, wait for its BYE, return.
+ *
+ * Lost source (after resume): the channels are dropped, the listening
+ * socket joins the loop, and faults keep being read and queued (their
+ * threads stay blocked in the kernel) while events are applied as usual.
+ * A sender that comes back with our session gets RESUMED and every
+ * pending request again, and re-pushes every page; what is already here
+ * is ignored.  No reconnect within the peer timeout: the process and its
+ * children are killed while every uffd is still open.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +43,7 @@
 #include <sys/syscall.h>
 #include <linux/lazymig_uffd.h>
 #include "lazy.h"
+#include "net.h"
 #include "proto.h"
 
 #define LOG(l, fmt, ...) \
@@ -96,7 +106,9 @@ struct lm_lazy {
 	int resume_req, abort_req;	/* set by another thread */
 	int tty;			/* progress lines on stderr */
 	__u64 tick, lazy0, t_resumed;
-	int req_tag, bulk_tag, ev_tag, pid_tag;	/* epoll cookies */
+	int req_tag, bulk_tag, ev_tag, pid_tag, lfd_tag;	/* epoll cookies */
+	int lost, own_fds;	/* channels gone; ours since a rejoin */
+	__u64 lost_t0, lost_end;
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
@@ -118,6 +130,26 @@ static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
 static void fault_del(struct fault_vec *fv, size_t i)
 {
 	fv->v[i] = fv->v[--fv->nr];
+}
+
+static int enter_lost(struct lm_lazy *l, int why);
+static int epoll_add(int epfd, int fd, void *tag);
+static __u64 lazy_left(const struct lm_lazy *l);
+
+/*
+ * A message to the source on the request channel.  While the source is
+ * lost nothing is sent: what matters is re-sent when it comes back.
+ */
+static int req_send(struct lm_lazy *l, __u32 type, __u32 space, __u64 addr,
+		    __u64 npages, const void *payload, size_t len)
+{
+	int err;
+
+	if (l->lost)
+		return 0;
+	err = lm_msg_send(l->cfg.req_fd, type, space, addr, npages, payload,
+			  len);
+	return err ? enter_lost(l, err) : 0;
 }
 
 static struct lm_obj *obj_of(struct lm_lazy *l, __u32 space)
@@ -583,8 +615,7 @@ static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
 	if (lm_test_bit(o->req, idx))
 		return 0;
 	lm_set_bit(o->req, idx);
-	return lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, o->space, idx * o->ps,
-			   1, NULL, 0);
+	return req_send(l, LM_MSG_REQ, o->space, idx * o->ps, 1, NULL, 0);
 }
 
 static int serve_fault(struct lm_lazy *l, struct fault *f)
@@ -615,8 +646,7 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	if (lm_test_bit(r->req, idx))
 		return 0;	/* already asked; the answer wakes all */
 	lm_set_bit(r->req, idx);
-	return lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, r->space,
-			   r->src + idx * ps, 1, NULL, 0);
+	return req_send(l, LM_MSG_REQ, r->space, r->src + idx * ps, 1, NULL, 0);
 }
 
 static int serve_queued(struct lm_lazy *l)
@@ -670,9 +700,9 @@ static int send_drops(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 
 		if (s >= e || r->space)	/* shm: see handle_remove */
 			continue;
-		err = lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, r->space,
-				  r->src + (s - r->start), (e - s) / r->page_size,
-				  NULL, 0);
+		err = req_send(l, LM_MSG_DROP, r->space,
+			       r->src + (s - r->start), (e - s) / r->page_size,
+			       NULL, 0);
 		if (err)
 			return err;
 	}
@@ -805,8 +835,8 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		n = obj_clear(o, lo, hi);
 		o->nlazy -= n;
 		l->st->pages_dropped += n;
-		lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, o->space, lo * o->ps,
-			    hi - lo, NULL, 0);
+		req_send(l, LM_MSG_DROP, o->space, lo * o->ps, hi - lo, NULL,
+			 0);
 	}
 }
 
@@ -1044,11 +1074,8 @@ static int handle_req(struct lm_lazy *l)
 	long n = lm_rx_fill(&l->req);
 	int err;
 
-	if (n < 0) {
-		LOG(l, "request channel: %s; the source is gone",
-		    strerror(-n));
-		return n;
-	}
+	if (n < 0)
+		return enter_lost(l, n);
 	while ((err = lm_rx_next(&l->req, &m, &payload)) == 1) {
 		switch (m.type) {
 		case LM_MSG_PAGES:
@@ -1089,11 +1116,8 @@ static int handle_bulk(struct lm_lazy *l)
 	err = lm_rx_next(&l->bulk, &m, &payload);
 	if (err == 0) {
 		n = lm_rx_fill(&l->bulk);
-		if (n < 0 && !l->push_end) {
-			LOG(l, "bulk channel: %s; the source is gone",
-			    strerror(-n));
-			return n;
-		}
+		if (n < 0 && !l->push_end)
+			return enter_lost(l, n);
 		if (n < 0)	/* closed after PUSH_END: nothing more */
 			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.bulk_fd, NULL);
 		if (n <= 0)
@@ -1175,7 +1199,7 @@ static int on_resumed(struct lm_lazy *l)
 
 		epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->pidfd, &ev);
 	}
-	return lm_msg_send(l->cfg.req_fd, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
+	return req_send(l, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
 }
 
 static int on_process_exit(struct lm_lazy *l)
@@ -1184,6 +1208,171 @@ static int on_process_exit(struct lm_lazy *l)
 	mm_dead(l, l->mms[0]);
 	settle_pending(l);
 	return 0;
+}
+
+/* ---- lost source ---- */
+
+static void drop_chan(struct lm_lazy *l, int *fd)
+{
+	if (*fd < 0)
+		return;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, *fd, NULL);
+	if (l->own_fds)
+		close(*fd);
+	else
+		shutdown(*fd, SHUT_RDWR);	/* the caller's: it closes */
+	*fd = -1;
+}
+
+static int enter_lost(struct lm_lazy *l, int why)
+{
+	int running = l->resumed ||
+		      __atomic_load_n(&l->resume_req, __ATOMIC_ACQUIRE);
+
+	if (l->lost)
+		return 0;
+	if (!running || l->done_sent || l->cfg.lfd < 0 ||
+	    !l->cfg.peer_timeout || !lm_net_lost(why)) {
+		LOG(l, "the connection to the source broke: %s", strerror(-why));
+		return why;
+	}
+	drop_chan(l, &l->cfg.req_fd);
+	drop_chan(l, &l->cfg.bulk_fd);
+	if (epoll_add(l->epfd, l->cfg.lfd, &l->lfd_tag))
+		return why;
+	l->lost = 1;
+	l->lost_t0 = lm_now_ns();
+	l->lost_end = l->lost_t0 + l->cfg.peer_timeout * 1000000000ULL;
+	LOG(l, "lost the source (%s) with %llu pages still to come; waiting up to %d s for it to reconnect (--peer-timeout); faulting threads wait",
+	    strerror(-why), (unsigned long long)lazy_left(l),
+	    l->cfg.peer_timeout);
+	return 0;
+}
+
+/* A fault still waiting for its page: ask again, by source address. */
+static int request_again(struct lm_lazy *l, const struct fault *f)
+{
+	struct lm_run *r = lm_mm_find(f->mm, f->addr);
+	struct lm_obj *o;
+	__u64 idx;
+
+	if (!r || f->mm->dead)
+		return 0;
+	if (r->space) {
+		o = obj_page(l, r, f->addr, &idx);
+		if (!o || !lm_test_bit(o->lazy, idx))
+			return 0;
+		return req_send(l, LM_MSG_REQ, o->space, idx * o->ps, 1,
+				NULL, 0);
+	}
+	idx = (f->addr - r->start) / r->page_size;
+	if (!lm_test_bit(r->lazy, idx))
+		return 0;
+	return req_send(l, LM_MSG_REQ, r->space, r->src + idx * r->page_size,
+			1, NULL, 0);
+}
+
+/* Accept one authenticated channel of our session, or -1. */
+static int accept_rejoin(struct lm_lazy *l, enum lm_chan chan, int wait_ms)
+{
+	struct pollfd p = { .fd = l->cfg.lfd, .events = POLLIN };
+	char peer[80];
+	int fd;
+
+	if (wait_ms && poll(&p, 1, wait_ms) != 1)
+		return -1;
+	if (lm_net_accept(l->cfg.lfd, &fd, peer, sizeof(peer)))
+		return -1;
+	if (lm_auth_server(fd, l->cfg.auth, chan, peer)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int on_rejoin(struct lm_lazy *l)
+{
+	int req, bulk, err, secs = l->cfg.peer_timeout / 4;
+	size_t i;
+
+	req = accept_rejoin(l, LM_CHAN_REJOIN, 0);
+	if (req < 0)
+		return 0;	/* not ours, or refused: still waiting */
+	bulk = accept_rejoin(l, LM_CHAN_BULK, 5000);
+	if (bulk < 0) {
+		LOG(l, "the source came back without its bulk channel; still waiting");
+		close(req);
+		return 0;
+	}
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.lfd, NULL);
+	l->own_fds = 1;		/* the first ones were the caller's */
+	l->cfg.req_fd = req;
+	l->cfg.bulk_fd = bulk;
+	secs = secs < 1 ? 1 : secs > 10 ? 10 : secs;
+	lm_net_watch(req, secs);
+	lm_net_watch(bulk, secs);
+	l->req.fd = req;
+	l->req.head = l->req.tail = 0;
+	l->bulk.fd = bulk;
+	l->bulk.head = l->bulk.tail = 0;
+	l->push_end = 0;
+	err = epoll_add(l->epfd, req, &l->req_tag);
+	if (!err)
+		err = epoll_add(l->epfd, bulk, &l->bulk_tag);
+	if (err)
+		return err;
+	l->lost = 0;
+	LOG(l, "the source reconnected after %.1f s; re-sending %zu pending requests",
+	    (lm_now_ns() - l->lost_t0) / 1e9, l->pending.nr);
+	err = l->resumed ? req_send(l, LM_MSG_RESUMED, 0, 0, 0, NULL, 0) : 0;
+	for (i = 0; !err && i < l->pending.nr && !l->lost; i++)
+		err = request_again(l, &l->pending.v[i]);
+	return err;
+}
+
+/* Every process of the restored tree, leaves included: SIGKILL. */
+static int kill_tree(pid_t pid, int depth)
+{
+	char path[300], buf[4096], *p, *save;
+	struct dirent *de;
+	int n = 1;
+	DIR *dir;
+
+	kill(pid, SIGSTOP);	/* no more forks while we walk */
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = depth < 64 ? opendir(path) : NULL;
+	while (dir && (de = readdir(dir))) {
+		ssize_t len;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid,
+			 de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[len > 0 ? len : 0] = 0;
+		for (p = strtok_r(buf, " \n", &save); p;
+		     p = strtok_r(NULL, " \n", &save))
+			n += kill_tree(atoi(p), depth + 1);
+	}
+	if (dir)
+		closedir(dir);
+	kill(pid, SIGKILL);
+	return n;
+}
+
+static int lost_for_good(struct lm_lazy *l)
+{
+	int n = l->mms[0]->dead ? 0 : kill_tree(l->cfg.pid, 0);
+
+	LOG(l, "the source did not come back within %d s (--peer-timeout): killed the process%s (%d in all) with %llu pages still missing; it never read them",
+	    l->cfg.peer_timeout, n > 1 ? " and its children" : "", n,
+	    (unsigned long long)lazy_left(l));
+	return -ETIMEDOUT;
 }
 
 static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
@@ -1196,7 +1385,7 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 		void *p = evs[i].data.ptr;
 
 		if (p == &l->req_tag || p == &l->bulk_tag ||
-		    p == &l->ev_tag || p == &l->pid_tag)
+		    p == &l->ev_tag || p == &l->pid_tag || p == &l->lfd_tag)
 			continue;
 		err = read_events(l, p);
 		if (err)
@@ -1212,11 +1401,15 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 			err = on_resumed(l);
 		else if (p == &l->pid_tag)
 			err = on_process_exit(l);
+		else if (p == &l->lfd_tag && l->lost)
+			err = on_rejoin(l);
 		else if (p == &l->bulk_tag)
 			*bulk_ready = 1;
 	}
 	if (err)
 		return err;
+	if (*bulk_ready && l->cfg.bulk_fd < 0)
+		*bulk_ready = 0;
 	if (*bulk_ready) {
 		err = handle_bulk(l);
 		*bulk_ready = err > 0;
@@ -1272,7 +1465,18 @@ int lm_lazy_run(struct lm_lazy *l)
 
 		if (!l->done_sent)
 			timeout = progress(l, timeout, 0);
-		if (l->resumed && !l->done_sent && !lazy_left(l)) {
+		if (l->lost) {
+			__u64 now = lm_now_ns();
+
+			if (now >= l->lost_end) {
+				err = lost_for_good(l);
+				break;
+			}
+			if (timeout < 0 || (l->lost_end - now) / 1000000 + 1 <
+					   (__u64)timeout)
+				timeout = (l->lost_end - now) / 1000000 + 1;
+		}
+		if (l->resumed && !l->done_sent && !l->lost && !lazy_left(l)) {
 			progress(l, -1, 1);
 			err = send_done(l);
 			if (err)
@@ -1492,6 +1696,8 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	l->cfg = *cfg;
 	l->st = cfg->st;
 	l->epfd = l->evfd = l->pidfd = l->own_uffd = -1;
+	if (!cfg->auth)
+		l->cfg.lfd = -1;
 	l->tty = isatty(STDERR_FILENO);
 	root->uffd = cfg->uffd;
 	root->pid = cfg->pid;
@@ -1543,6 +1749,10 @@ void lm_lazy_destroy(struct lm_lazy *l)
 		close(l->evfd);
 	if (l->pidfd >= 0)
 		close(l->pidfd);
+	if (l->own_fds && l->cfg.req_fd >= 0)
+		close(l->cfg.req_fd);
+	if (l->own_fds && l->cfg.bulk_fd >= 0)
+		close(l->cfg.bulk_fd);
 	lm_rx_free(&l->req);
 	lm_rx_free(&l->bulk);
 	free(l->queued.v);

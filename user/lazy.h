@@ -109,6 +109,18 @@ struct lm_lazy_cfg {
 	 */
 	int (*shm_fd)(void *ctx, int shm_id);
 	void *shm_ctx;
+	/*
+	 * Lost source after resume: take its reconnect on listening socket
+	 * @lfd (LM_CHAN_REJOIN then LM_CHAN_BULK, authenticated with @auth,
+	 * same session) for up to @peer_timeout seconds, re-send what was in
+	 * flight, and carry on.  Faulting threads stay blocked meanwhile.
+	 * Past the timeout, the process and every child it forked are
+	 * killed (SIGKILL) before a uffd closes: none reads a missing page.
+	 * lfd < 0 or peer_timeout 0: a lost channel is fatal at once.
+	 */
+	int lfd;
+	struct lm_auth *auth;
+	int peer_timeout;
 };
 
 struct lm_lazy;
