@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
@@ -135,4 +136,107 @@ char *lm_in_dir(const char *dir, const char *name)
 
 	snprintf(b, PATH_MAX, "%s/%s", dir, name);
 	return b;
+}
+
+int lm_netns_pair(const char *src, const char *dst, const char *veth,
+		  const char *src_ip, const char *dst_ip)
+{
+	if (lm_sh("ip netns add %s && ip netns add %s", src, dst)) {
+		lm_sh("ip netns del %s 2>/dev/null", src);
+		return -1;
+	}
+	if (lm_sh("ip link add %sa type veth peer name %sb && "
+		  "ip link set %sa netns %s && ip link set %sb netns %s && "
+		  "ip -n %s addr add %s/24 dev %sa && "
+		  "ip -n %s addr add %s/24 dev %sb && "
+		  "ip -n %s link set %sa up && ip -n %s link set %sb up && "
+		  "ip -n %s link set lo up && ip -n %s link set lo up",
+		  veth, veth, veth, src, veth, dst, src, src_ip, veth, dst,
+		  dst_ip, veth, src, veth, dst, veth, src, dst)) {
+		lm_netns_del(src, dst);
+		return -1;
+	}
+	return 0;
+}
+
+void lm_netns_del(const char *src, const char *dst)
+{
+	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
+	      src, dst);
+}
+
+int lm_snapshot_bins(const char *dir, char **bins, const char *const *names,
+		     int n, size_t len)
+{
+	char to[PATH_MAX];
+	int i, try;
+
+	for (i = 0; i < n; i++) {
+		snprintf(to, sizeof(to), "%s/%s", dir, names[i]);
+		for (try = 0; try < 20; try++) {
+			if (!lm_sh("cp %s %s.tmp && mv %s.tmp %s && test -x %s",
+				   bins[i], to, to, to, to))
+				break;
+			usleep(500 * 1000);
+		}
+		if (try == 20)
+			return -1;
+		snprintf(bins[i], len, "%s", to);
+	}
+	return 0;
+}
+
+int lm_count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static int status_field(pid_t pid, const char *key, char *out, size_t len)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strstr(buf, key);
+	if (!p)
+		return -1;
+	p += strlen(key);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	snprintf(out, len, "%s", p);
+	return 0;
+}
+
+long lm_rss_kib(pid_t pid)
+{
+	char v[64];
+
+	return status_field(pid, "VmRSS:", v, sizeof(v)) ? -1 :
+	       strtol(v, NULL, 10);
+}
+
+char lm_proc_state(pid_t pid)
+{
+	char v[8];
+
+	return status_field(pid, "State:", v, sizeof(v)) ? 0 : v[0];
 }
