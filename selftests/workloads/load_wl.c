@@ -2,11 +2,11 @@
 /*
  * load_wl: the load workload.  Fills MIB MiB of private anonymous memory
  * with a known pattern (every 16th page left untouched: it must read
- * zero), says ready, waits for SIGUSR1, then at once starts THREADS
- * threads that each verify every page in their own random order (all
- * faulting concurrently on the same lazy memory) and, while they run,
- * forks CHILDREN children one after another, each verifying every page
- * on its own (through its own userfaultfd on the destination).
+ * zero), says ready, waits for SIGUSR1, then starts THREADS threads that
+ * each verify every page in their own random order (all faulting
+ * concurrently on the same lazy memory) and, interleaved with their
+ * start, forks CHILDREN children, each verifying every page on its own
+ * (through its own userfaultfd on the destination).
  *
  * Usage: load_wl MIB STATEFILE THREADS CHILDREN
  *   STATEFILE        "ready PID ADDR LEN" (written atomically)
@@ -105,34 +105,45 @@ static int run(int nthr, int nchild, char *msg, size_t len)
 {
 	struct checker *c = calloc(nthr, sizeof(*c));
 	pid_t kids[MAX_CHILDREN];
-	int i, st, rc = 0, made = 0;
+	int i, k, st, rc = 0, made = 0, started = 0;
+	int every = nchild ? (nthr + nchild - 1) / nchild : 1;
 
 	if (!c)
 		return snprintf(msg, len, "fail: out of memory\n"), 1;
-	for (i = 0; i < nthr; i++) {
-		c[i].seed = 0x9e3779b97f4a7c15ULL + 7919 * i;
-		if (pthread_create(&c[i].th, NULL, checker_main, &c[i])) {
-			snprintf(msg, len, "fail: pthread_create %d\n", i);
-			nthr = i;
-			rc = 1;
-			break;
+	/*
+	 * Threads and children interleaved: the children are forked while
+	 * the threads fault, from the first moments on.
+	 */
+	for (i = 0, k = 0; !rc && (i < nthr || k < nchild); i++) {
+		if (i < nthr) {
+			c[i].seed = 0x9e3779b97f4a7c15ULL + 7919 * i;
+			if (pthread_create(&c[i].th, NULL, checker_main,
+					   &c[i])) {
+				snprintf(msg, len, "fail: pthread_create %d\n",
+					 i);
+				rc = 1;
+				break;
+			}
+			started++;
 		}
-	}
-	/* fork while the threads fault */
-	for (i = 0; !rc && i < nchild; i++) {
-		char cmsg[256];
-		pid_t pid = fork();
+		if (k < nchild && (i >= nthr || i % every == every - 1)) {
+			char cmsg[256];
+			pid_t pid = fork();
 
-		if (pid == 0)
-			_exit(check_all(4242 + i, cmsg, sizeof(cmsg)) ? 3 : 0);
-		if (pid < 0) {
-			snprintf(msg, len, "fail: fork %d: %s\n", i,
-				 strerror(errno));
-			rc = 1;
-			break;
+			if (pid == 0)
+				_exit(check_all(4242 + k, cmsg, sizeof(cmsg)) ?
+				      3 : 0);
+			if (pid < 0) {
+				snprintf(msg, len, "fail: fork %d: %s\n", k,
+					 strerror(errno));
+				rc = 1;
+				break;
+			}
+			kids[made++] = pid;
+			k++;
 		}
-		kids[made++] = pid;
 	}
+	nthr = started;
 	for (i = 0; i < nthr; i++) {
 		pthread_join(c[i].th, NULL);
 		if (c[i].rc && !rc) {
