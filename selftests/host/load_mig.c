@@ -23,8 +23,8 @@
 #include "kselftest_harness.h"
 #include "migtest.h"
 
-#define SRC_IP	"10.79.0.1"
-#define DST_IP	"10.79.0.2"
+#define SRC_IP	"10.81.0.1"
+#define DST_IP	"10.81.0.2"
 #define TOKEN	"lazymig-load-token-0123456789abcdef"
 #define MAX_ROUNDS	256
 #define REAP_WAIT_MS	1500	/* receive reaps exited processes every 1 s */
@@ -210,7 +210,7 @@ static int one_round(struct __test_metadata *_metadata,
 	return 0;
 }
 
-TEST_F_TIMEOUT(ld, keep_listening, 600)
+TEST_F_TIMEOUT(ld, keep_listening, 3600)
 {
 	const char *env = getenv("LAZYMIG_LOAD_ROUNDS");
 	int rounds = env ? atoi(env) : 8, i, done = 0, fail_at;
