@@ -38,6 +38,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <linux/userfaultfd.h>
+#include "guard.h"
 #include "lazy.h"
 #include "lazymig.h"
 #include "lmdev.h"
@@ -71,6 +72,7 @@ struct receiver {
 	pid_t pid;
 	int lazy, resumed, daemon_err;
 	char before[1024];	/* children before this restore (keep-listening) */
+	struct lm_guard *guard;	/* kills the process if receive dies */
 };
 
 static void usage(void)
@@ -277,6 +279,33 @@ static int read_eager_pages(struct receiver *rv)
 	}
 }
 
+static void children(char *buf, size_t len);
+
+/* The restorer's stub: the child not there before lm_restore_prepare. */
+static pid_t new_child(struct receiver *rv)
+{
+	char buf[1024], *p, *save = NULL, key[16];
+
+	children(buf, sizeof(buf));
+	for (p = strtok_r(buf, " \n", &save); p;
+	     p = strtok_r(NULL, " \n", &save)) {
+		snprintf(key, sizeof(key), " %s ", p);
+		if (!strstr(rv->before, key))
+			return atoi(p);
+	}
+	return 0;
+}
+
+static void guard_uffd(void *ctx, int ufd)
+{
+	lm_guard_uffd(ctx, ufd);
+}
+
+static void guard_release(void *ctx)
+{
+	lm_guard_release(ctx);
+}
+
 static int shm_fd(void *ctx, int shm_id)
 {
 	return lm_restore_shm_fd(ctx, shm_id);
@@ -290,6 +319,7 @@ static int setup_daemon(struct receiver *rv)
 		.lfd = rv->lfd, .auth = &rv->auth,
 		.peer_timeout = rv->o.peer_timeout,
 	};
+	int err;
 
 	if (getenv("LAZYMIG_FAULT") &&
 	    !strcmp(getenv("LAZYMIG_FAULT"), "receive-after-resume"))
@@ -299,6 +329,15 @@ static int setup_daemon(struct receiver *rv)
 		fprintf(stderr, "receive: the restorer has no userfaultfd for the lazy ranges\n");
 		return -ENOTSUP;
 	}
+	err = lm_guard_start(c.uffd, new_child(rv), &rv->guard);
+	if (err) {
+		fprintf(stderr, "receive: cannot start the guardian: %s\n",
+			strerror(-err));
+		return err;
+	}
+	c.uffd_forked = guard_uffd;
+	c.uffds_closing = guard_release;
+	c.guard_ctx = rv->guard;
 	return lm_lazy_create(&c, &rv->lz);
 }
 
@@ -447,14 +486,27 @@ static int run_lazy(struct receiver *rv)
 		return -err;
 	fault("receive-die-before-resume");
 	err = fault("receive-before-resume") ? -ECANCELED : resume(rv);
-	if (rv->resumed)
+	if (rv->resumed) {
+		lm_guard_pid(rv->guard, rv->pid);
 		lm_lazy_resumed(rv->lz, rv->pid);
-	else
+	} else {
 		lm_lazy_abort(rv->lz);
+	}
 	if (rv->resumed && getenv("LAZYMIG_FAULT") &&
 	    !strncmp(getenv("LAZYMIG_FAULT"), "receive-", 8)) {
-		usleep(200 * 1000);	/* RESUMED reaches the source */
+		int i;
+
+		/*
+		 * Die while the process is faulting: once some answers
+		 * are in (so RESUMED reached the source, too).
+		 */
+		for (i = 0; i < 1000 && !strcmp(getenv("LAZYMIG_FAULT"),
+						 "receive-die-after-resume") &&
+			    __atomic_load_n(&rv->st.pages_faulted,
+					    __ATOMIC_RELAXED) < 64; i++)
+			usleep(10 * 1000);
 		fault("receive-die-after-resume");
+		usleep(200 * 1000);	/* RESUMED reaches the source */
 		if (fault("receive-after-resume"))
 			shutdown(rv->req, SHUT_RDWR);
 	}
@@ -462,7 +514,7 @@ static int run_lazy(struct receiver *rv)
 	if (err)
 		return err;
 	if (rv->daemon_err) {
-		kill(rv->pid, SIGKILL);
+		lm_kill_tree(rv->pid);	/* and every child it forked */
 		fprintf(stderr, "receive: pid %d killed: its memory could not be completed (%s); the source keeps it\n",
 			rv->pid, strerror(-rv->daemon_err));
 		return rv->daemon_err;
@@ -650,6 +702,7 @@ static int one_migration(struct receiver *rv)
 	if (!err)
 		report(rv);
 	lm_lazy_destroy(rv->lz);
+	lm_guard_free(rv->guard);
 	lm_stream_close(&rv->s);
 	lm_image_free(&rv->img);
 	lm_stats_free(&rv->st);

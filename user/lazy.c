@@ -886,6 +886,8 @@ static int handle_fork(struct lm_lazy *l, struct lm_mm *parent, int ufd)
 	struct lm_mm *child = calloc(1, sizeof(*child));
 	int err;
 
+	if (l->cfg.uffd_forked)	/* before anything can fail */
+		l->cfg.uffd_forked(l->cfg.guard_ctx, ufd);
 	if (!child) {
 		close(ufd);
 		return -ENOMEM;
@@ -1006,6 +1008,8 @@ static int send_done(struct lm_lazy *l)
 	if (len >= (int)sizeof(json))
 		len = sizeof(json) - 1;
 	l->done_sent = 1;
+	if (l->cfg.uffds_closing)	/* the guardian lets go of its copies */
+		l->cfg.uffds_closing(l->cfg.guard_ctx);
 	close_uffds(l);
 	if (l->cfg.bulk_fd >= 0)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.bulk_fd, NULL);
@@ -1365,9 +1369,14 @@ static int kill_tree(pid_t pid, int depth)
 	return n;
 }
 
+int lm_kill_tree(pid_t pid)
+{
+	return pid > 0 ? kill_tree(pid, 0) : 0;
+}
+
 static int lost_for_good(struct lm_lazy *l)
 {
-	int n = l->mms[0]->dead ? 0 : kill_tree(l->cfg.pid, 0);
+	int n = l->mms[0]->dead ? 0 : lm_kill_tree(l->cfg.pid);
 
 	LOG(l, "the source did not come back within %d s (--peer-timeout): killed the process%s (%d in all) with %llu pages still missing; it never read them",
 	    l->cfg.peer_timeout, n > 1 ? " and its children" : "", n,

@@ -121,6 +121,13 @@ struct lm_lazy_cfg {
 	int lfd;
 	struct lm_auth *auth;
 	int peer_timeout;
+	/*
+	 * The guardian (guard.h): told of each forked child's uffd, and let
+	 * go before the daemon closes the uffds (every page in).  NULL: none.
+	 */
+	void (*uffd_forked)(void *ctx, int ufd);
+	void (*uffds_closing)(void *ctx);
+	void *guard_ctx;
 };
 
 struct lm_lazy;
@@ -145,6 +152,13 @@ int lm_lazy_run(struct lm_lazy *l);
 /* Pages of the root mm still waiting for data. */
 __u64 lm_lazy_pending(const struct lm_lazy *l);
 void lm_lazy_destroy(struct lm_lazy *l);
+
+/*
+ * SIGKILL @pid and every descendant (found through the children files
+ * of /proc/PID/task, each stopped first so that none forks meanwhile).
+ * Returns how many processes were signalled.
+ */
+int lm_kill_tree(pid_t pid);
 
 /* UFFD_FEATURE_* the daemon asks for, limited to what the kernel has. */
 __u64 lm_lazy_uffd_features(void);

@@ -301,20 +301,37 @@ TEST_F_TIMEOUT(lp, receiver_dies_before_resume, 60)
 }
 
 /*
- * The receiver dies after resume: the source must not be resumed (the
- * destination's copy ran); after its --peer-timeout it is left stopped,
- * whole.
+ * The receiver dies after resume, its process faulting: that process
+ * dies too, having read no missing page; the source must not be resumed
+ * (the destination's copy ran): after its --peer-timeout it is left
+ * stopped, whole.
  */
 TEST_F_TIMEOUT(lp, receiver_dies_after_resume, 60)
 {
 	char buf[4096];
 
+	int i;
+
 	start_receive(_metadata, self, "receive-die-after-resume", "5");
-	start_workload(_metadata, self, "32");
+	start_workload(_metadata, self, "64");
 	start_send(self, NULL, "2", "4");
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 30, buf, sizeof(buf)));
 	self->restored = atoi(buf);
+	ASSERT_EQ(0, kill(self->restored, SIGUSR1));	/* verify: faults */
 	EXPECT_TRUE(killed(lm_wait_exit(&self->recv_pid, 30)));
+	/*
+	 * Its daemon is gone: the process must die with it, never reading
+	 * a missing page (lazy_wl would write "fail: ..." at once).
+	 */
+	for (i = 0; i < 100 && lm_proc_state(self->restored) &&
+		    lm_proc_state(self->restored) != 'Z'; i++)
+		usleep(50 * 1000);
+	EXPECT_TRUE(!lm_proc_state(self->restored) ||
+		    lm_proc_state(self->restored) == 'Z');
+	EXPECT_NE(0, lm_slurp(self->dir, "state.result", buf, sizeof(buf)))
+		TH_LOG("the destination process reported: %s", buf);
+	show(_metadata, self, "recv.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "guardian: receive is gone"));
 	EXPECT_TRUE(exited(lm_wait_exit(&self->send_pid, 30), 1));
 	show(_metadata, self, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "did not take us back within 2 s"));
