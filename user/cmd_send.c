@@ -275,6 +275,20 @@ static int rejoin(void *ctx, int *req, int *bulk)
 			return err;
 		}
 	}
+	if (err && !sd->resumed) {
+		/*
+		 * No answer either way: the destination may have resumed
+		 * the process and lost our RESUMED.  Then it kills its copy
+		 * after its own --peer-timeout, which started at most one
+		 * keepalive period after ours: wait that out before the
+		 * source may run again.
+		 */
+		fprintf(stderr, "send: pid %d: %s did not take us back within %d s (last: %s); waiting %d s more so that a copy it may have resumed is gone\n",
+			sd->o.pid, sd->o.to, sd->o.peer_timeout, strerror(-err),
+			watch_secs(sd->o.peer_timeout) + 1);
+		sleep(watch_secs(sd->o.peer_timeout) + 1);
+		return err;
+	}
 	if (err) {
 		fprintf(stderr, "send: pid %d: %s did not take us back within %d s (last: %s)\n",
 			sd->o.pid, sd->o.to, sd->o.peer_timeout, strerror(-err));
