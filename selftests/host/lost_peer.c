@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include "kselftest_harness.h"
 #include "migtest.h"
@@ -37,6 +38,7 @@ FIXTURE(lp) {
 	char tool[PATH_MAX], wl[PATH_MAX];
 	char addr[64];
 	pid_t wl_pid, recv_pid, send_pid, restored;
+	int events;	/* lazy_wl forks a verifying child (and more) */
 };
 
 FIXTURE_SETUP(lp)
@@ -47,6 +49,8 @@ FIXTURE_SETUP(lp)
 	int me = getpid();
 
 	exe[n > 0 ? n : 0] = 0;
+	/* orphans of a dying receiver come to us: see live_descendants() */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	d = dirname(exe);
 	snprintf(self->tool, sizeof(self->tool), "%s/../../lazymig", d);
 	snprintf(self->wl, sizeof(self->wl), "%s/../workloads/lazy_wl", d);
@@ -112,7 +116,7 @@ static void start_workload(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(lp) *self, const char *mib)
 {
 	char *argv[] = { self->wl, (char *)mib, lm_in_dir(self->dir, "state"),
-			 "1", NULL };
+			 "1", self->events ? "events" : NULL, NULL };
 	char buf[256];
 
 	self->wl_pid = lm_spawn_ns(self->dir, self->src, "wl.log", 0, argv);
@@ -152,6 +156,57 @@ static int exited(int st, int code)
 static int killed(int st)
 {
 	return st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
+/*
+ * Live (not zombie) processes below @pid other than @skip1, @skip2 and
+ * theirs.  Zombies that came to us (we are a subreaper) are reaped on
+ * the way, except @skip1, @skip2 and @keep, which the test waits for.
+ */
+static int live_below(pid_t pid, pid_t skip1, pid_t skip2, pid_t keep)
+{
+	char path[64], buf[4096], *p, *save;
+	int n = 0, fd;
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = 0;
+	for (p = strtok_r(buf, " \n", &save); p;
+	     p = strtok_r(NULL, " \n", &save)) {
+		pid_t c = atoi(p);
+		char st = lm_proc_state(c);
+
+		if (c == skip1 || c == skip2)
+			continue;
+		if (st && st != 'Z')
+			n += 1 + live_below(c, skip1, skip2, keep);
+		else if (st == 'Z' && pid == getpid() && c != keep)
+			waitpid(c, NULL, WNOHANG);
+	}
+	return n;
+}
+
+/*
+ * Every restored process (the root and the children it forked) is gone
+ * within 5 s: nothing below us lives but the source and the sender.
+ */
+static int restored_tree_gone(FIXTURE_DATA(lp) *self)
+{
+	int i, n = 0;
+
+	for (i = 0; i < 100; i++) {
+		n = live_below(getpid(), self->wl_pid, self->send_pid,
+			       self->recv_pid);
+		if (!n)
+			return 1;
+		usleep(50 * 1000);
+	}
+	return 0;
 }
 
 /* The source verifies all of its memory itself, then exits 0. */
@@ -215,37 +270,59 @@ TEST_F_TIMEOUT(lp, sender_dies_during_stream, 60)
 /*
  * The sender dies as soon as the destination resumed: the process there
  * faults on pages that will never come.  It must wait, then be killed
- * (--peer-timeout 2), never having read a missing page: lazy_wl writes
- * "fail: ..." at its first wrong byte, so no result file may appear.
+ * (--peer-timeout 2), with every child it forked, never having read a
+ * missing page: lazy_wl writes "fail: ..." at its first wrong byte, so
+ * no result file may appear.
  */
-TEST_F_TIMEOUT(lp, sender_dies_after_resume, 60)
+static void sender_dies_after_resume(struct __test_metadata *_metadata,
+				     FIXTURE_DATA(lp) *self)
 {
 	char buf[4096];
+
 	int i;
 
 	start_receive(_metadata, self, NULL, "2");
 	start_workload(_metadata, self, "32");
-	start_send(self, "send-die-after-resume", "5", "4");
+	/* without a fork to wait for, it dies on RESUMED, from inside */
+	start_send(self, self->events ? NULL : "send-die-after-resume", "5",
+		   "4");
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 30, buf, sizeof(buf)))
 		show(_metadata, self, "recv.log", buf, sizeof(buf));
 	self->restored = atoi(buf);
 	ASSERT_LT(0, self->restored);
 	ASSERT_EQ(0, kill(self->restored, SIGUSR1));	/* verify: faults */
+	for (i = 0; self->events && i < 2000 &&
+		    !live_below(self->restored, 0, 0, 0); i++)
+		usleep(5 * 1000);
+	if (self->events) {	/* its child verifies too: kill the sender */
+		ASSERT_LT(0, live_below(self->restored, 0, 0, 0));
+		kill(self->send_pid, SIGKILL);
+	}
 	EXPECT_TRUE(killed(lm_wait_exit(&self->send_pid, 30)));
 	EXPECT_TRUE(exited(lm_wait_exit(&self->recv_pid, 30), 1));
 	show(_metadata, self, "recv.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "did not come back within 2 s"));
-	EXPECT_NE(NULL, strstr(buf, "killed"));
-	for (i = 0; i < 100 && lm_proc_state(self->restored) &&
-		    lm_proc_state(self->restored) != 'Z'; i++)
-		usleep(50 * 1000);
-	EXPECT_TRUE(!lm_proc_state(self->restored) ||
-		    lm_proc_state(self->restored) == 'Z');
+	EXPECT_NE(NULL, strstr(buf, self->events ?
+			       "killed the process and its children (2 in all)" :
+			       "killed the process (1 in all)"));
+	EXPECT_TRUE(restored_tree_gone(self));
 	EXPECT_NE(0, lm_slurp(self->dir, "state.result", buf, sizeof(buf)))
 		TH_LOG("the destination process reported: %s", buf);
 	/* the source was stopped, not resumed: one copy at most runs */
 	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
 	source_whole(_metadata, self);
+}
+
+TEST_F_TIMEOUT(lp, sender_dies_after_resume, 60)
+{
+	sender_dies_after_resume(_metadata, self);
+}
+
+/* The same with a child forked (and mremap, madvise, munmap) meanwhile. */
+TEST_F_TIMEOUT(lp, sender_dies_after_resume_forked, 60)
+{
+	self->events = 1;
+	sender_dies_after_resume(_metadata, self);
 }
 
 /*
@@ -279,6 +356,8 @@ TEST_F_TIMEOUT(lp, network_outage, 90)
 	EXPECT_NE(NULL, strstr(buf, "reconnected"));
 	show(_metadata, self, "recv.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "the source reconnected"));
+	/* the fault that waited through the outage was asked for again */
+	EXPECT_EQ(NULL, strstr(buf, "re-sending 0 pending"));
 	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 60, buf,
 				  sizeof(buf)));
 	EXPECT_EQ(0, strncmp(buf, "ok ", 3)) TH_LOG("restored: %s", buf);
@@ -302,15 +381,14 @@ TEST_F_TIMEOUT(lp, receiver_dies_before_resume, 60)
 
 /*
  * The receiver dies after resume, its process faulting: that process
- * dies too, having read no missing page; the source must not be resumed
- * (the destination's copy ran): after its --peer-timeout it is left
- * stopped, whole.
+ * (and every child it forked) dies too, having read no missing page; the
+ * source must not be resumed (the destination's copy ran): after its
+ * --peer-timeout it is left stopped, whole.
  */
-TEST_F_TIMEOUT(lp, receiver_dies_after_resume, 60)
+static void receiver_dies_after_resume(struct __test_metadata *_metadata,
+				       FIXTURE_DATA(lp) *self)
 {
 	char buf[4096];
-
-	int i;
 
 	start_receive(_metadata, self, "receive-die-after-resume", "5");
 	start_workload(_metadata, self, "64");
@@ -323,21 +401,30 @@ TEST_F_TIMEOUT(lp, receiver_dies_after_resume, 60)
 	 * Its daemon is gone: the process must die with it, never reading
 	 * a missing page (lazy_wl would write "fail: ..." at once).
 	 */
-	for (i = 0; i < 100 && lm_proc_state(self->restored) &&
-		    lm_proc_state(self->restored) != 'Z'; i++)
-		usleep(50 * 1000);
-	EXPECT_TRUE(!lm_proc_state(self->restored) ||
-		    lm_proc_state(self->restored) == 'Z');
+	EXPECT_TRUE(restored_tree_gone(self));
 	EXPECT_NE(0, lm_slurp(self->dir, "state.result", buf, sizeof(buf)))
 		TH_LOG("the destination process reported: %s", buf);
 	show(_metadata, self, "recv.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "guardian: receive is gone"));
+	if (self->events)
+		EXPECT_NE(NULL, strstr(buf, "and its children (2 processes)"));
 	EXPECT_TRUE(exited(lm_wait_exit(&self->send_pid, 30), 1));
 	show(_metadata, self, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "did not take us back within 2 s"));
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
 	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
 	source_whole(_metadata, self);
+}
+
+TEST_F_TIMEOUT(lp, receiver_dies_after_resume, 60)
+{
+	receiver_dies_after_resume(_metadata, self);
+}
+
+TEST_F_TIMEOUT(lp, receiver_dies_after_resume_forked, 60)
+{
+	self->events = 1;
+	receiver_dies_after_resume(_metadata, self);
 }
 
 TEST_HARNESS_MAIN
