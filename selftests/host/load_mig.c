@@ -216,8 +216,10 @@ TEST_F_TIMEOUT(ld, keep_listening, 3600)
 	int rounds = env ? atoi(env) : 8, i, done = 0, fail_at;
 	int fds[MAX_ROUNDS];
 	long rss[MAX_ROUNDS];
-	char what[64], buf[8192];
+	size_t blen = 1 << 20;	/* recv.log grows by ~300 bytes a round */
+	char what[64], *buf = malloc(blen);
 
+	ASSERT_NE(NULL, buf);
 	if (rounds < 2 || rounds > MAX_ROUNDS)
 		rounds = 8;
 	fail_at = rounds / 2;
@@ -229,14 +231,14 @@ TEST_F_TIMEOUT(ld, keep_listening, 3600)
 			snprintf(what, sizeof(what), "migration %d failed",
 				 ++done);
 			ASSERT_EQ(0, lm_wait_file(self->dir, "recv.log", what,
-						  30, buf, sizeof(buf)))
+						  30, buf, blen))
 				show(_metadata, self, "recv.log");
 		}
 		ASSERT_EQ(0, one_round(_metadata, self, i, NULL))
 			show(_metadata, self, "recv.log");
 		snprintf(what, sizeof(what), "migration %d done", ++done);
 		ASSERT_EQ(0, lm_wait_file(self->dir, "recv.log", what, 60, buf,
-					  sizeof(buf)))
+					  blen))
 			show(_metadata, self, "recv.log");
 		/* the restored process exits after verifying: reaped */
 		usleep(REAP_WAIT_MS * 1000);
@@ -252,6 +254,7 @@ TEST_F_TIMEOUT(ld, keep_listening, 3600)
 	       rss[0], rss[rounds - 1], rounds, rss[rounds - 1] - rss[0]);
 	/* still listening, still one process */
 	EXPECT_EQ(0, waitpid(self->recv_pid, NULL, WNOHANG));
+	free(buf);
 }
 
 TEST_HARNESS_MAIN
