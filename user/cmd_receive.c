@@ -743,6 +743,8 @@ int cmd_receive(int argc, char **argv)
 		if (rv.o.keep)
 			fprintf(stderr, "receive: migration %lu %s (%lu failed so far); listening for the next one\n",
 				n, err ? "failed" : "done", failed);
+		if (err && rv.o.keep)
+			usleep(100 * 1000);	/* no busy loop on accept errors */
 	} while (rv.o.keep);
 	close(rv.lfd);
 	return err ? 1 : 0;

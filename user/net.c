@@ -440,6 +440,18 @@ static int server_check_resp(struct lm_auth *a, const struct auth_hello *h,
 {
 	unsigned char mac[MAC_LEN];
 
+	if (r->magic == AUTH_MAGIC && r->chan == LM_CHAN_REJOIN &&
+	    chan == LM_CHAN_REQ) {
+		fprintf(stderr, "%s: peer %s wants to rejoin a migration this receiver no longer runs; refused\n",
+			a->prefix, peer);
+		return result_refuse(fd, "unknown session");
+	}
+	if (r->magic == AUTH_MAGIC && r->chan == LM_CHAN_REQ &&
+	    chan == LM_CHAN_REJOIN) {
+		fprintf(stderr, "%s: peer %s starts a migration while this receiver waits for a lost sender to come back; refused\n",
+			a->prefix, peer);
+		return result_refuse(fd, "busy: waiting for a lost sender; try again later");
+	}
 	if (r->magic != AUTH_MAGIC || r->chan != chan) {
 		fprintf(stderr, "%s: peer %s speaks no lazymig protocol; refused\n",
 			a->prefix, peer);
