@@ -9,7 +9,8 @@
  *    then kills its process, which never read a missing page; the source
  *    stays stopped (never two copies running) and whole;
  *  - an outage shorter than the timeout: both sides reconnect, the
- *    migration completes, the data is right;
+ *    migration completes, the data is right; a longer one: as if the
+ *    sender had died (the destination kills, the source stays stopped);
  *  - the receiver dies after resume: the source is not resumed.
  *
  * The kills are real SIGKILLs, placed by LAZYMIG_FAULT=send-die-* and
@@ -362,6 +363,43 @@ TEST_F_TIMEOUT(lp, network_outage, 90)
 				  sizeof(buf)));
 	EXPECT_EQ(0, strncmp(buf, "ok ", 3)) TH_LOG("restored: %s", buf);
 	EXPECT_TRUE(killed(lm_wait_exit(&self->wl_pid, 10)));
+}
+
+/*
+ * The link goes down for good (no FIN, no RST: only keepalive and
+ * TCP_USER_TIMEOUT can tell) while the process faults.  Destination:
+ * lost within about a second (--peer-timeout 4), then 4 s of waiting,
+ * then the process is killed, having read no missing page.  Source:
+ * not resumed, left stopped after its own 4 s.
+ */
+TEST_F_TIMEOUT(lp, network_outage_too_long, 90)
+{
+	char buf[4096];
+
+	start_receive(_metadata, self, NULL, "4");
+	start_workload(_metadata, self, "32");
+	start_send(self, NULL, "4", "4");
+	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 30, buf, sizeof(buf)))
+		show(_metadata, self, "recv.log", buf, sizeof(buf));
+	self->restored = atoi(buf);
+	ASSERT_LT(0, self->restored);
+	usleep(300 * 1000);
+	ASSERT_EQ(0, lm_sh("ip -n %s link set %sa down", self->src, self->veth));
+	usleep(100 * 1000);
+	ASSERT_EQ(0, kill(self->restored, SIGUSR1));	/* faults, blocked */
+	EXPECT_TRUE(exited(lm_wait_exit(&self->recv_pid, 30), 1));
+	show(_metadata, self, "recv.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "lost the source"));
+	EXPECT_NE(NULL, strstr(buf, "did not come back within 4 s"));
+	EXPECT_TRUE(restored_tree_gone(self));
+	EXPECT_NE(0, lm_slurp(self->dir, "state.result", buf, sizeof(buf)))
+		TH_LOG("the destination process reported: %s", buf);
+	EXPECT_TRUE(exited(lm_wait_exit(&self->send_pid, 30), 1));
+	show(_metadata, self, "send.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "did not take us back within 4 s"));
+	EXPECT_NE(NULL, strstr(buf, "left stopped"));
+	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
+	source_whole(_metadata, self);
 }
 
 TEST_F_TIMEOUT(lp, receiver_dies_before_resume, 60)
