@@ -71,7 +71,6 @@ struct receiver {
 	struct lm_stats st;
 	pid_t pid;
 	int lazy, resumed, daemon_err;
-	char before[1024];	/* children before this restore (keep-listening) */
 	struct lm_guard *guard;	/* kills the process if receive dies */
 };
 
@@ -279,21 +278,54 @@ static int read_eager_pages(struct receiver *rv)
 	}
 }
 
-static void children(char *buf, size_t len);
-
-/* The restorer's stub: the child not there before lm_restore_prepare. */
-static pid_t new_child(struct receiver *rv)
+/*
+ * The restorer's stub: the child we trace (the restorer, in the main
+ * thread, is its tracer).  Processes restored earlier (--keep-listening)
+ * are our children too, but no longer traced.  0 if none.
+ */
+static pid_t traced_child(void)
 {
-	char buf[1024], *p, *save = NULL, key[16];
+	char path[64], *buf = NULL, *p, *save = NULL, *t;
+	size_t cap = 0, len = 0;
+	pid_t found = 0;
+	ssize_t n;
+	int fd;
 
-	children(buf, sizeof(buf));
-	for (p = strtok_r(buf, " \n", &save); p;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	do {			/* all of it: one pid per restored process */
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? 2 * cap : 8192;
+			t = realloc(buf, cap);
+			if (!t)
+				break;
+			buf = t;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		len += n > 0 ? n : 0;
+	} while (n > 0);
+	close(fd);
+	if (!buf)
+		return 0;
+	buf[len] = 0;
+	for (p = strtok_r(buf, " \n", &save); p && !found;
 	     p = strtok_r(NULL, " \n", &save)) {
-		snprintf(key, sizeof(key), " %s ", p);
-		if (!strstr(rv->before, key))
-			return atoi(p);
+		char st[64], line[256];
+		FILE *f;
+
+		snprintf(st, sizeof(st), "/proc/%s/status", p);
+		f = fopen(st, "re");
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "TracerPid:", 10) &&
+			    atoi(line + 10) == getpid())
+				found = atoi(p);
+		if (f)
+			fclose(f);
 	}
-	return 0;
+	free(buf);
+	return found;
 }
 
 static void guard_uffd(void *ctx, int ufd)
@@ -329,7 +361,7 @@ static int setup_daemon(struct receiver *rv)
 		fprintf(stderr, "receive: the restorer has no userfaultfd for the lazy ranges\n");
 		return -ENOTSUP;
 	}
-	err = lm_guard_start(c.uffd, new_child(rv), &rv->guard);
+	err = lm_guard_start(c.uffd, traced_child(), &rv->guard);
 	if (err) {
 		fprintf(stderr, "receive: cannot start the guardian: %s\n",
 			strerror(-err));
@@ -348,36 +380,14 @@ static int setup_daemon(struct receiver *rv)
  * fails instead of waiting for ever.  Never close the uffd instead: the
  * fault would then be filled with zeros.
  */
-static void children(char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	buf[0] = 0;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, buf + 1, len - 2);
-	close(fd);
-	buf[0] = ' ';		/* every entry " PID " */
-	buf[n > 0 ? n + 1 : 1] = 0;
-}
-
 static void stop_stub(struct receiver *rv)
 {
-	char buf[1024], *p, *save = NULL, key[16];
+	pid_t stub = traced_child();
 
 	fprintf(stderr, "receive: the lazy-pages daemon failed before the process ran (%s); stopping it\n",
 		strerror(-rv->daemon_err));
-	children(buf, sizeof(buf));
-	for (p = strtok_r(buf, " \n", &save); p;
-	     p = strtok_r(NULL, " \n", &save)) {
-		snprintf(key, sizeof(key), " %s ", p);
-		if (!strstr(rv->before, key))	/* not one restored earlier */
-			kill(atoi(p), SIGKILL);
-	}
+	if (stub > 0)
+		kill(stub, SIGKILL);
 }
 
 static void *daemon_main(void *arg)
@@ -677,7 +687,6 @@ static int restore(struct receiver *rv)
 		return -ENOTSUP;
 	}
 	mechanism(rv, ro.uffd_features);
-	children(rv->before, sizeof(rv->before));
 	err = lm_restore_prepare(&rv->img, &ro, &rv->r);
 	if (err)
 		return err;
