@@ -5,6 +5,10 @@
 #   make            tool (build/lazymig), BPF objects + skeletons, selftests
 #   make module     build/lazymig.ko against KDIR (Debian linux-headers-*-amd64)
 #   make check      deps, build, host selftests, VM selftests (stock kernel)
+#   make stress     long runs that do not fit in check: fuzz 300 s each,
+#                   64 migrations through one receiver, repeated stress
+#                   tests (scripts/stress.sh; FUZZ_SECONDS, LOAD_ROUNDS,
+#                   STRESS_REPEAT)
 #   make demo       deps, build, a real lazy migration of a demo workload
 #   make SANITIZE=1 user space with ASan+UBSan
 
@@ -38,6 +42,9 @@ include fuzz/fuzz.mk
 
 check:
 	$(Q)scripts/check.sh
+
+stress:
+	$(Q)scripts/stress.sh
 
 demo:
 	$(Q)scripts/demo.sh

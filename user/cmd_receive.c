@@ -14,6 +14,13 @@
  * and must be served.  The restorer stays in the main thread, the one
  * that ptrace-attached.  If the memory cannot be completed, the restored
  * process is killed: it must never read zeros where data should be.
+ *
+ * Lost source: the listening socket stays open for the whole migration.
+ * If the channels break after resume, the daemon waits up to
+ * --peer-timeout seconds for the sender to come back with the same
+ * session (lazy.c), then kills the process and its children.  With
+ * --keep-listening, migrations are served one after another, each with
+ * its own state; one that fails does not stop the listener.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +36,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <linux/userfaultfd.h>
+#include "guard.h"
 #include "lazy.h"
 #include "lazymig.h"
 #include "lmdev.h"
@@ -42,6 +51,8 @@
 #include "tls.h"
 
 #define ACCEPT_BULK_MS	10000
+#define PEER_TIMEOUT_S	30	/* --peer-timeout default */
+#define REAP_MS		1000	/* --keep-listening reaps exited processes */
 #define DAEMON_NICE	-10
 /* without these events a lazy process could read stale or zero data */
 #define LAZY_NEEDS	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
@@ -50,6 +61,7 @@
 struct recv_opts {
 	struct lm_netopts net;	/* net.addr: --listen */
 	const char *pidfile, *stdio, *stats;
+	int peer_timeout, keep;
 };
 
 struct receiver {
@@ -65,12 +77,20 @@ struct receiver {
 	pid_t pid;
 	int lazy, resumed, daemon_err;
 	int tree;		/* a process tree: receive_tree.c did it all */
+	struct lm_guard *guard;	/* kills the process if receive dies */
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] "
-		LM_NETOPTS_USAGE "\n");
+	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] [--peer-timeout SECONDS] [--keep-listening] "
+		LM_NETOPTS_USAGE "\n"
+		"  --peer-timeout S  the source is lost while pages are still lazy: wait up to\n"
+		"                    S seconds (default %d, 0: not at all) for the sender to\n"
+		"                    reconnect; faulting threads wait meanwhile.  Then the\n"
+		"                    process and its children are killed (never run on\n"
+		"                    missing pages) and receive exits 1.\n"
+		"  --keep-listening  serve migrations one after another until killed; each\n"
+		"                    overwrites --pidfile and --stats.\n", PEER_TIMEOUT_S);
 }
 
 static int parse(int argc, char **argv, struct recv_opts *o)
@@ -80,11 +100,15 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "stdio", required_argument, NULL, 'o' },
 		{ "stats", required_argument, NULL, 's' },
+		{ "peer-timeout", required_argument, NULL, 'P' },
+		{ "keep-listening", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	char *end;
 	int c;
 
+	o->peer_timeout = PEER_TIMEOUT_S;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (lm_netopts_parse(&o->net, c, optarg))
 			continue;
@@ -98,6 +122,18 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		case 's':
 			o->stats = optarg;
 			break;
+		case 'P':
+			o->peer_timeout = strtol(optarg, &end, 10);
+			if (*end || end == optarg || o->peer_timeout < 0 ||
+			    o->peer_timeout > 86400) {
+				fprintf(stderr, "receive: --peer-timeout wants seconds (0..86400), not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'K':
+			o->keep = 1;
+			break;
 		default:
 			usage();
 			return -EINVAL;
@@ -110,15 +146,36 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 	return 0;
 }
 
+/* Processes restored earlier (--keep-listening) that exited since. */
+static void reap(void)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* How long a silent or stuck connection may last before it counts as lost. */
+static int watch_secs(int peer_timeout)
+{
+	int s = peer_timeout / 4;
+
+	return !peer_timeout ? 10 : s < 1 ? 1 : s > 10 ? 10 : s;
+}
+
 /* Accept until a peer authenticates on @chan; failures are logged. */
 static int accept_chan(struct receiver *rv, enum lm_chan chan, int *fd,
 		       int timeout_ms)
 {
 	for (;;) {
 		struct pollfd p = { .fd = rv->lfd, .events = POLLIN };
-		int err, n = poll(&p, 1, timeout_ms);
+		int err, n;
 
+		if (rv->o.keep)
+			reap();
+		n = poll(&p, 1, timeout_ms < 0 && rv->o.keep ? REAP_MS :
+			 timeout_ms);
 		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 && timeout_ms < 0)
 			continue;
 		if (n == 0) {
 			fprintf(stderr, "receive: the sender did not open its bulk channel in time\n");
@@ -128,8 +185,10 @@ static int accept_chan(struct receiver *rv, enum lm_chan chan, int *fd,
 		if (err)
 			return err;
 		err = lm_auth_server(*fd, &rv->auth, chan, rv->peer);
-		if (!err)
+		if (!err) {
+			lm_net_watch(*fd, watch_secs(rv->o.peer_timeout));
 			return 0;
+		}
 		lm_net_close(*fd);
 		*fd = -1;
 	}
@@ -140,23 +199,12 @@ static int accept_session(struct receiver *rv)
 	char how[96];
 	int err;
 
-	err = lm_net_listen(rv->o.net.addr, &rv->lfd);
-	if (err)
-		return err;
-	fprintf(stderr, "receive: listening on %s%s%s%s%s\n", rv->o.net.addr,
-		rv->auth.token_len ? " (token required)" :
-		rv->auth.tls ? "" : " (no --token-file: loopback peers only)",
-		rv->auth.tls ? " (TLS 1.3, " : "",
-		rv->auth.tls ? lm_tls_mode(rv->auth.tls) : "",
-		rv->auth.tls ? ")" : "");
 	err = accept_chan(rv, LM_CHAN_REQ, &rv->req, -1);
 	if (!err)
 		err = accept_chan(rv, LM_CHAN_BULK, &rv->bulk, ACCEPT_BULK_MS);
 	if (!err)
 		fprintf(stderr, "receive: sender %s authenticated%s\n", rv->peer,
 			lm_tls_describe(rv->req, how, sizeof(how)));
-	close(rv->lfd);
-	rv->lfd = -1;
 	return err;
 }
 
@@ -204,6 +252,66 @@ static int read_eager_pages(struct receiver *rv)
 	}
 }
 
+/*
+ * The restorer's stub: the child we trace (the restorer, in the main
+ * thread, is its tracer).  Processes restored earlier (--keep-listening)
+ * are our children too, but no longer traced.  0 if none.
+ */
+static pid_t traced_child(void)
+{
+	char path[64], *buf = NULL, *p, *save = NULL, *t;
+	size_t cap = 0, len = 0;
+	pid_t found = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	do {			/* all of it: one pid per restored process */
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? 2 * cap : 8192;
+			t = realloc(buf, cap);
+			if (!t)
+				break;
+			buf = t;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		len += n > 0 ? n : 0;
+	} while (n > 0);
+	close(fd);
+	if (!buf)
+		return 0;
+	buf[len] = 0;
+	for (p = strtok_r(buf, " \n", &save); p && !found;
+	     p = strtok_r(NULL, " \n", &save)) {
+		char st[64], line[256];
+		FILE *f;
+
+		snprintf(st, sizeof(st), "/proc/%s/status", p);
+		f = fopen(st, "re");
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "TracerPid:", 10) &&
+			    atoi(line + 10) == getpid())
+				found = atoi(p);
+		if (f)
+			fclose(f);
+	}
+	free(buf);
+	return found;
+}
+
+static void guard_uffd(void *ctx, int ufd)
+{
+	lm_guard_uffd(ctx, ufd);
+}
+
+static void guard_release(void *ctx)
+{
+	lm_guard_release(ctx);
+}
+
 static int shm_fd(void *ctx, int shm_id)
 {
 	return lm_restore_shm_fd(ctx, shm_id);
@@ -214,13 +322,28 @@ static int setup_daemon(struct receiver *rv)
 	struct lm_lazy_cfg c = {
 		.req_fd = rv->req, .bulk_fd = rv->bulk, .img = &rv->img,
 		.st = &rv->st, .shm_fd = shm_fd, .shm_ctx = rv->r,
+		.lfd = rv->lfd, .auth = &rv->auth,
+		.peer_timeout = rv->o.peer_timeout,
 	};
+	int err;
 
+	if (getenv("LAZYMIG_FAULT") &&
+	    !strcmp(getenv("LAZYMIG_FAULT"), "receive-after-resume"))
+		c.lfd = -1;	/* that injected failure is final */
 	c.uffd = lm_restore_take_uffd(rv->r);
 	if (c.uffd < 0) {
 		fprintf(stderr, "receive: the restorer has no userfaultfd for the lazy ranges\n");
 		return -ENOTSUP;
 	}
+	err = lm_guard_start(c.uffd, traced_child(), &rv->guard);
+	if (err) {
+		fprintf(stderr, "receive: cannot start the guardian: %s\n",
+			strerror(-err));
+		return err;
+	}
+	c.uffd_forked = guard_uffd;
+	c.uffds_closing = guard_release;
+	c.guard_ctx = rv->guard;
 	return lm_lazy_create(&c, &rv->lz);
 }
 
@@ -233,23 +356,12 @@ static int setup_daemon(struct receiver *rv)
  */
 static void stop_stub(struct receiver *rv)
 {
-	char path[64], buf[256], *p, *save = NULL;
-	ssize_t n;
-	int fd;
+	pid_t stub = traced_child();
 
 	fprintf(stderr, "receive: the lazy-pages daemon failed before the process ran (%s); stopping it\n",
 		strerror(-rv->daemon_err));
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
-	for (p = strtok_r(buf, " \n", &save); p; p = strtok_r(NULL, " \n", &save))
-		kill(atoi(p), SIGKILL);
+	if (stub > 0)
+		kill(stub, SIGKILL);
 }
 
 static void *daemon_main(void *arg)
@@ -326,7 +438,9 @@ static int finish_eager(struct receiver *rv)
 
 /*
  * Fault injection for the tests of the failure paths:
- * LAZYMIG_FAULT=receive-before-resume | receive-after-resume.
+ * LAZYMIG_FAULT=receive-before-resume | receive-after-resume (the
+ * destination gives up: no reconnect) | receive-die-before-resume |
+ * receive-die-after-resume (SIGKILL, as a crash would).
  */
 static int fault(const char *where)
 {
@@ -335,6 +449,8 @@ static int fault(const char *where)
 	if (!f || strcmp(f, where))
 		return 0;
 	fprintf(stderr, "receive: LAZYMIG_FAULT=%s: failing on purpose\n", f);
+	if (!strncmp(f, "receive-die-", 12))
+		raise(SIGKILL);
 	return 1;
 }
 
@@ -352,20 +468,37 @@ static int run_lazy(struct receiver *rv)
 	err = pthread_create(&th, NULL, daemon_main, rv);
 	if (err)
 		return -err;
+	fault("receive-die-before-resume");
 	err = fault("receive-before-resume") ? -ECANCELED : resume(rv);
-	if (rv->resumed)
+	if (rv->resumed) {
+		lm_guard_pid(rv->guard, rv->pid);
 		lm_lazy_resumed(rv->lz, rv->pid);
-	else
+	} else {
 		lm_lazy_abort(rv->lz);
-	if (rv->resumed && fault("receive-after-resume")) {
+	}
+	if (rv->resumed && getenv("LAZYMIG_FAULT") &&
+	    !strncmp(getenv("LAZYMIG_FAULT"), "receive-", 8)) {
+		int i;
+
+		/*
+		 * Die while the process is faulting: once some answers
+		 * are in (so RESUMED reached the source, too).
+		 */
+		for (i = 0; i < 1000 && !strcmp(getenv("LAZYMIG_FAULT"),
+						 "receive-die-after-resume") &&
+			    __atomic_load_n(&rv->st.pages_faulted,
+					    __ATOMIC_RELAXED) < 64; i++)
+			usleep(10 * 1000);
+		fault("receive-die-after-resume");
 		usleep(200 * 1000);	/* RESUMED reaches the source */
-		shutdown(rv->req, SHUT_RDWR);
+		if (fault("receive-after-resume"))
+			shutdown(rv->req, SHUT_RDWR);
 	}
 	pthread_join(th, NULL);
 	if (err)
 		return err;
 	if (rv->daemon_err) {
-		kill(rv->pid, SIGKILL);
+		lm_kill_tree(rv->pid);	/* and every child it forked */
 		fprintf(stderr, "receive: pid %d killed: its memory could not be completed (%s); the source keeps it\n",
 			rv->pid, strerror(-rv->daemon_err));
 		return rv->daemon_err;
@@ -563,28 +696,64 @@ static int restore(struct receiver *rv)
 	return err;
 }
 
+/* One migration on the listening socket, its state freed after. */
+static int one_migration(struct receiver *rv)
+{
+	struct receiver keep = *rv;
+	int err;
+
+	err = accept_session(rv);
+	if (!err)
+		err = restore(rv);
+	if (!err && !rv->tree)
+		report(rv);
+	lm_lazy_destroy(rv->lz);
+	lm_guard_free(rv->guard);
+	lm_stream_close(&rv->s);
+	lm_image_free(&rv->img);
+	lm_stats_free(&rv->st);
+	lm_net_close(rv->req);
+	lm_net_close(rv->bulk);
+	memset(rv, 0, sizeof(*rv));
+	rv->o = keep.o;
+	rv->auth = keep.auth;
+	rv->lfd = keep.lfd;
+	rv->req = rv->bulk = -1;
+	return err;
+}
+
 int cmd_receive(int argc, char **argv)
 {
 	struct receiver rv = {
 		.auth.prefix = "receive", .lfd = -1, .req = -1, .bulk = -1,
 	};
+	unsigned long n = 0, failed = 0;
 	int err;
 
 	if (parse(argc, argv, &rv.o))
 		return 2;
 	if (lm_netopts_setup(&rv.o.net, &rv.auth, 1))
 		return 1;
-	err = accept_session(&rv);
-	if (!err)
-		err = restore(&rv);
-	if (!err && !rv.tree)
-		report(&rv);
-	lm_lazy_destroy(rv.lz);
-	lm_stream_close(&rv.s);
-	lm_image_free(&rv.img);
-	lm_stats_free(&rv.st);
-	lm_net_close(rv.req);
-	lm_net_close(rv.bulk);
+	err = lm_net_listen(rv.o.net.addr, &rv.lfd);
+	if (err)
+		return 1;
+	fprintf(stderr, "receive: listening on %s%s%s%s%s\n", rv.o.net.addr,
+		rv.auth.token_len ? " (token required)" :
+		rv.auth.tls ? "" : " (no --token-file: loopback peers only)",
+		rv.auth.tls ? " (TLS 1.3, " : "",
+		rv.auth.tls ? lm_tls_mode(rv.auth.tls) : "",
+		rv.auth.tls ? ")" : "");
+	do {
+		err = one_migration(&rv);
+		n++;
+		failed += !!err;
+		if (rv.o.keep)
+			fprintf(stderr, "receive: migration %lu %s (%lu failed so far); listening for the next one\n",
+				n, err ? "failed" : "done", failed);
+		if (err && rv.o.keep)
+			usleep(100 * 1000);	/* no busy loop on accept errors */
+	} while (rv.o.keep);
+	lm_net_close(rv.lfd);
 	lm_netopts_release(&rv.auth);
 	return err ? 1 : 0;
 }

@@ -18,6 +18,17 @@
  * If anything fails before the destination resumed, the source process
  * is resumed untouched.  If it fails after, the source is left stopped
  * (two running copies would be worse) and the message says how to go on.
+ *
+ * Lost peer: once the lazy phase runs (after META_END), a broken
+ * connection is not the end.  The sender dials the receiver again (same
+ * address, authenticated, presenting the session it got), for up to
+ * --peer-timeout seconds, and the page server carries on.  From the
+ * destination's RESUMED on, the source also carries a pending SIGSTOP:
+ * should this sender die, the kernel detaches it and the source stops
+ * instead of running a second copy.  A refused or impossible reconnect
+ * before RESUMED (no receiver there any more, or one that does not know
+ * the session) means the destination never ran the process: the source
+ * is resumed at once.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,9 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <linux/userfaultfd.h>
 #include "dump.h"
+#include "inject.h"
 #include "lazy.h"
 #include "lazymig.h"
 #include "net.h"
@@ -41,6 +55,8 @@
 #define RED_ZONE	128
 #define RUN_BYTES	(2UL << 20)	/* eager bytes per PAGES record: 512 pages or one 2 MiB huge page */
 #define MAX_SP_PAGES	512
+#define PEER_TIMEOUT_S	30	/* --peer-timeout default */
+#define REDIAL_MS	250
 
 struct send_opts {
 	pid_t pid;
@@ -48,6 +64,7 @@ struct send_opts {
 	const char *stats;
 	int eager, tree;
 	__u64 push_rate;
+	int peer_timeout;
 };
 
 struct sender {
@@ -68,8 +85,14 @@ struct sender {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lazymig send -t PID --to HOST:PORT [--tree] [--eager] [--stats F] [--push-rate MIB_PER_S] "
-		LM_NETOPTS_USAGE "\n");
+	fprintf(stderr, "usage: lazymig send -t PID --to HOST:PORT [--tree] [--eager] [--stats F] [--push-rate MIB_PER_S] [--peer-timeout SECONDS] "
+		LM_NETOPTS_USAGE "\n"
+		"  --peer-timeout S  lost connection after META_END: dial the receiver again\n"
+		"                    for up to S seconds (default %d, 0: give up at once).\n"
+		"                    Lost before the destination resumed the process: the\n"
+		"                    source is resumed here.  Lost after: the source is\n"
+		"                    left stopped (SIGSTOP), never resumed, and the message\n"
+		"                    says how to go on.\n", PEER_TIMEOUT_S);
 }
 
 static int parse(int argc, char **argv, struct send_opts *o)
@@ -80,11 +103,14 @@ static int parse(int argc, char **argv, struct send_opts *o)
 		{ "tree", no_argument, NULL, 'R' },
 		{ "stats", required_argument, NULL, 's' },
 		{ "push-rate", required_argument, NULL, 'r' },
+		{ "peer-timeout", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	char *end;
 	int c;
 
+	o->peer_timeout = PEER_TIMEOUT_S;
 	while ((c = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
 		if (lm_netopts_parse(&o->net, c, optarg))
 			continue;
@@ -104,6 +130,15 @@ static int parse(int argc, char **argv, struct send_opts *o)
 		case 'r':
 			o->push_rate = strtoull(optarg, NULL, 0) << 20;
 			break;
+		case 'P':
+			o->peer_timeout = strtol(optarg, &end, 10);
+			if (*end || end == optarg || o->peer_timeout < 0 ||
+			    o->peer_timeout > 86400) {
+				fprintf(stderr, "send: --peer-timeout wants seconds (0..86400), not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
 		default:
 			usage();
 			return -EINVAL;
@@ -114,6 +149,14 @@ static int parse(int argc, char **argv, struct send_opts *o)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* How long a silent or stuck connection may last before it counts as lost. */
+static int watch_secs(int peer_timeout)
+{
+	int s = peer_timeout / 4;
+
+	return s < 1 ? 1 : s > 10 ? 10 : s;
 }
 
 static int connect_channels(struct sender *sd)
@@ -127,7 +170,138 @@ static int connect_channels(struct sender *sd)
 		err = lm_net_connect(sd->o.net.addr, &sd->bulk);
 	if (!err)
 		err = lm_auth_client(sd->bulk, &sd->auth, LM_CHAN_BULK);
+	if (!err && sd->o.peer_timeout) {
+		lm_net_watch(sd->req, watch_secs(sd->o.peer_timeout));
+		lm_net_watch(sd->bulk, watch_secs(sd->o.peer_timeout));
+	}
 	return err;
+}
+
+/*
+ * Fault injection for the lost-peer tests: LAZYMIG_FAULT=send-die-WHERE
+ * kills this sender (SIGKILL, as a crash would) at that point.
+ */
+static void die_at(const char *where)
+{
+	const char *f = getenv("LAZYMIG_FAULT");
+
+	if (!f || strncmp(f, "send-die-", 9) || strcmp(f + 9, where))
+		return;
+	fprintf(stderr, "send: LAZYMIG_FAULT=%s: dying on purpose\n", f);
+	raise(SIGKILL);
+}
+
+/*
+ * A syscall injected while collecting (lm_inject single-steps) leaves its
+ * thread in a SIGTRAP signal-delivery-stop.  Should this sender die
+ * there, the kernel would deliver that SIGTRAP on detaching and kill the
+ * source.  Turn each such stop into a plain PTRACE_EVENT_STOP
+ * (PTRACE_INTERRUPT, then PTRACE_CONT suppressing the signal: the thread
+ * stops again before running a single instruction).
+ */
+static int settle_stops(struct sender *sd)
+{
+	unsigned int i;
+
+	for (i = 0; i < sd->d.nr_tids; i++) {
+		pid_t tid = sd->d.tids[i];
+		siginfo_t si;
+		int st;
+
+		if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) ||
+		    si.si_signo != SIGTRAP || (si.si_code >> 8))
+			continue;	/* group or event stop already */
+		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) ||
+		    ptrace(PTRACE_CONT, tid, 0, 0))
+			return -errno;
+		st = lm_wait_stop(tid);
+		if (st < 0)
+			return st;
+		if (!WIFSTOPPED(st) || st >> 16 != PTRACE_EVENT_STOP) {
+			fprintf(stderr, "send: pid %d: thread %d stopped with status 0x%x instead of an event stop\n",
+				sd->o.pid, tid, st);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/* The destination runs the process: if this sender dies, stop the source. */
+static void on_resumed(void *ctx)
+{
+	struct sender *sd = ctx;
+
+	sd->resumed = 1;
+	kill(sd->o.pid, SIGSTOP);
+	die_at("after-resume");
+}
+
+/*
+ * The channels broke during the lazy phase: dial again until the
+ * receiver takes us back or --peer-timeout passes.  A receiver that is
+ * not there (connection refused) or does not know our session has no
+ * process of ours running; before RESUMED that ends it at once.
+ */
+static int rejoin(void *ctx, int *req, int *bulk)
+{
+	struct sender *sd = ctx;
+	__u64 t0 = lm_now_ns(), end = t0 + sd->o.peer_timeout * 1000000000ULL;
+	int err = -ETIMEDOUT, tries = 0;
+
+	if (!sd->o.peer_timeout)
+		return -ECONNRESET;
+	fprintf(stderr, "send: pid %d: lost the connection to %s; dialing again for up to %d s (--peer-timeout)\n",
+		sd->o.pid, sd->o.net.addr, sd->o.peer_timeout);
+	lm_net_close(sd->req);
+	lm_net_close(sd->bulk);
+	sd->req = sd->bulk = -1;
+	while (lm_now_ns() < end) {
+		if (tries++)
+			usleep(REDIAL_MS * 1000);
+		err = lm_net_connect_timeout(sd->o.net.addr, &sd->req, 1);
+		if (!err)
+			err = lm_auth_client(sd->req, &sd->auth, LM_CHAN_REJOIN);
+		if (!err)
+			err = lm_net_connect_timeout(sd->o.net.addr, &sd->bulk, 1);
+		if (!err)
+			err = lm_auth_client(sd->bulk, &sd->auth, LM_CHAN_BULK);
+		if (!err)
+			break;
+		lm_net_close(sd->req);
+		lm_net_close(sd->bulk);
+		sd->req = sd->bulk = -1;
+		if (!sd->resumed && (err == -ECONNREFUSED || err == -EACCES)) {
+			fprintf(stderr, "send: pid %d: %s has no migration of ours any more (%s)\n",
+				sd->o.pid, sd->o.net.addr, strerror(-err));
+			return err;
+		}
+	}
+	if (err && !sd->resumed) {
+		/*
+		 * No answer either way: the destination may have resumed
+		 * the process and lost our RESUMED.  Then it kills its copy
+		 * after its own --peer-timeout, which started at most one
+		 * keepalive period after ours: wait that out before the
+		 * source may run again.
+		 */
+		fprintf(stderr, "send: pid %d: %s did not take us back within %d s (last: %s); waiting %d s more so that a copy it may have resumed is gone\n",
+			sd->o.pid, sd->o.net.addr, sd->o.peer_timeout, strerror(-err),
+			watch_secs(sd->o.peer_timeout) + 1);
+		sleep(watch_secs(sd->o.peer_timeout) + 1);
+		return err;
+	}
+	if (err) {
+		fprintf(stderr, "send: pid %d: %s did not take us back within %d s (last: %s)\n",
+			sd->o.pid, sd->o.net.addr, sd->o.peer_timeout, strerror(-err));
+		return err;
+	}
+	lm_net_watch(sd->req, watch_secs(sd->o.peer_timeout));
+	lm_net_watch(sd->bulk, watch_secs(sd->o.peer_timeout));
+	fprintf(stderr, "send: pid %d: reconnected to %s after %.1f s; serving pages again\n",
+		sd->o.pid, sd->o.net.addr, (lm_now_ns() - t0) / 1e9);
+	*req = sd->req;
+	*bulk = sd->bulk;
+	return 0;
 }
 
 static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
@@ -264,7 +438,12 @@ static int send_meta(struct sender *sd)
 	unsigned int i;
 	int err;
 
+	die_at("before-meta");
 	err = lm_write_meta(&sd->s, img);
+	if (!err && getenv("LAZYMIG_FAULT")) {
+		err = lm_stream_flush(&sd->s);	/* the metadata is out */
+		die_at("during-stream");
+	}
 	for (i = 0; !err && i < img->nr_maps; i++) {
 		const struct lm_pagemap_img *pm = &img->maps[i];
 
@@ -285,18 +464,21 @@ static int send_meta(struct sender *sd)
 static int read_frozen(void *ctx, __u32 space, __u64 addr, void *buf,
 		       __u64 npages, __u64 page_size)
 {
-	return lm_dump_read_pages(ctx, space, addr, buf, npages, page_size);
+	struct sender *sd = ctx;
+
+	return lm_dump_read_pages(&sd->d, space, addr, buf, npages, page_size);
 }
 
 static int run_lazy(struct sender *sd)
 {
 	struct lm_ps_cfg c = {
 		.req_fd = sd->req, .bulk_fd = sd->bulk, .img = &sd->d.img,
-		.read = read_frozen, .ctx = &sd->d, .push_rate = sd->o.push_rate,
-		.pid = sd->o.pid,
+		.read = read_frozen, .push_rate = sd->o.push_rate,
+		.pid = sd->o.pid, .rejoin = rejoin, .resumed = on_resumed,
 	};
 	int err;
 
+	c.ctx = sd;
 	mark_lazy(&sd->d.img);
 	err = lm_ps_create(&c, &sd->ps);
 	if (!err)
@@ -327,7 +509,7 @@ static int run_eager(struct sender *sd)
 		if (err)
 			break;
 		if (m.type == LM_MSG_RESUMED) {
-			sd->resumed = 1;
+			on_resumed(sd);
 		} else if (m.type == LM_MSG_DONE) {
 			payload[m.len] = 0;
 			sd->json = strdup(payload);
@@ -369,7 +551,7 @@ static void finish_fail(struct sender *sd, int err)
 	}
 	kill(sd->o.pid, SIGSTOP);
 	lm_dump_release(&sd->d, 0);
-	fprintf(stderr, "send: pid %d: migration failed (%s) after the destination resumed it; left stopped here: `kill -CONT %d` to run it here, or `kill -9 %d`\n",
+	fprintf(stderr, "send: pid %d: migration failed (%s) after the destination resumed it; not resumed here (two copies must not run), left stopped: once the destination's copy is known dead (its receiver kills it after its --peer-timeout), `kill -CONT %d` to run it here, or `kill -9 %d`\n",
 		sd->o.pid, strerror(-err), sd->o.pid, sd->o.pid);
 }
 
@@ -407,7 +589,9 @@ int cmd_send(int argc, char **argv)
 		goto out;
 	}
 	sd.frozen = 1;
-	err = lm_stream_open(&sd.s, sd.req, 1, "request channel");
+	err = settle_stops(&sd);
+	if (!err)
+		err = lm_stream_open(&sd.s, sd.req, 1, "request channel");
 	if (!err)
 		err = sd.o.eager ? run_eager(&sd) : run_lazy(&sd);
 	if (!err)

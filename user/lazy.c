@@ -16,12 +16,21 @@
  *
  * When no page of any live mm is lazy any more: DONE (with the stats) to
  * the source, wait for its BYE, return.
+ *
+ * Lost source (after resume): the channels are dropped, the listening
+ * socket joins the loop, and faults keep being read and queued (their
+ * threads stay blocked in the kernel) while events are applied as usual.
+ * A sender that comes back with our session gets RESUMED and every
+ * pending request again, and re-pushes every page; what is already here
+ * is ignored.  No reconnect within the peer timeout: the process and its
+ * children are killed while every uffd is still open.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +43,7 @@
 #include <sys/syscall.h>
 #include <linux/lazymig_uffd.h>
 #include "lazy.h"
+#include "net.h"
 #include "proto.h"
 
 #define LOG(l, fmt, ...) \
@@ -108,7 +118,9 @@ struct lm_lazy {
 	int resume_req, abort_req;	/* set by another thread */
 	int tty;			/* progress lines on stderr */
 	__u64 tick, lazy0, t_resumed;
-	int req_tag, bulk_tag, ev_tag;	/* epoll cookies */
+	int req_tag, bulk_tag, ev_tag, lfd_tag;	/* epoll cookies */
+	int lost, own_fds;	/* channels gone; ours since a rejoin */
+	__u64 lost_t0, lost_end;
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
@@ -130,6 +142,26 @@ static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
 static void fault_del(struct fault_vec *fv, size_t i)
 {
 	fv->v[i] = fv->v[--fv->nr];
+}
+
+static int enter_lost(struct lm_lazy *l, int why);
+static int epoll_add(int epfd, int fd, void *tag);
+static __u64 lazy_left(const struct lm_lazy *l);
+
+/*
+ * A message to the source on the request channel.  While the source is
+ * lost nothing is sent: what matters is re-sent when it comes back.
+ */
+static int req_send(struct lm_lazy *l, __u32 type, __u32 space, __u64 addr,
+		    __u64 npages, const void *payload, size_t len)
+{
+	int err;
+
+	if (l->lost)
+		return 0;
+	err = lm_msg_send(l->cfg.req_fd, type, space, addr, npages, payload,
+			  len);
+	return err ? enter_lost(l, err) : 0;
 }
 
 static struct lm_obj *obj_of(struct lm_lazy *l, __u32 space)
@@ -635,8 +667,7 @@ static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
 	if (lm_test_bit(o->req, idx))
 		return 0;
 	lm_set_bit(o->req, idx);
-	return lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, o->space, idx * o->ps,
-			   1, NULL, 0);
+	return req_send(l, LM_MSG_REQ, o->space, idx * o->ps, 1, NULL, 0);
 }
 
 static int serve_fault(struct lm_lazy *l, struct fault *f)
@@ -666,8 +697,7 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	if (lm_test_bit(r->req, idx))
 		return 0;	/* already asked; the answer wakes all */
 	lm_set_bit(r->req, idx);
-	return lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, r->space,
-			   r->src + idx * ps, 1, NULL, 0);
+	return req_send(l, LM_MSG_REQ, r->space, r->src + idx * ps, 1, NULL, 0);
 }
 
 static int serve_queued(struct lm_lazy *l)
@@ -719,11 +749,11 @@ static int send_drops(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		__u64 s = start > r->start ? start : r->start;
 		__u64 e = end < r->end ? end : r->end;
 
-		if (s >= e || LM_SPACE_LOCAL(r->space))
-			continue;	/* shm: see handle_remove */
-		err = lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, r->space,
-				  r->src + (s - r->start), (e - s) / r->page_size,
-				  NULL, 0);
+		if (s >= e || LM_SPACE_LOCAL(r->space))	/* shm: see handle_remove */
+			continue;
+		err = req_send(l, LM_MSG_DROP, r->space,
+			       r->src + (s - r->start), (e - s) / r->page_size,
+			       NULL, 0);
 		if (err)
 			return err;
 	}
@@ -858,8 +888,8 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		n = obj_clear(o, lo, hi);
 		o->nlazy -= n;
 		count_drop(l, LM_SPACE_MEMBER(o->space), n);
-		lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, o->space, lo * o->ps,
-			    hi - lo, NULL, 0);
+		req_send(l, LM_MSG_DROP, o->space, lo * o->ps, hi - lo, NULL,
+			 0);
 	}
 }
 
@@ -909,6 +939,8 @@ static int handle_fork(struct lm_lazy *l, struct lm_mm *parent, int ufd)
 	struct lm_mm *child = calloc(1, sizeof(*child));
 	int err;
 
+	if (l->cfg.uffd_forked)	/* before anything can fail */
+		l->cfg.uffd_forked(l->cfg.guard_ctx, ufd);
 	if (!child) {
 		close(ufd);
 		return -ENOMEM;
@@ -1033,6 +1065,8 @@ static int send_done(struct lm_lazy *l)
 	l->st->bytes_after_resume = l->req.bytes + l->bulk.bytes;
 	json = lm_stats_json_alloc(l->st, &len);
 	l->done_sent = 1;
+	if (l->cfg.uffds_closing)	/* the guardian lets go of its copies */
+		l->cfg.uffds_closing(l->cfg.guard_ctx);
 	close_uffds(l);
 	if (l->cfg.bulk_fd >= 0)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.bulk_fd, NULL);
@@ -1104,11 +1138,8 @@ static int handle_req_once(struct lm_lazy *l)
 	long n = lm_rx_fill(&l->req);
 	int err;
 
-	if (n < 0) {
-		LOG(l, "request channel: %s; the source is gone",
-		    strerror(-n));
-		return n;
-	}
+	if (n < 0)
+		return enter_lost(l, n);
 	while ((err = lm_rx_next(&l->req, &m, &payload)) == 1) {
 		switch (m.type) {
 		case LM_MSG_PAGES:
@@ -1160,11 +1191,8 @@ static int handle_bulk(struct lm_lazy *l)
 	err = lm_rx_next(&l->bulk, &m, &payload);
 	if (err == 0) {
 		n = lm_rx_fill(&l->bulk);
-		if (n < 0 && !l->push_end) {
-			LOG(l, "bulk channel: %s; the source is gone",
-			    strerror(-n));
-			return n;
-		}
+		if (n < 0 && !l->push_end)
+			return enter_lost(l, n);
 		if (n < 0)	/* closed after PUSH_END: nothing more */
 			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.bulk_fd, NULL);
 		if (n <= 0)
@@ -1261,7 +1289,7 @@ static int on_resumed(struct lm_lazy *l)
 		else if (errno == ESRCH)	/* gone already */
 			mm_dead(l, m->mm);
 	}
-	return lm_msg_send(l->cfg.req_fd, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
+	return req_send(l, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
 }
 
 static int on_process_exit(struct lm_lazy *l, struct lm_member *m)
@@ -1284,6 +1312,181 @@ static struct lm_member *pid_tag_member(struct lm_lazy *l, void *p)
 	return p == &l->mem[i].pid_tag ? &l->mem[i] : NULL;
 }
 
+/* ---- lost source ---- */
+
+static void drop_chan(struct lm_lazy *l, int *fd)
+{
+	if (*fd < 0)
+		return;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, *fd, NULL);
+	if (l->own_fds)
+		close(*fd);
+	else
+		shutdown(*fd, SHUT_RDWR);	/* the caller's: it closes */
+	*fd = -1;
+}
+
+static int enter_lost(struct lm_lazy *l, int why)
+{
+	int running = l->resumed ||
+		      __atomic_load_n(&l->resume_req, __ATOMIC_ACQUIRE);
+
+	if (l->lost)
+		return 0;
+	if (!running || l->done_sent || l->cfg.lfd < 0 ||
+	    !l->cfg.peer_timeout || !lm_net_lost(why)) {
+		LOG(l, "the connection to the source broke: %s", strerror(-why));
+		return why;
+	}
+	drop_chan(l, &l->cfg.req_fd);
+	drop_chan(l, &l->cfg.bulk_fd);
+	if (epoll_add(l->epfd, l->cfg.lfd, &l->lfd_tag))
+		return why;
+	l->lost = 1;
+	l->lost_t0 = lm_now_ns();
+	l->lost_end = l->lost_t0 + l->cfg.peer_timeout * 1000000000ULL;
+	LOG(l, "lost the source (%s) with %llu pages still to come; waiting up to %d s for it to reconnect (--peer-timeout); faulting threads wait",
+	    strerror(-why), (unsigned long long)lazy_left(l),
+	    l->cfg.peer_timeout);
+	return 0;
+}
+
+/* A fault still waiting for its page: ask again, by source address. */
+static int request_again(struct lm_lazy *l, const struct fault *f)
+{
+	struct lm_run *r = lm_mm_find(f->mm, f->addr);
+	struct lm_obj *o;
+	__u64 idx;
+
+	if (!r || f->mm->dead)
+		return 0;
+	if (r->space) {
+		o = obj_page(l, r, f->addr, &idx);
+		if (!o || !lm_test_bit(o->lazy, idx))
+			return 0;
+		return req_send(l, LM_MSG_REQ, o->space, idx * o->ps, 1,
+				NULL, 0);
+	}
+	idx = (f->addr - r->start) / r->page_size;
+	if (!lm_test_bit(r->lazy, idx))
+		return 0;
+	return req_send(l, LM_MSG_REQ, r->space, r->src + idx * r->page_size,
+			1, NULL, 0);
+}
+
+/* Accept one authenticated channel of our session, or -1. */
+static int accept_rejoin(struct lm_lazy *l, enum lm_chan chan, int wait_ms)
+{
+	struct pollfd p = { .fd = l->cfg.lfd, .events = POLLIN };
+	char peer[80];
+	int fd;
+
+	if (wait_ms && poll(&p, 1, wait_ms) != 1)
+		return -1;
+	if (lm_net_accept(l->cfg.lfd, &fd, peer, sizeof(peer)))
+		return -1;
+	if (lm_auth_server(fd, l->cfg.auth, chan, peer)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int on_rejoin(struct lm_lazy *l)
+{
+	int req, bulk, err, secs = l->cfg.peer_timeout / 4;
+	size_t i;
+
+	req = accept_rejoin(l, LM_CHAN_REJOIN, 0);
+	if (req < 0)
+		return 0;	/* not ours, or refused: still waiting */
+	bulk = accept_rejoin(l, LM_CHAN_BULK, 5000);
+	if (bulk < 0) {
+		LOG(l, "the source came back without its bulk channel; still waiting");
+		close(req);
+		return 0;
+	}
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.lfd, NULL);
+	l->own_fds = 1;		/* the first ones were the caller's */
+	l->cfg.req_fd = req;
+	l->cfg.bulk_fd = bulk;
+	secs = secs < 1 ? 1 : secs > 10 ? 10 : secs;
+	lm_net_watch(req, secs);
+	lm_net_watch(bulk, secs);
+	l->req.fd = req;
+	l->req.head = l->req.tail = 0;
+	l->bulk.fd = bulk;
+	l->bulk.head = l->bulk.tail = 0;
+	l->push_end = 0;
+	err = epoll_add(l->epfd, req, &l->req_tag);
+	if (!err)
+		err = epoll_add(l->epfd, bulk, &l->bulk_tag);
+	if (err)
+		return err;
+	l->lost = 0;
+	LOG(l, "the source reconnected after %.1f s; re-sending %zu pending requests",
+	    (lm_now_ns() - l->lost_t0) / 1e9, l->pending.nr);
+	err = l->resumed ? req_send(l, LM_MSG_RESUMED, 0, 0, 0, NULL, 0) : 0;
+	for (i = 0; !err && i < l->pending.nr && !l->lost; i++)
+		err = request_again(l, &l->pending.v[i]);
+	return err;
+}
+
+/* Every process of the restored tree, leaves included: SIGKILL. */
+static int kill_tree(pid_t pid, int depth)
+{
+	char path[300], buf[4096], *p, *save;
+	struct dirent *de;
+	int n = 1;
+	DIR *dir;
+
+	kill(pid, SIGSTOP);	/* no more forks while we walk */
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = depth < 64 ? opendir(path) : NULL;
+	while (dir && (de = readdir(dir))) {
+		ssize_t len;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid,
+			 de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[len > 0 ? len : 0] = 0;
+		for (p = strtok_r(buf, " \n", &save); p;
+		     p = strtok_r(NULL, " \n", &save))
+			n += kill_tree(atoi(p), depth + 1);
+	}
+	if (dir)
+		closedir(dir);
+	kill(pid, SIGKILL);
+	return n;
+}
+
+int lm_kill_tree(pid_t pid)
+{
+	return pid > 0 ? kill_tree(pid, 0) : 0;
+}
+
+static int lost_for_good(struct lm_lazy *l)
+{
+	unsigned int i;
+	int n = 0;
+
+	for (i = 0; i < l->nr_mem; i++)
+		if (l->mem[i].mm && !l->mem[i].mm->dead)
+			n += lm_kill_tree(l->mem[i].pid);
+
+	LOG(l, "the source did not come back within %d s (--peer-timeout): killed the process%s (%d in all) with %llu pages still missing; it never read them",
+	    l->cfg.peer_timeout, n > 1 ? " and its children" : "", n,
+	    (unsigned long long)lazy_left(l));
+	return -ETIMEDOUT;
+}
+
 static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 		    int *bulk_ready)
 {
@@ -1294,7 +1497,8 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 		void *p = evs[i].data.ptr;
 
 		if (p == &l->req_tag || p == &l->bulk_tag ||
-		    p == &l->ev_tag || pid_tag_member(l, p))
+		    p == &l->ev_tag || pid_tag_member(l, p) ||
+		    p == &l->lfd_tag)
 			continue;
 		err = read_events(l, p);
 		if (err)
@@ -1310,11 +1514,15 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 			err = on_resumed(l);
 		else if (pid_tag_member(l, p))
 			err = on_process_exit(l, pid_tag_member(l, p));
+		else if (p == &l->lfd_tag && l->lost)
+			err = on_rejoin(l);
 		else if (p == &l->bulk_tag)
 			*bulk_ready = 1;
 	}
 	if (err)
 		return err;
+	if (*bulk_ready && l->cfg.bulk_fd < 0)
+		*bulk_ready = 0;
 	if (*bulk_ready) {
 		err = handle_bulk(l);
 		*bulk_ready = err > 0;
@@ -1370,7 +1578,18 @@ int lm_lazy_run(struct lm_lazy *l)
 
 		if (!l->done_sent)
 			timeout = progress(l, timeout, 0);
-		if (l->resumed && !l->done_sent && !lazy_left(l)) {
+		if (l->lost) {
+			__u64 now = lm_now_ns();
+
+			if (now >= l->lost_end) {
+				err = lost_for_good(l);
+				break;
+			}
+			if (timeout < 0 || (l->lost_end - now) / 1000000 + 1 <
+					   (__u64)timeout)
+				timeout = (l->lost_end - now) / 1000000 + 1;
+		}
+		if (l->resumed && !l->done_sent && !l->lost && !lazy_left(l)) {
 			progress(l, -1, 1);
 			err = send_done(l);
 			if (err)
@@ -1667,6 +1886,8 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	l->cfg = *cfg;
 	l->st = cfg->st;
 	l->epfd = l->evfd = l->own_uffd = -1;
+	if (!cfg->auth)
+		l->cfg.lfd = -1;
 	l->tty = isatty(STDERR_FILENO);
 	err = new_member(l, cfg->uffd, cfg->img, cfg->shm_ctx, cfg->pid);
 	if (!err)
@@ -1727,6 +1948,10 @@ void lm_lazy_destroy(struct lm_lazy *l)
 		close(l->epfd);
 	if (l->evfd >= 0)
 		close(l->evfd);
+	if (l->own_fds && l->cfg.req_fd >= 0)
+		close(l->cfg.req_fd);
+	if (l->own_fds && l->cfg.bulk_fd >= 0)
+		close(l->cfg.bulk_fd);
 	lm_rx_free(&l->req);
 	lm_rx_free(&l->bulk);
 	free(l->queued.v);

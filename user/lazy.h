@@ -125,6 +125,25 @@ struct lm_lazy_cfg {
 	 */
 	int (*shm_fd)(void *ctx, int shm_id);
 	void *shm_ctx;
+	/*
+	 * Lost source after resume: take its reconnect on listening socket
+	 * @lfd (LM_CHAN_REJOIN then LM_CHAN_BULK, authenticated with @auth,
+	 * same session) for up to @peer_timeout seconds, re-send what was in
+	 * flight, and carry on.  Faulting threads stay blocked meanwhile.
+	 * Past the timeout, the process and every child it forked are
+	 * killed (SIGKILL) before a uffd closes: none reads a missing page.
+	 * lfd < 0 or peer_timeout 0: a lost channel is fatal at once.
+	 */
+	int lfd;
+	struct lm_auth *auth;
+	int peer_timeout;
+	/*
+	 * The guardian (guard.h): told of each forked child's uffd, and let
+	 * go before the daemon closes the uffds (every page in).  NULL: none.
+	 */
+	void (*uffd_forked)(void *ctx, int ufd);
+	void (*uffds_closing)(void *ctx);
+	void *guard_ctx;
 };
 
 struct lm_lazy;
@@ -161,6 +180,13 @@ int lm_lazy_run(struct lm_lazy *l);
 /* Pages of the root mm still waiting for data. */
 __u64 lm_lazy_pending(const struct lm_lazy *l);
 void lm_lazy_destroy(struct lm_lazy *l);
+
+/*
+ * SIGKILL @pid and every descendant (found through the children files
+ * of /proc/PID/task, each stopped first so that none forks meanwhile).
+ * Returns how many processes were signalled.
+ */
+int lm_kill_tree(pid_t pid);
 
 /* UFFD_FEATURE_* the daemon asks for, limited to what the kernel has. */
 __u64 lm_lazy_uffd_features(void);

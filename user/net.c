@@ -22,6 +22,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -298,6 +299,85 @@ int lm_net_connect(const char *spec, int *fd)
 	return 0;
 }
 
+/* Nonblocking connect finished within @ms, or -errno. */
+static int connect_wait(int s, const struct addrinfo *ai, int ms)
+{
+	struct pollfd p = { .fd = s, .events = POLLOUT };
+	socklen_t sl = sizeof(int);
+	int err = 0, n;
+
+	if (!connect(s, ai->ai_addr, ai->ai_addrlen))
+		return 0;
+	if (errno != EINPROGRESS)
+		return -errno;
+	do {
+		n = poll(&p, 1, ms);
+	} while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ETIMEDOUT;
+	if (n < 0 || getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &sl))
+		return -errno;
+	return -err;
+}
+
+int lm_net_connect_timeout(const char *spec, int *fd, int secs)
+{
+	struct addrinfo *res, *ai;
+	int err, s = -1;
+
+	err = resolve(spec, 0, &res);
+	if (err)
+		return err;
+	err = -EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next) {
+		s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+			   SOCK_NONBLOCK, 0);
+		if (s < 0)
+			continue;
+		err = connect_wait(s, ai, secs * 1000);
+		if (!err)
+			break;
+		close(s);
+		s = -1;
+	}
+	freeaddrinfo(res);
+	if (s < 0)
+		return err;
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
+	set_nodelay(s);
+	*fd = s;
+	return 0;
+}
+
+int lm_net_lost(int err)
+{
+	switch (-err) {
+	case ECONNRESET:
+	case ECONNABORTED:
+	case ECONNREFUSED:
+	case EPIPE:
+	case ETIMEDOUT:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENETDOWN:
+	case ENOTCONN:
+		return 1;
+	}
+	return 0;
+}
+
+void lm_net_watch(int fd, int secs)
+{
+	int one = 1, idle = 1, cnt = secs > 1 ? secs : 1;
+	unsigned int ms = (secs > 0 ? secs : 1) * 1000U;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+}
+
 static void addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -410,6 +490,18 @@ static int server_check_resp(struct lm_auth *a, const struct auth_hello *h,
 {
 	unsigned char mac[MAC_LEN];
 
+	if (r->magic == AUTH_MAGIC && r->chan == LM_CHAN_REJOIN &&
+	    chan == LM_CHAN_REQ) {
+		fprintf(stderr, "%s: peer %s wants to rejoin a migration this receiver no longer runs; refused\n",
+			a->prefix, peer);
+		return result_refuse(fd, "unknown session");
+	}
+	if (r->magic == AUTH_MAGIC && r->chan == LM_CHAN_REQ &&
+	    chan == LM_CHAN_REJOIN) {
+		fprintf(stderr, "%s: peer %s starts a migration while this receiver waits for a lost sender to come back; refused\n",
+			a->prefix, peer);
+		return result_refuse(fd, "busy: waiting for a lost sender; try again later");
+	}
 	if (r->magic != AUTH_MAGIC || r->chan != chan) {
 		fprintf(stderr, "%s: peer %s speaks no lazymig protocol; refused\n",
 			a->prefix, peer);
@@ -431,7 +523,7 @@ static int server_check_resp(struct lm_auth *a, const struct auth_hello *h,
 				     "receiver requires --token-file" :
 				     "receiver has no --token-file");
 	}
-	if (chan == LM_CHAN_BULK &&
+	if (chan != LM_CHAN_REQ &&
 	    CRYPTO_memcmp(r->session, a->session, LM_SESSION_LEN)) {
 		fprintf(stderr, "%s: peer %s presented an unknown session; refused\n",
 			a->prefix, peer);
@@ -653,7 +745,7 @@ static int auth_client(int fd, struct lm_auth *a, enum lm_chan chan)
 	if (err)
 		return err;
 	r.mode = h.mode;
-	if (chan == LM_CHAN_BULK)
+	if (chan != LM_CHAN_REQ)
 		memcpy(r.session, a->session, LM_SESSION_LEN);
 	if (RAND_bytes(r.nonce, NONCE_LEN) != 1)
 		return -EIO;

@@ -27,6 +27,7 @@
 enum lm_chan {
 	LM_CHAN_REQ = 1,	/* metadata, fault requests and answers */
 	LM_CHAN_BULK = 2,	/* background push */
+	LM_CHAN_REJOIN = 3,	/* request channel again, same session */
 };
 
 struct lm_tls;
@@ -53,6 +54,7 @@ int lm_net_peer_is_loopback(int fd);
  * Receiver side of one connection: refuses non-loopback peers without a
  * token, then challenge-response in both directions.  For @chan ==
  * LM_CHAN_REQ a fresh session id is made and given out; for LM_CHAN_BULK
+ * and LM_CHAN_REJOIN (a sender coming back after losing its connections)
  * the peer must present a->session.  0, -EACCES (refused, said why on
  * stderr) or -errno.
  */
@@ -60,6 +62,17 @@ int lm_auth_server(int fd, struct lm_auth *a, enum lm_chan chan,
 		   const char *peer);
 /* Sender side; for LM_CHAN_REQ fills a->session. */
 int lm_auth_client(int fd, struct lm_auth *a, enum lm_chan chan);
+
+/*
+ * Notice a dead peer or path within about @secs seconds even when the
+ * connection is idle: TCP keepalive probes every second, and
+ * TCP_USER_TIMEOUT for data that stays unacknowledged.
+ */
+void lm_net_watch(int fd, int secs);
+/* 1 if -errno @err means the path or the peer went away (not a bad peer). */
+int lm_net_lost(int err);
+/* lm_net_connect() giving up after @secs seconds (and quietly). */
+int lm_net_connect_timeout(const char *spec, int *fd, int secs);
 
 /*
  * Blocking full read/write (EINTR and short transfers handled), through

@@ -323,6 +323,8 @@ static int on_request(struct lm_ps *ps, const struct lm_msg *m,
 		lm_ps_mark_sent(ps, m->space, m->addr, m->npages);
 		return 0;
 	case LM_MSG_RESUMED:
+		if (!ps->resumed && ps->cfg.resumed)
+			ps->cfg.resumed(ps->cfg.ctx);
 		ps->resumed = 1;
 		return 0;
 	case LM_MSG_DONE:
@@ -477,6 +479,43 @@ static void stop_pusher(struct lm_ps *ps)
 	ps->pusher_on = 0;
 }
 
+/*
+ * New channels from cfg.rejoin.  What was in flight is lost both ways:
+ * the destination re-sends its requests (and RESUMED); every page with
+ * data goes into the push again, and it ignores pages it already has.
+ */
+static int rejoin(struct lm_ps *ps, int why)
+{
+	size_t i;
+	int err;
+
+	if (!ps->cfg.rejoin || !lm_net_lost(why))
+		return why;
+	stop_pusher(ps);
+	err = ps->cfg.rejoin(ps->cfg.ctx, &ps->cfg.req_fd, &ps->cfg.bulk_fd);
+	if (err)
+		return err;
+	pthread_mutex_lock(&ps->lock);
+	for (i = 0; i < ps->nr; i++) {
+		struct ps_space *s = &ps->sp[i];
+		size_t words = LM_BITS_TO_LONGS(s->npages);
+
+		memcpy(s->todo, s->data, words * sizeof(long));
+		if (s->npages % LM_BPL)
+			s->todo[words - 1] &= (1UL << (s->npages % LM_BPL)) - 1;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	ps->cur_sp = 0;
+	ps->cur_bit = 0;
+	ps->req.fd = ps->cfg.req_fd;
+	ps->req.head = ps->req.tail = 0;
+	__atomic_store_n(&ps->stop, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&ps->push_err, 0, __ATOMIC_RELEASE);
+	ps->push_t0 = lm_now_ns();
+	ps->push_bytes = 0;
+	return 0;
+}
+
 int lm_ps_run(struct lm_ps *ps)
 {
 	int err = 0;
@@ -494,6 +533,8 @@ int lm_ps_run(struct lm_ps *ps)
 			err = start_pusher(ps);
 		if (!err)
 			err = __atomic_load_n(&ps->push_err, __ATOMIC_ACQUIRE);
+		if (err && !ps->done)
+			err = rejoin(ps, err);
 	}
 	stop_pusher(ps);
 	return err;

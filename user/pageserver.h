@@ -30,6 +30,16 @@ struct lm_ps_cfg {
 	void *ctx;
 	__u64 push_rate;	/* bytes/s on the bulk channel, 0: no limit */
 	pid_t pid;		/* for messages */
+	/*
+	 * The channels broke (reset, timeout, unreachable): get new ones to
+	 * the same destination session into req_fd and bulk_fd and return 0,
+	 * or give up (-errno).  NULL: a lost channel ends the migration.
+	 * The server then re-pushes every page the destination may not
+	 * have (it ignores what it has) and answers its re-sent requests.
+	 */
+	int (*rejoin)(void *ctx, int *req_fd, int *bulk_fd);
+	/* Called once, when the destination first says RESUMED. */
+	void (*resumed)(void *ctx);
 };
 
 struct lm_ps;

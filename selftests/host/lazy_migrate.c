@@ -419,7 +419,8 @@ TEST_F_TIMEOUT(mig, fail_after_resume, 120)
 	start_receive(_metadata, self, self->dst, self->addr, "token");
 	unsetenv("LAZYMIG_FAULT");
 	start_workload(_metadata, self, self->src, "64");
-	start_send(self, self->src, self->addr, "token", NULL);
+	/* it dials again in vain for 3 s, then gives up */
+	start_send(self, self->src, self->addr, "token", "--peer-timeout=3");
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf, sizeof(buf)));
 	self->restored = atoi(buf);
 	st = lm_wait_exit(&self->recv_pid, 60);

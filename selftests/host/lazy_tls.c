@@ -54,7 +54,7 @@ FIXTURE(tls) {
 
 FIXTURE_SETUP(tls)
 {
-	char exe[PATH_MAX], *d;
+	char exe[PATH_MAX], veth[16], *d;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	int me = getpid();
 
@@ -74,7 +74,8 @@ FIXTURE_SETUP(tls)
 		lm_sh("rm -rf %s", self->dir);
 		ASSERT_TRUE(0) TH_LOG("cannot copy the binaries to test");
 	}
-	if (lm_netns_pair(self->src, self->dst, me, SRC_IP, DST_IP)) {
+	snprintf(veth, sizeof(veth), "lmv%d", me);
+	if (lm_netns_pair(self->src, self->dst, veth, SRC_IP, DST_IP)) {
 		lm_sh("rm -rf %s", self->dir);
 		SKIP(return, "cannot create network namespaces");
 	}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <dirent.h>
 #include <errno.h>
+
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -181,7 +182,7 @@ static void sweep_stale_netns(void)
 int lm_net_setup(struct lm_net *n, const char *tag, int net,
 		 const char *const rel[], int nbins)
 {
-	char exe[PATH_MAX], from[PATH_MAX + 64], *build, ip4[2][16];
+	char exe[PATH_MAX], from[PATH_MAX + 64], *build, ip4[2][16], veth[16];
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	int me = getpid(), i;
 
@@ -215,7 +216,8 @@ int lm_net_setup(struct lm_net *n, const char *tag, int net,
 	lm_sh("ip netns del %s", n->src);
 	snprintf(ip4[0], sizeof(ip4[0]), "10.%d.0.1", net);
 	snprintf(ip4[1], sizeof(ip4[1]), "10.%d.0.2", net);
-	if (lm_netns_pair(n->src, n->dst, me, ip4[0], ip4[1]) ||
+	snprintf(veth, sizeof(veth), "lmv%d", me);
+	if (lm_netns_pair(n->src, n->dst, veth, ip4[0], ip4[1]) ||
 	    lm_sh("ip -n %s addr add fd%d::1/64 dev lmv%da nodad && "
 		  "ip -n %s addr add fd%d::2/64 dev lmv%db nodad",
 		  n->src, net, me, n->dst, net, me)) {
@@ -256,21 +258,21 @@ void lm_net_teardown(struct lm_net *n)
 	n->dir[0] = 0;
 }
 
-int lm_netns_pair(const char *src, const char *dst, int tag,
+int lm_netns_pair(const char *src, const char *dst, const char *veth,
 		  const char *src_ip, const char *dst_ip)
 {
 	if (lm_sh("ip netns add %s && ip netns add %s", src, dst)) {
 		lm_sh("ip netns del %s 2>/dev/null", src);
 		return -1;
 	}
-	if (lm_sh("ip link add lmv%da type veth peer name lmv%db && "
-		  "ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
-		  "ip -n %s addr add %s/24 dev lmv%da && "
-		  "ip -n %s addr add %s/24 dev lmv%db && "
-		  "ip -n %s link set lmv%da up && ip -n %s link set lmv%db up && "
+	if (lm_sh("ip link add %sa type veth peer name %sb && "
+		  "ip link set %sa netns %s && ip link set %sb netns %s && "
+		  "ip -n %s addr add %s/24 dev %sa && "
+		  "ip -n %s addr add %s/24 dev %sb && "
+		  "ip -n %s link set %sa up && ip -n %s link set %sb up && "
 		  "ip -n %s link set lo up && ip -n %s link set lo up",
-		  tag, tag, tag, src, tag, dst, src, src_ip, tag, dst, dst_ip,
-		  tag, src, tag, dst, tag, src, dst)) {
+		  veth, veth, veth, src, veth, dst, src, src_ip, veth, dst,
+		  dst_ip, veth, src, veth, dst, veth, src, dst)) {
 		lm_netns_del(src, dst);
 		return -1;
 	}
@@ -281,4 +283,74 @@ void lm_netns_del(const char *src, const char *dst)
 {
 	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
 	      src, dst);
+}
+
+int lm_snapshot_bins(const char *dir, char **bins, const char *const *names,
+		     int n, size_t len)
+{
+	char to[PATH_MAX];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(to, sizeof(to), "%s/%s", dir, names[i]);
+		if (snapshot_bin(bins[i], to, !strcmp(names[i], "lazymig")))
+			return -1;
+		snprintf(bins[i], len, "%s", to);
+	}
+	return 0;
+}
+
+int lm_count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static int status_field(pid_t pid, const char *key, char *out, size_t len)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strstr(buf, key);
+	if (!p)
+		return -1;
+	p += strlen(key);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	snprintf(out, len, "%s", p);
+	return 0;
+}
+
+long lm_rss_kib(pid_t pid)
+{
+	char v[64];
+
+	return status_field(pid, "VmRSS:", v, sizeof(v)) ? -1 :
+	       strtol(v, NULL, 10);
+}
+
+char lm_proc_state(pid_t pid)
+{
+	char v[8];
+
+	return status_field(pid, "State:", v, sizeof(v)) ? 0 : v[0];
 }

@@ -31,13 +31,6 @@ long long lm_json_num(const char *json, const char *key);
 void lm_write_token(const char *dir, const char *name, const char *tok);
 /* "dir/name" in one of 8 rotating static buffers. */
 char *lm_in_dir(const char *dir, const char *name);
-/*
- * Network namespaces src and dst joined by a veth pair lmv<tag>a/b with
- * src_ip and dst_ip (/24), loopback up in both.  0, or -1 (nothing left).
- */
-int lm_netns_pair(const char *src, const char *dst, int tag,
-		  const char *src_ip, const char *dst_ip);
-void lm_netns_del(const char *src, const char *dst);
 
 /*
  * Two network namespaces lmsrcPID and lmdstPID joined by a veth pair
@@ -62,5 +55,24 @@ int lm_net_setup(struct lm_net *n, const char *tag, int net,
 		 const char *const rel[], int nbins);
 /* Remove the workload files listed in dir/state, namespaces, dir. */
 void lm_net_teardown(struct lm_net *n);
+
+/*
+ * Network namespaces src and dst joined by veth pair <veth>a (in src,
+ * src_ip/24) and <veth>b (in dst, dst_ip/24), both up with lo.  0, or -1
+ * with nothing left behind.
+ */
+int lm_netns_pair(const char *src, const char *dst, const char *veth,
+		  const char *src_ip, const char *dst_ip);
+/* ip netns del both (the veth pair goes with them). */
+void lm_netns_del(const char *src, const char *dst);
+/* Copy bins[i] into dir/names[i] (until the copy runs), bins[i] = copy. */
+int lm_snapshot_bins(const char *dir, char **bins, const char *const *names,
+		     int n, size_t len);
+/* Open fds of pid (entries of /proc/PID/fd), or -1. */
+int lm_count_fds(pid_t pid);
+/* VmRSS of pid in KiB, or -1. */
+long lm_rss_kib(pid_t pid);
+/* State letter of pid from /proc/PID/status (R, S, T, Z...), 0 if gone. */
+char lm_proc_state(pid_t pid);
 
 #endif
