@@ -118,7 +118,10 @@ struct lm_lazy;
  * pagemap.  Counts pages_total/pages_zero of those VMAs into st.
  */
 int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out);
-/* Install pages (eager ones, before resume) into the root mm. */
+/*
+ * Install pages (eager ones, before resume) into the root mm: @npages
+ * counts 4 KiB pages, as on the wire (a huge page: all of its 4 KiB).
+ */
 int lm_lazy_install(struct lm_lazy *l, __u32 space, __u64 addr,
 		    __u64 npages, const void *data);
 /* Safe from another thread: process @pid now runs; start the push. */
@@ -136,5 +139,14 @@ void lm_lazy_destroy(struct lm_lazy *l);
 
 /* UFFD_FEATURE_* the daemon asks for, limited to what the kernel has. */
 __u64 lm_lazy_uffd_features(void);
+
+/* ---- hugetlb (lazy_hugetlb.c) ---- */
+
+/*
+ * Why a private hugetlb VMA, or a hugetlb shm object, is restored
+ * eagerly with @features (UFFD_FEATURE_*); NULL: it can be lazy.
+ */
+const char *lm_huge_vma_eager_why(const struct lm_vma_img *v, __u64 features);
+const char *lm_huge_shm_eager_why(const struct lm_shm *s, __u64 features);
 
 #endif
