@@ -59,7 +59,7 @@ FIXTURE(ev) {
 	char tool[PATH_MAX], wl[PATH_MAX];
 	char addr[64];
 	pid_t wl_pid, recv_pid, send_pid, restored;
-	long huge_old;		/* nr_hugepages before, or -1 */
+	long huge_added;	/* what we added to nr_hugepages, or -1 */
 };
 
 FIXTURE_VARIANT(ev) {
@@ -140,21 +140,20 @@ static void restore_huge(FIXTURE_DATA(ev) *self);
  */
 static int reserve_huge(FIXTURE_DATA(ev) *self, char *why, size_t len)
 {
-	long total = huge_info("Total"), usable = -1;
+	long total = huge_info("Total"), old = read_long(NR_HUGE);
+	long usable = -1;
 	int i;
 
-	self->huge_old = read_long(NR_HUGE);
-	if (self->huge_old < 0 || total < 0) {
+	if (old < 0 || total < 0) {
 		snprintf(why, len, "no hugetlb pool here (%s)", NR_HUGE);
-		self->huge_old = -1;
 		return -1;
 	}
 	if (write_long(NR_HUGE, total + HUGE_NEED)) {
 		snprintf(why, len, "cannot write %s: %s", NR_HUGE,
 			 strerror(errno));
-		self->huge_old = -1;
 		return -1;
 	}
+	self->huge_added = total + HUGE_NEED - old;
 	for (i = 0; i < 50; i++) {
 		usable = huge_info("Free") - huge_info("Rsvd");
 		if (usable >= HUGE_NEED)
@@ -169,18 +168,24 @@ static int reserve_huge(FIXTURE_DATA(ev) *self, char *why, size_t len)
 	return -1;
 }
 
-/* Pages still held by a process on its way out shrink later: retry. */
+/*
+ * Take back what we added, relative to the pool as it is now: another
+ * test raising it meanwhile keeps its own pages.  Pages still held by a
+ * process on its way out shrink later: retry.
+ */
 static void restore_huge(FIXTURE_DATA(ev) *self)
 {
+	long cur;
 	int i;
 
-	for (i = 0; self->huge_old >= 0 && i < 50; i++) {
-		if (!write_long(NR_HUGE, self->huge_old) &&
-		    read_long(NR_HUGE) == self->huge_old)
+	for (i = 0; self->huge_added > 0 && i < 50; i++) {
+		cur = read_long(NR_HUGE);
+		if (cur >= 0 && !write_long(NR_HUGE, cur > self->huge_added ?
+					    cur - self->huge_added : 0))
 			break;
 		usleep(100 * 1000);
 	}
-	self->huge_old = -1;
+	self->huge_added = -1;
 }
 
 static void paths(FIXTURE_DATA(ev) *self)
@@ -229,7 +234,7 @@ FIXTURE_SETUP(ev)
 	char why[256];
 
 	paths(self);
-	self->huge_old = -1;
+	self->huge_added = -1;
 	if (variant->huge && reserve_huge(self, why, sizeof(why)))
 		SKIP(return, "%s", why);
 	snprintf(self->src, sizeof(self->src), "lmsrc%d", me);
@@ -467,7 +472,7 @@ TEST_F_TIMEOUT(ev, lazy, 300)
 	snprintf(want, sizeof(want), "\"%s\":\"uffd-missing%s",
 		 variant->mech, variant->huge ? "-hugetlb\"" : "");
 	if (!variant->huge && !strstr(json, want))
-		SKIP(return, "%s is restored eagerly here (fd-reachable)",
+		SKIP(return, "%s is restored eagerly here (see eager_shm)",
 		     variant->mech);
 	ASSERT_NE(NULL, strstr(json, want)) TH_LOG("want %s", want);
 	EXPECT_GT(data * unit / 4, lm_json_num(json, "bytes_before_resume"));
