@@ -241,16 +241,41 @@ static long read_num(const char *path)
 	return strtol(buf, NULL, 10);
 }
 
+/* Is the page at @addr of @mm there (pagemap)?  1, 0, or -1: unknown. */
+static int page_present(struct lm_lazy *l, struct lm_mm *mm, __u64 addr)
+{
+	pid_t pid = is_root(l, mm) ? l->cfg.pid : mm->pid;
+	char path[64];
+	__u64 e;
+	int fd, n;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = pread(fd, &e, sizeof(e), addr / LM_PAGE_SIZE * sizeof(e));
+	close(fd);
+	if (n != sizeof(e))
+		return -1;
+	return (e >> 63) & 1;
+}
+
 /*
  * A hugetlb UFFDIO_COPY whose huge page cannot be allocated fails with
- * EEXIST on this host's kernel (6.18), as if the page were there.  Never
- * take that for an installed page: with no unreserved huge page left in
- * the pool, it is the pool.  (A forked child needs its own copy of each
- * page still lazy when it forked: the pool must hold them.)
+ * EEXIST on this host's kernel (6.18; seen with an exhausted pool and
+ * with a hugetlbfs size limit), as if the page were there.  Never take
+ * that for an installed page: ask pagemap where the mm is known (the
+ * process, or a child seen faulting), else the pool (no unreserved huge
+ * page left: it is the pool).  A forked child needs its own copy of each
+ * page still lazy when it forked: the pool must hold them.  Returns 0
+ * (the page is there) or -ENOMEM.
  */
 static int huge_eexist(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
 		       __u64 ps)
 {
+	int there = mm ? page_present(l, mm, addr) : -1;
 	char path[96];
 	long nfree, resv;
 
@@ -262,9 +287,10 @@ static int huge_eexist(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
 		 "/sys/kernel/mm/hugepages/hugepages-%llukB/resv_hugepages",
 		 (unsigned long long)(ps >> 10));
 	resv = read_num(path);
-	if (nfree < 0 || resv < 0 || nfree > resv)
-		return 0;	/* really there */
-	LOG(l, "no free %llu KiB huge page for 0x%llx in %s (free %ld, reserved %ld): the hugetlb pool is exhausted; raise vm.nr_hugepages",
+	if (there == 1 ||
+	    (there < 0 && (nfree < 0 || resv < 0 || nfree > resv)))
+		return 0;
+	LOG(l, "no %llu KiB huge page could be allocated for 0x%llx in %s (pool: free %ld, reserved %ld): raise vm.nr_hugepages (or the hugetlb limit)",
 	    (unsigned long long)(ps >> 10), (unsigned long long)addr,
 	    mm ? (is_root(l, mm) ? "the process" : "a forked child") :
 	    "a shared hugetlb object", nfree, resv);
@@ -561,8 +587,13 @@ static int zero_fill(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
 	return ioctl(mm->uffd, UFFDIO_COPY, &c) ? errno : 0;
 }
 
+/*
+ * Zeros where a fault found no data.  @shared: a mapping of a shm object,
+ * where EEXIST means the object has the page (another mapping put it in
+ * the page cache) though this mm has no entry for it yet.
+ */
 static int zero_page(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
-		     __u64 ps)
+		     __u64 ps, int shared)
 {
 	for (;;) {
 		int err = zero_fill(l, mm, addr, ps);
@@ -570,7 +601,7 @@ static int zero_page(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
 		if (!err)
 			return 0;
 		if (err == EEXIST && ps > LM_PAGE_SIZE &&
-		    huge_eexist(l, mm, addr, ps))
+		    huge_eexist(l, shared ? NULL : mm, addr, ps))
 			return -ENOMEM;
 		if (err == EEXIST) {
 			uffd_wake(mm, addr, ps);
@@ -680,7 +711,7 @@ static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
 		/* a hole of the object, or just installed: zero or wake */
 		if (is_root(l, f->mm))
 			l->st->zero_faults++;
-		return zero_page(l, f->mm, addr, ps);
+		return zero_page(l, f->mm, addr, ps, 1);
 	}
 	f->addr = addr;
 	if (fault_push(&l->pending, f->mm, addr, ps, f->t0))
@@ -712,7 +743,7 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	if (!r || !lm_test_bit(r->lazy, idx)) {
 		if (is_root(l, mm))
 			l->st->zero_faults++;
-		return zero_page(l, mm, f->addr & ~(ps - 1), ps);
+		return zero_page(l, mm, f->addr & ~(ps - 1), ps, 0);
 	}
 	f->addr = r->start + idx * ps;
 	if (fault_push(&l->pending, mm, f->addr, ps, f->t0))
@@ -1033,6 +1064,8 @@ static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
 			       LM_PAGE_SIZE, lm_now_ns()))
 			return -ENOMEM;
 		l->queued.v[l->queued.nr - 1].tid = m->arg.pagefault.feat.ptid;
+		if (!mm->pid)	/* a child: where its pagemap is */
+			mm->pid = m->arg.pagefault.feat.ptid;
 		return 0;
 	case UFFD_EVENT_FORK:
 		l->st->events[LM_EV_FORK]++;
@@ -1059,6 +1092,13 @@ static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
  * Read every message waiting on mm's uffd; events take effect now,
  * faults are queued.  An empty read yields briefly: a caller that saw
  * EAGAIN waits for an event the kernel is still producing (fork).
+ *
+ * While lazy shm objects remain, the madvise() calls in flight are noted
+ * before each read (see note_madvise), and then only one message is read,
+ * one that poll() saw queued before the note: its thread was still
+ * blocked in madvise() when noted.  A batch could hold a REMOVE queued
+ * after the note, whose thread the read releases at once (a hugetlb
+ * MADV_REMOVE punches and returns before a second look finds it).
  */
 static int read_events(struct lm_lazy *l, struct lm_mm *mm)
 {
@@ -1069,13 +1109,23 @@ static int read_events(struct lm_lazy *l, struct lm_mm *mm)
 		return 0;
 
 	for (;;) {
+		size_t want = sizeof(msgs);
 		ssize_t n, i;
 		int err;
 
 		l->nr_adv = 0;
-		if (l->resumed && objs_pending(l))
+		if (l->resumed && objs_pending(l)) {
+			struct pollfd p = { .fd = mm->uffd, .events = POLLIN };
+
+			if (!poll(&p, 1, 0)) {	/* nothing queued */
+				if (!got)
+					sched_yield();
+				return 0;
+			}
 			note_madvise(l, l->cfg.pid, 0);
-		n = read(mm->uffd, msgs, sizeof(msgs));
+			want = sizeof(msgs[0]);
+		}
+		n = read(mm->uffd, msgs, want);
 
 		if (n < 0 && errno == EINTR)
 			continue;
