@@ -9,6 +9,13 @@
  * that fit one message (LM_HUGE_PAGE_MAX): 1 GiB pages stay eager.  The
  * sender decides (mark_lazy), the receiver says why in its stats; both
  * ask these functions so that the two agree.
+ *
+ * What lazy costs: a child forked while private hugetlb pages are still
+ * lazy gets its own copy of each one it touches, or that is pushed while
+ * it lives (eagerly, it would share the parent's until a write).  The
+ * pool must hold them; when it cannot, the daemon fails the migration
+ * with a message saying so (lazy.c huge_eexist()), never zeros.  The
+ * stats count a huge page as one page.
  */
 #include <string.h>
 #include <linux/userfaultfd.h>
