@@ -209,6 +209,13 @@ static int send_map_range(struct sender *sd, const struct lm_pagemap_img *pm,
 	__u64 i, j;
 	int err;
 
+	/* sd->buf holds RUN_BYTES; a stream record at most LM_REC_MAX */
+	if (ps > RUN_BYTES && lm_find_next_bit(pm->bitmap, hi, lo) < hi) {
+		fprintf(stderr, "send: pid %d: %llu KiB huge pages with data at 0x%llx; huge pages over %lu KiB cannot be migrated\n",
+			sd->o.pid, (unsigned long long)(ps >> 10),
+			(unsigned long long)pm->m.addr, RUN_BYTES >> 10);
+		return -EOPNOTSUPP;
+	}
 	for (i = lm_find_next_bit(pm->bitmap, hi, lo); i < hi;
 	     i = lm_find_next_bit(pm->bitmap, hi, j)) {
 		struct lm_pages p = { .space = pm->m.space, .page_size = ps };
