@@ -29,7 +29,7 @@ static const char *huge_why(__u64 page_size, __u64 features)
 	if (page_size <= LM_PAGE_SIZE)
 		return "no huge page size recorded";
 	if (page_size > LM_HUGE_PAGE_MAX)
-		return "huge pages over 2 MiB (1 GiB) are not restored lazily: one fault would move a whole page";
+		return "huge pages over 2 MiB (1 GiB) are not restored lazily (and send refuses them with data)";
 	return NULL;
 }
 
