@@ -240,7 +240,9 @@ static int read_eager_pages(struct receiver *rv)
 		if (t != LM_REC_PAGES)
 			continue;
 		if (rv->lazy && lm_pages_in_lazy_vma(&rv->img, &p)) {
-			err = lm_lazy_install(rv->lz, p.space, p.addr, p.npages,
+			err = lm_lazy_install(rv->lz, p.space, p.addr,
+					      p.npages * (p.page_size /
+							  LM_PAGE_SIZE),
 					      data);
 		} else {
 			err = lm_restore_write_pages(rv->r, &p, data);
@@ -533,8 +535,15 @@ static void report(struct receiver *rv)
 }
 
 /* How the pages of one memory kind come in this migration. */
-static const char *kind_mechanism(const struct lm_vma *v, int module)
+static const char *kind_mechanism(const struct lm_vma_img *vi, __u64 f,
+				  char *buf, size_t len)
 {
+	const struct lm_vma *v = &vi->v;
+	const char *why;
+
+	if ((v->flags & LM_VMA_LAZY) && (v->kind == LM_MEM_HUGETLB_PRIVATE ||
+					 v->kind == LM_MEM_HUGETLB_SHARED))
+		return "uffd-missing-hugetlb";
 	if (v->flags & LM_VMA_LAZY)
 		return v->shm_id >= 0 ? "uffd-missing-shmem" : "uffd-missing";
 	switch (v->kind) {
@@ -544,7 +553,10 @@ static const char *kind_mechanism(const struct lm_vma *v, int module)
 	case LM_MEM_HUGETLB_SHARED:
 		return "eager (see eager_shm)";
 	case LM_MEM_HUGETLB_PRIVATE:
-		return "eager (lazy hugetlb not implemented yet)";
+		why = lm_huge_vma_eager_why(vi, f);
+		snprintf(buf, len, "eager (%s)",
+			 why ? why : "the source's kernel could not serve it lazily");
+		return buf;
 	case LM_MEM_FILE_PRIVATE:
 		return "eager (COW pages of a file mapping)";
 	case LM_MEM_FILE_SHARED:
@@ -574,9 +586,10 @@ static void append(char *buf, size_t len, const char *fmt, ...)
 }
 
 /* Per kind and per eager shm object, for the stats. */
-static void kinds_used(struct receiver *rv)
+static void kinds_used(struct receiver *rv, __u64 f)
 {
 	const struct lm_image *img = &rv->img;
+	char buf[160];
 	unsigned int seen = 0, i, n = 0;
 	struct lmdev d;
 	int module = !lmdev_open(&d, NULL, 1);
@@ -591,7 +604,9 @@ static void kinds_used(struct receiver *rv)
 		seen |= 1U << v->kind;
 		append(rv->st.kinds, sizeof(rv->st.kinds), "%s\"%s\":\"%s\"",
 		       rv->st.kinds[0] ? "," : "", lm_mem_kind_name(v->kind),
-		       rv->lazy ? kind_mechanism(v, module) : "eager (--eager)");
+		       rv->lazy ? kind_mechanism(&img->vmas[i], f, buf,
+						 sizeof(buf)) :
+		       "eager (--eager)");
 	}
 	for (i = 0; rv->lazy && i < img->proc.nr_shms; i++) {
 		const struct lm_shm *s = &img->shms[i].s;
@@ -603,6 +618,9 @@ static void kinds_used(struct receiver *rv)
 			why = "fd-reachable, no lazymig.ko: fd access would bypass userfaultfd";
 		else if (s->flags & LM_SHM_FD_REACHABLE)
 			why = "fd-reachable: lazymig.ko is there but the daemon does not use it yet";
+		else if (s->kind == LM_MEM_HUGETLB_SHARED)
+			why = lm_huge_shm_eager_why(s, f) ?:
+			      "the source's kernel could not serve it lazily";
 		if (n++ == 8) {
 			append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
 			       ",{\"more\":%u}", img->proc.nr_shms - 8);
@@ -617,14 +635,14 @@ static void kinds_used(struct receiver *rv)
 /* What the kernel offered and what this migration used, for the stats. */
 static void mechanism(struct receiver *rv, __u64 f)
 {
-	kinds_used(rv);
+	kinds_used(rv, f);
 	if (!rv->lazy) {
 		snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
 			 "pre-copy (--eager)");
 		return;
 	}
 	snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
-		 "userfaultfd missing faults, events:%s%s%s%s; anon private, anon shared, memfd without fd lazy; others eager",
+		 "userfaultfd missing faults, events:%s%s%s%s; lazy: anon, shared anon, fd-less memfd, hugetlb<=2M; else eager",
 		 f & UFFD_FEATURE_EVENT_FORK ? " fork" : "",
 		 f & UFFD_FEATURE_EVENT_REMAP ? " remap" : "",
 		 f & UFFD_FEATURE_EVENT_REMOVE ? " remove" : "",

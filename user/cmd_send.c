@@ -11,7 +11,8 @@
  * only the ones under each thread's stack pointer go before resume.
  * Shared anon objects and unsealed memfds that no fd or path reaches are
  * LM_SHM_LAZY (their VMAs LM_VMA_LAZY): none of their pages go before
- * resume.  Every other
+ * resume.  hugetlb (private anonymous, and shared objects no fd reaches)
+ * likewise, with pages of up to 2 MiB (lazy_hugetlb.c).  Every other
  * kind goes before resume.  --eager: everything goes
  * before resume (full pre-copy over the same path, for comparison).
  *
@@ -317,6 +318,7 @@ static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 
 static void mark_lazy(struct lm_image *img)
 {
+	__u64 f = lm_lazy_uffd_features();
 	unsigned int i;
 
 	img->hdr.flags |= LM_HDR_LAZY;
@@ -333,7 +335,10 @@ static void mark_lazy(struct lm_image *img)
 		     (s->kind == LM_MEM_MEMFD && !s->seals)) &&
 		    !(s->flags & LM_SHM_FD_REACHABLE) &&
 		    (!s->page_size || s->page_size == LM_PAGE_SIZE) &&
-		    (lm_lazy_uffd_features() & UFFD_FEATURE_MISSING_SHMEM))
+		    (f & UFFD_FEATURE_MISSING_SHMEM))
+			s->flags |= LM_SHM_LAZY;
+		if (s->kind == LM_MEM_HUGETLB_SHARED &&
+		    !lm_huge_shm_eager_why(s, f))
 			s->flags |= LM_SHM_LAZY;
 	}
 	for (i = 0; i < img->proc.nr_vmas; i++) {
@@ -342,7 +347,11 @@ static void mark_lazy(struct lm_image *img)
 		if (v->kind == LM_MEM_ANON_PRIVATE &&
 		    (!v->page_size || v->page_size == LM_PAGE_SIZE))
 			v->flags |= LM_VMA_LAZY;
-		if ((v->kind == LM_MEM_ANON_SHARED || v->kind == LM_MEM_MEMFD) &&
+		if (v->kind == LM_MEM_HUGETLB_PRIVATE &&
+		    !lm_huge_vma_eager_why(&img->vmas[i], f))
+			v->flags |= LM_VMA_LAZY;
+		if ((v->kind == LM_MEM_ANON_SHARED || v->kind == LM_MEM_MEMFD ||
+		     v->kind == LM_MEM_HUGETLB_SHARED) &&
 		    v->shm_id >= 0 &&
 		    (unsigned int)v->shm_id < img->proc.nr_shms &&
 		    (img->shms[v->shm_id].s.flags & LM_SHM_LAZY))
@@ -358,6 +367,13 @@ static int send_map_range(struct sender *sd, const struct lm_pagemap_img *pm,
 	__u64 i, j;
 	int err;
 
+	/* sd->buf holds RUN_BYTES; a stream record at most LM_REC_MAX */
+	if (ps > RUN_BYTES && lm_find_next_bit(pm->bitmap, hi, lo) < hi) {
+		fprintf(stderr, "send: pid %d: %llu KiB huge pages with data at 0x%llx; huge pages over %lu KiB cannot be migrated\n",
+			sd->o.pid, (unsigned long long)(ps >> 10),
+			(unsigned long long)pm->m.addr, RUN_BYTES >> 10);
+		return -EOPNOTSUPP;
+	}
 	for (i = lm_find_next_bit(pm->bitmap, hi, lo); i < hi;
 	     i = lm_find_next_bit(pm->bitmap, hi, j)) {
 		struct lm_pages p = { .space = pm->m.space, .page_size = ps };
@@ -415,17 +431,21 @@ static int send_stack_pages(struct sender *sd)
 
 		for (; a <= (sp & ~(LM_PAGE_SIZE - 1)); a += LM_PAGE_SIZE) {
 			const struct lm_pagemap_img *pm = map_of(img, a);
-			__u64 i;
+			__u64 i, ps;
 
-			if (!pm || !is_lazy_map(img, &pm->m) || page_seen(sd, a))
+			if (!pm || !is_lazy_map(img, &pm->m))
 				continue;
-			i = (a - pm->m.addr) / LM_PAGE_SIZE;
+			ps = pm->m.page_size ? pm->m.page_size : LM_PAGE_SIZE;
+			i = (a - pm->m.addr) / ps;	/* a huge page: whole */
+			if (page_seen(sd, pm->m.addr + i * ps))
+				continue;
 			if (i >= pm->m.npages || !lm_test_bit(pm->bitmap, i))
 				continue;	/* zero page: nothing to send */
 			err = send_map_range(sd, pm, i, i + 1);
 			if (err)
 				return err;
-			lm_ps_mark_sent(sd->ps, 0, a, 1);
+			lm_ps_mark_sent(sd->ps, 0, pm->m.addr + i * ps,
+					ps / LM_PAGE_SIZE);
 		}
 	}
 	return 0;

@@ -58,6 +58,7 @@ enum { VIA_EAGER, VIA_REQ, VIA_BULK };
 struct fault {
 	struct lm_mm *mm;
 	__u64 addr;		/* page address in mm */
+	__u64 ps;		/* its page size (huge for hugetlb) */
 	__u64 t0;		/* when the fault was read */
 	pid_t tid;		/* faulting thread (UFFD_FEATURE_THREAD_ID), or 0 */
 };
@@ -105,6 +106,7 @@ struct lm_lazy {
 	struct lm_obj *objs;	/* [nr_objs], by space */
 	size_t nr_objs;
 	int own_uffd;		/* the daemon's mappings of lazy objects */
+	char *zeros;		/* LM_HUGE_PAGE_MAX of zeros, for hugetlb */
 	struct lm_stats *st;
 	struct lm_mm **mms;	/* [0]: the restored process (tree: root) */
 	size_t nr_mms;
@@ -124,7 +126,7 @@ struct lm_lazy {
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
-		      __u64 t0)
+		      __u64 ps, __u64 t0)
 {
 	if (fv->nr == fv->cap) {
 		size_t cap = fv->cap ? 2 * fv->cap : 64;
@@ -135,7 +137,8 @@ static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
 		fv->v = n;
 		fv->cap = cap;
 	}
-	fv->v[fv->nr++] = (struct fault){ mm, addr, t0 };
+	fv->v[fv->nr++] = (struct fault){ .mm = mm, .addr = addr, .ps = ps,
+					  .t0 = t0 };
 	return 0;
 }
 
@@ -313,6 +316,78 @@ static void mm_dead(struct lm_lazy *l, struct lm_mm *mm)
 
 static int read_events(struct lm_lazy *l, struct lm_mm *mm);
 
+static long read_num(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtol(buf, NULL, 10);
+}
+
+/* Is the page at @addr of @mm there (pagemap)?  1, 0, or -1: unknown. */
+static int page_present(struct lm_lazy *l, struct lm_mm *mm, __u64 addr)
+{
+	pid_t pid = is_root(l, mm) ? l->cfg.pid : mm->pid;
+	char path[64];
+	__u64 e;
+	int fd, n;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = pread(fd, &e, sizeof(e), addr / LM_PAGE_SIZE * sizeof(e));
+	close(fd);
+	if (n != sizeof(e))
+		return -1;
+	return (e >> 63) & 1;
+}
+
+/*
+ * A hugetlb UFFDIO_COPY whose huge page cannot be allocated fails with
+ * EEXIST on this host's kernel (6.18; seen with an exhausted pool and
+ * with a hugetlbfs size limit), as if the page were there.  Never take
+ * that for an installed page: ask pagemap where the mm is known (the
+ * process, or a child seen faulting), else the pool (no unreserved huge
+ * page left: it is the pool).  A forked child needs its own copy of each
+ * page still lazy when it forked: the pool must hold them.  Returns 0
+ * (the page is there) or -ENOMEM.
+ */
+static int huge_eexist(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
+		       __u64 ps)
+{
+	int there = mm ? page_present(l, mm, addr) : -1;
+	char path[96];
+	long nfree, resv;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
+		 (unsigned long long)(ps >> 10));
+	nfree = read_num(path);
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/mm/hugepages/hugepages-%llukB/resv_hugepages",
+		 (unsigned long long)(ps >> 10));
+	resv = read_num(path);
+	if (there == 1 ||
+	    (there < 0 && (nfree < 0 || resv < 0 || nfree > resv)))
+		return 0;
+	LOG(l, "no %llu KiB huge page could be allocated for 0x%llx in %s (pool: free %ld, reserved %ld): raise vm.nr_hugepages (or the hugetlb limit)",
+	    (unsigned long long)(ps >> 10), (unsigned long long)addr,
+	    mm ? (is_root(l, mm) ? "the process" : "a forked child") :
+	    "a shared hugetlb object", nfree, resv);
+	return -ENOMEM;
+}
+
 /*
  * UFFDIO_COPY of pages [lo, hi) of run r from data.  Clears the bits of
  * what got installed (or was found installed).  0, -EAGAIN (read events,
@@ -341,6 +416,9 @@ static int copy_seg(struct lm_lazy *l, struct lm_mm *mm, struct lm_run *r,
 		data += done * ps;
 		if (!err)
 			return 0;
+		if (err == EEXIST && ps > LM_PAGE_SIZE &&
+		    huge_eexist(l, mm, r->start + lo * ps, ps))
+			return -ENOMEM;
 		if (err == EEXIST) {	/* already there: not ours to fill */
 			count_installed(l, mm, lm_run_clear(r, lo, lo + 1),
 					via);
@@ -368,7 +446,11 @@ static int copy_seg(struct lm_lazy *l, struct lm_mm *mm, struct lm_run *r,
 	return 0;
 }
 
-/* Install source pages space/src..+npages into one mm, where still lazy. */
+/*
+ * Install source pages space/src..+npages (4 KiB pages) into one mm,
+ * where still lazy: the pages of its runs the data covers whole (huge
+ * pages of a hugetlb run only whole, one UFFDIO_COPY for a run of them).
+ */
 static int install_mm(struct lm_lazy *l, struct lm_mm *mm, __u32 space,
 		      __u64 src, __u64 npages, const char *data, int via)
 {
@@ -380,7 +462,7 @@ retry:
 		struct lm_run *r = &mm->runs[mm->by_src[k]];
 		__u64 ps = r->page_size, rlen = r->end - r->start;
 		__u64 s = src > r->src ? src : r->src;
-		__u64 e = src + npages * ps;
+		__u64 e = src + npages * LM_PAGE_SIZE;
 		__u64 lo, hi, i, j;
 
 		if (r->space != space || r->src >= e)
@@ -433,7 +515,7 @@ static void settle_pending(struct lm_lazy *l)
 				continue;
 			}
 			/* installed through the daemon's mapping: wake it */
-			uffd_wake(f->mm, f->addr, LM_PAGE_SIZE);
+			uffd_wake(f->mm, f->addr, f->ps);
 		} else if (r && lm_test_bit(r->lazy, (f->addr - r->start) /
 					    r->page_size)) {
 			i++;
@@ -466,13 +548,17 @@ static __u64 obj_clear(struct lm_obj *o, __u64 lo, __u64 hi)
 	return n;
 }
 
-/* UFFDIO_COPY of the lazy pages among [lo, hi) of @o, by offset. */
+/*
+ * UFFDIO_COPY of the lazy pages of @o among offset src..+npages (4 KiB
+ * pages); a huge page of a hugetlb object only whole.
+ */
 static int install_obj(struct lm_lazy *l, struct lm_obj *o, __u64 src,
 		       __u64 npages, const char *data, int via)
 {
-	__u64 lo = src / o->ps, hi = lo + npages, i, j;
+	__u64 lo = src / o->ps, hi = (src + npages * LM_PAGE_SIZE) / o->ps;
+	__u64 i, j;
 
-	if (src % o->ps || lo >= o->npages)
+	if (src % o->ps || lo >= o->npages || hi <= lo)
 		return 0;
 	if (hi > o->npages)
 		hi = o->npages;
@@ -502,13 +588,19 @@ static int install_obj(struct lm_lazy *l, struct lm_obj *o, __u64 src,
 			c.src = (unsigned long)data + (i - lo) * o->ps;
 			c.len = o->ps;
 			c.copy = 0;
-			if (ioctl(l->own_uffd, UFFDIO_COPY, &c) &&
-			    errno != EEXIST) {
-				LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
-				    LM_SPACE_LOCAL(o->space) - 1,
-				    (unsigned long long)(i * o->ps),
-				    strerror(errno));
-				return -errno;
+			if (ioctl(l->own_uffd, UFFDIO_COPY, &c)) {
+				int e = errno;
+
+				if (e == EEXIST && o->ps > LM_PAGE_SIZE &&
+				    huge_eexist(l, NULL, c.dst, o->ps))
+					return -ENOMEM;
+				if (e != EEXIST) {
+					LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
+					    LM_SPACE_LOCAL(o->space) - 1,
+					    (unsigned long long)(i * o->ps),
+					    strerror(e));
+					return -e;
+				}
 			}
 			count_obj(l, o, obj_clear(o, i, i + 1), via);
 		}
@@ -548,27 +640,61 @@ int lm_lazy_install(struct lm_lazy *l, __u32 space, __u64 addr,
 	return install(l, space, addr, npages, data, VIA_EAGER);
 }
 
-static int zero_page(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
+/*
+ * UFFDIO_ZEROPAGE does not serve hugetlb: a huge page is filled with one
+ * UFFDIO_COPY from zeros mapped once (read-only, never touched: the
+ * kernel's zero page behind them).
+ */
+static int zero_fill(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
 		     __u64 ps)
 {
-	for (;;) {
-		struct uffdio_zeropage z = {
-			.range = { .start = addr, .len = ps },
-			.zeropage = 0,
-		};
-		int err;
+	struct uffdio_zeropage z = {
+		.range = { .start = addr, .len = ps },
+		.zeropage = 0,
+	};
+	struct uffdio_copy c = { .dst = addr, .len = ps, .copy = 0 };
 
-		if (!ioctl(mm->uffd, UFFDIO_ZEROPAGE, &z))
+	if (ps == LM_PAGE_SIZE)
+		return ioctl(mm->uffd, UFFDIO_ZEROPAGE, &z) ? errno : 0;
+	if (ps > LM_HUGE_PAGE_MAX)
+		return EINVAL;
+	if (!l->zeros) {
+		void *m = mmap(NULL, LM_HUGE_PAGE_MAX, PROT_READ,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			return errno;
+		l->zeros = m;
+	}
+	c.src = (unsigned long)l->zeros;
+	return ioctl(mm->uffd, UFFDIO_COPY, &c) ? errno : 0;
+}
+
+/*
+ * Zeros where a fault found no data.  @shared: a mapping of a shm object,
+ * where EEXIST means the object has the page (another mapping put it in
+ * the page cache) though this mm has no entry for it yet.
+ */
+static int zero_page(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
+		     __u64 ps, int shared)
+{
+	for (;;) {
+		int err = zero_fill(l, mm, addr, ps);
+
+		if (!err)
 			return 0;
-		if (errno == EEXIST) {
+		if (err == EEXIST && ps > LM_PAGE_SIZE &&
+		    huge_eexist(l, shared ? NULL : mm, addr, ps))
+			return -ENOMEM;
+		if (err == EEXIST) {
 			uffd_wake(mm, addr, ps);
 			return 0;
 		}
-		if (errno == ESRCH) {
+		if (err == ESRCH) {
 			mm_dead(l, mm);
 			return 0;
 		}
-		if (errno == ENOENT) {
+		if (err == ENOENT) {
 			/*
 			 * Unmapped or moved away since the fault: let the
 			 * thread retry its access, as it would have
@@ -577,11 +703,14 @@ static int zero_page(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
 			uffd_wake(mm, addr, ps);
 			return 0;
 		}
-		if (errno != EAGAIN) {
-			LOG(l, "UFFDIO_ZEROPAGE at 0x%llx on uffd %d: %s",
-			    (unsigned long long)addr, mm->uffd,
-			    strerror(errno));
-			return -errno;
+		if (err != EAGAIN) {
+			LOG(l, "%s at 0x%llx (%llu KiB) on uffd %d: %s",
+			    ps == LM_PAGE_SIZE ? "UFFDIO_ZEROPAGE" :
+			    "UFFDIO_COPY of a zero huge page",
+			    (unsigned long long)addr,
+			    (unsigned long long)(ps >> 10), mm->uffd,
+			    strerror(err));
+			return -err;
 		}
 		err = read_events(l, mm);
 		if (err)
@@ -649,20 +778,25 @@ static struct lm_run *learn_vma(struct lm_lazy *l, struct lm_mm *mm,
 	return lm_mm_find(mm, addr);
 }
 
-/* A fault on a mapping of a lazy shm object. */
+/*
+ * A fault on a mapping of a lazy shm object (a hugetlb one: its huge
+ * page, aligned in the mapping as in the object).
+ */
 static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
 			   struct lm_run *r)
 {
-	__u64 idx, addr = f->addr & ~(LM_PAGE_SIZE - 1);
-	struct lm_obj *o = obj_page(l, r, addr, &idx);
+	struct lm_obj *o = r->space ? obj_of(l, r->space) : NULL;
+	__u64 idx, ps = o ? o->ps : LM_PAGE_SIZE;
+	__u64 addr = f->addr & ~(ps - 1);
 
+	o = obj_page(l, r, addr, &idx);
 	if (!o || !lm_test_bit(o->lazy, idx)) {
 		/* a hole of the object, or just installed: zero or wake */
 		count_zero_fault(l, f->mm);
-		return zero_page(l, f->mm, addr, LM_PAGE_SIZE);
+		return zero_page(l, f->mm, addr, ps, 1);
 	}
 	f->addr = addr;
-	if (fault_push(&l->pending, f->mm, addr, f->t0))
+	if (fault_push(&l->pending, f->mm, addr, ps, f->t0))
 		return -ENOMEM;
 	if (lm_test_bit(o->req, idx))
 		return 0;
@@ -689,10 +823,10 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	}
 	if (!r || !lm_test_bit(r->lazy, idx)) {
 		count_zero_fault(l, mm);
-		return zero_page(l, mm, f->addr & ~(ps - 1), ps);
+		return zero_page(l, mm, f->addr & ~(ps - 1), ps, 0);
 	}
 	f->addr = r->start + idx * ps;
-	if (fault_push(&l->pending, mm, f->addr, f->t0))
+	if (fault_push(&l->pending, mm, f->addr, ps, f->t0))
 		return -ENOMEM;
 	if (lm_test_bit(r->req, idx))
 		return 0;	/* already asked; the answer wakes all */
@@ -725,9 +859,9 @@ static void wake_pending(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		struct fault *f = &l->pending.v[i];
 
 		if (f->mm == mm && f->addr >= start && f->addr < end) {
-			uffd_wake(mm, f->addr, LM_PAGE_SIZE);
+			uffd_wake(mm, f->addr, f->ps);
 			if (shift)
-				uffd_wake(mm, f->addr + shift, LM_PAGE_SIZE);
+				uffd_wake(mm, f->addr + shift, f->ps);
 			fault_del(&l->pending, i);
 		} else {
 			i++;
@@ -752,7 +886,7 @@ static int send_drops(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		if (s >= e || LM_SPACE_LOCAL(r->space))	/* shm: see handle_remove */
 			continue;
 		err = req_send(l, LM_MSG_DROP, r->space,
-			       r->src + (s - r->start), (e - s) / r->page_size,
+			       r->src + (s - r->start), (e - s) / LM_PAGE_SIZE,
 			       NULL, 0);
 		if (err)
 			return err;
@@ -817,6 +951,49 @@ static void note_madvise(struct lm_lazy *l, pid_t pid, int depth)
 			}
 		}
 		fclose(fp);
+	}
+	closedir(dir);
+}
+
+/*
+ * A fatal error after the process forked: once the uffds close, its
+ * children would read zeros where their lazy pages should be.  Kill every
+ * descendant of @pid (the receiver kills @pid itself): each one's
+ * children are listed before it dies, so none escapes by reparenting.
+ */
+static void kill_descendants(pid_t pid, int depth)
+{
+	char path[300], buf[4096];
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char *p, *q;
+		FILE *fp;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid,
+			 de->d_name);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (!fgets(buf, sizeof(buf), fp))
+			buf[0] = 0;
+		fclose(fp);
+		for (p = buf; *p; p = q) {
+			long c = strtol(p, &q, 10);
+
+			if (q == p)
+				break;
+			if (depth < 16)
+				kill_descendants(c, depth + 1);
+			kill(c, SIGKILL);
+		}
 	}
 	closedir(dir);
 }
@@ -888,8 +1065,8 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		n = obj_clear(o, lo, hi);
 		o->nlazy -= n;
 		count_drop(l, LM_SPACE_MEMBER(o->space), n);
-		req_send(l, LM_MSG_DROP, o->space, lo * o->ps, hi - lo, NULL,
-			 0);
+		req_send(l, LM_MSG_DROP, o->space, lo * o->ps,
+			 (hi - lo) * (o->ps / LM_PAGE_SIZE), NULL, 0);
 	}
 }
 
@@ -973,9 +1150,11 @@ static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
 				ms->faults++;
 		}
 		if (fault_push(&l->queued, mm, m->arg.pagefault.address,
-			       lm_now_ns()))
+			       LM_PAGE_SIZE, lm_now_ns()))
 			return -ENOMEM;
 		l->queued.v[l->queued.nr - 1].tid = m->arg.pagefault.feat.ptid;
+		if (!mm->pid)	/* a child: where its pagemap is */
+			mm->pid = m->arg.pagefault.feat.ptid;
 		return 0;
 	case UFFD_EVENT_FORK:
 		l->st->events[LM_EV_FORK]++;
@@ -1002,6 +1181,13 @@ static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
  * Read every message waiting on mm's uffd; events take effect now,
  * faults are queued.  An empty read yields briefly: a caller that saw
  * EAGAIN waits for an event the kernel is still producing (fork).
+ *
+ * While lazy shm objects remain, the madvise() calls in flight are noted
+ * before each read (see note_madvise), and then only one message is read,
+ * one that poll() saw queued before the note: its thread was still
+ * blocked in madvise() when noted.  A batch could hold a REMOVE queued
+ * after the note, whose thread the read releases at once (a hugetlb
+ * MADV_REMOVE punches and returns before a second look finds it).
  */
 static int read_events(struct lm_lazy *l, struct lm_mm *mm)
 {
@@ -1012,13 +1198,23 @@ static int read_events(struct lm_lazy *l, struct lm_mm *mm)
 		return 0;
 
 	for (;;) {
+		size_t want = sizeof(msgs);
 		ssize_t n, i;
 		int err;
 
 		l->nr_adv = 0;
-		if (l->resumed && objs_pending(l))
+		if (l->resumed && objs_pending(l)) {
+			struct pollfd p = { .fd = mm->uffd, .events = POLLIN };
+
+			if (!poll(&p, 1, 0)) {	/* nothing queued */
+				if (!got)
+					sched_yield();
+				return 0;
+			}
 			note_madvise(l, l->cfg.pid, 0);
-		n = read(mm->uffd, msgs, sizeof(msgs));
+			want = sizeof(msgs[0]);
+		}
+		n = read(mm->uffd, msgs, want);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1621,6 +1817,10 @@ int lm_lazy_run(struct lm_lazy *l)
 		LOG(l, "after DONE: %s (ignored)", strerror(-err));
 		err = 0;
 	}
+	if (err && l->forked && l->resumed) {
+		LOG(l, "killing the children it forked: their lazy pages will not come");
+		kill_descendants(l->cfg.pid, 0);
+	}
 	return err;
 }
 
@@ -1651,7 +1851,13 @@ static int add_obj(struct lm_lazy *l, unsigned int member, int id)
 	o = &l->objs[l->nr_objs];
 	memset(o, 0, sizeof(*o));
 	o->space = LM_TREE_SPACE(member, id + 1);
-	o->ps = LM_PAGE_SIZE;
+	o->ps = sh->page_size > LM_PAGE_SIZE ? sh->page_size : LM_PAGE_SIZE;
+	if (o->ps > LM_HUGE_PAGE_MAX) {
+		LOG(l, "shm object %d has %llu KiB pages; lazily only up to %lu KiB",
+		    id, (unsigned long long)(o->ps >> 10),
+		    LM_HUGE_PAGE_MAX >> 10);
+		return -EINVAL;
+	}
 	o->npages = (sh->size + o->ps - 1) / o->ps;
 	o->map_len = o->npages * o->ps;
 	o->lazy = calloc(LM_BITS_TO_LONGS(o->npages + 1), sizeof(long));
@@ -1676,7 +1882,9 @@ static int add_obj(struct lm_lazy *l, unsigned int member, int id)
 	}
 	if (l->own_uffd < 0) {
 		struct uffdio_api api = { .api = UFFD_API,
-			.features = UFFD_FEATURE_MISSING_SHMEM };
+			.features = lm_lazy_uffd_features() &
+				    (UFFD_FEATURE_MISSING_SHMEM |
+				     UFFD_FEATURE_MISSING_HUGETLBFS) };
 
 		l->own_uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 		if (l->own_uffd < 0 || ioctl(l->own_uffd, UFFDIO_API, &api)) {
@@ -1820,9 +2028,11 @@ static int setup_loop(struct lm_lazy *l)
 		err = epoll_add(l->epfd, l->cfg.bulk_fd, &l->bulk_tag);
 	if (!err)
 		err = epoll_add(l->epfd, l->evfd, &l->ev_tag);
+	/* fault answers: runs of small pages, or a whole huge page */
 	if (!err)
 		err = lm_rx_init(&l->req, l->cfg.req_fd,
-				 LM_AROUND_PAGES * LM_PAGE_SIZE * 4);
+				 LM_AROUND_PAGES * LM_PAGE_SIZE * 4 +
+				 LM_HUGE_PAGE_MAX);
 	if (!err)
 		err = lm_rx_init(&l->bulk, l->cfg.bulk_fd,
 				 2 * LM_BULK_PAGES * LM_PAGE_SIZE +
@@ -1944,6 +2154,8 @@ void lm_lazy_destroy(struct lm_lazy *l)
 	free(l->mem);
 	if (l->own_uffd >= 0)
 		close(l->own_uffd);
+	if (l->zeros)
+		munmap(l->zeros, LM_HUGE_PAGE_MAX);
 	if (l->epfd >= 0)
 		close(l->epfd);
 	if (l->evfd >= 0)

@@ -164,7 +164,8 @@ int lm_lazy_add_member(struct lm_lazy *l, unsigned int member, int uffd,
 void lm_lazy_member_pid(struct lm_lazy *l, unsigned int member, pid_t pid);
 /*
  * Install pages (eager ones, before resume); space as on the wire
- * (LM_TREE_SPACE for a tree member).
+ * (LM_TREE_SPACE for a tree member); @npages counts 4 KiB pages, as on
+ * the wire (a huge page: all of its 4 KiB).
  */
 int lm_lazy_install(struct lm_lazy *l, __u32 space, __u64 addr,
 		    __u64 npages, const void *data);
@@ -190,5 +191,14 @@ int lm_kill_tree(pid_t pid);
 
 /* UFFD_FEATURE_* the daemon asks for, limited to what the kernel has. */
 __u64 lm_lazy_uffd_features(void);
+
+/* ---- hugetlb (lazy_hugetlb.c) ---- */
+
+/*
+ * Why a private hugetlb VMA, or a hugetlb shm object, is restored
+ * eagerly with @features (UFFD_FEATURE_*); NULL: it can be lazy.
+ */
+const char *lm_huge_vma_eager_why(const struct lm_vma_img *v, __u64 features);
+const char *lm_huge_shm_eager_why(const struct lm_shm *s, __u64 features);
 
 #endif

@@ -40,6 +40,7 @@ struct ps_space {
 };
 
 #define SERVER_NICE	-10	/* the request thread */
+#define MAX(a, b)	((a) > (b) ? (a) : (b))
 #define PUSH_POLL_MS	100	/* request thread checks the pusher */
 
 struct lm_ps {
@@ -122,7 +123,7 @@ static int add_image(struct lm_ps *ps, unsigned int member,
 		if (!(img->vmas[i].v.flags & LM_VMA_LAZY))
 			continue;
 		pm = lm_lazy_vma_map(img, &img->vmas[i]);
-		if (pm && pm->m.page_size <= LM_PAGE_SIZE &&
+		if (pm && pm->m.page_size <= LM_HUGE_PAGE_MAX &&
 		    add_space(ps, member, pm))
 			return -ENOMEM;
 	}
@@ -132,7 +133,7 @@ static int add_image(struct lm_ps *ps, unsigned int member,
 		if (!(img->shms[i].s.flags & LM_SHM_LAZY))
 			continue;
 		pm = lm_image_pagemap((struct lm_image *)img, i + 1, 0);
-		if (pm && pm->m.page_size <= LM_PAGE_SIZE &&
+		if (pm && pm->m.page_size <= LM_HUGE_PAGE_MAX &&
 		    add_space(ps, member, pm))
 			return -ENOMEM;
 	}
@@ -157,10 +158,11 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 		n += img->proc.nr_vmas + img->proc.nr_shms;
 	}
 	ps->sp = calloc(n, sizeof(*ps->sp));
+	/* room for a run of small pages, or one huge page */
 	ps->ans = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
-			 LM_AROUND_PAGES * LM_PAGE_SIZE);
+			 MAX(LM_AROUND_PAGES * LM_PAGE_SIZE, LM_HUGE_PAGE_MAX));
 	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
-			 LM_BULK_PAGES * LM_PAGE_SIZE);
+			 MAX(LM_BULK_PAGES * LM_PAGE_SIZE, LM_HUGE_PAGE_MAX));
 	if (!ps->sp || !ps->ans || !ps->out)
 		goto fail;
 	for (i = 0; i < nr; i++) {
@@ -198,31 +200,30 @@ static struct ps_space *next_space(struct lm_ps *ps, __u32 space, __u64 addr)
 	return lo < ps->nr && ps->sp[lo].space == space ? &ps->sp[lo] : NULL;
 }
 
+/*
+ * Pages of @space wholly inside [addr, addr + npages 4 KiB pages) leave
+ * todo: a huge page only when all of it is covered.
+ */
 static void clear_todo(struct lm_ps *ps, __u32 space, __u64 addr,
 		       __u64 npages)
 {
-	while (npages) {
-		struct ps_space *s = find_space(ps, space, addr);
-		__u64 i, n;
+	__u64 end = addr + npages * LM_PAGE_SIZE;
+	struct ps_space *s = find_space(ps, space, addr);
 
-		if (!s) {	/* not lazy here: skip to the next lazy range */
-			__u64 gap;
+	if (npages > (~0ULL - addr) / LM_PAGE_SIZE)
+		end = ~0ULL;
+	if (!s)		/* not lazy here: from the next lazy range on */
+		s = next_space(ps, space, addr);
+	for (; s && s < ps->sp + ps->nr && s->space == space && s->addr < end;
+	     s++) {
+		__u64 ps_ = s->page_size, lo = 0, hi, i;
 
-			s = next_space(ps, space, addr);
-			if (!s)
-				return;
-			gap = (s->addr - addr + LM_PAGE_SIZE - 1) / LM_PAGE_SIZE;
-			if (gap >= npages)
-				return;
-			addr += gap * LM_PAGE_SIZE;
-			npages -= gap;
-			continue;
-		}
-		i = (addr - s->addr) / s->page_size;
-		n = s->npages - i < npages ? s->npages - i : npages;
-		npages -= n;
-		addr += n * s->page_size;
-		for (; n; n--, i++)
+		if (addr > s->addr)
+			lo = (addr - s->addr + ps_ - 1) / ps_;
+		hi = (end - s->addr) / ps_;
+		if (hi > s->npages)
+			hi = s->npages;
+		for (i = lo; i < hi; i++)
 			lm_clear_bit(s->todo, i);
 	}
 }
@@ -244,18 +245,25 @@ static int send_error(struct lm_ps *ps, const char *what)
 /*
  * Gather into buf (after *m) page @first (sent even if already sent: it
  * was asked for) when @force, and the unsent pages after it, at most @max
- * pages within @window pages: PAGES if they are contiguous, else SPARSE
- * with its bitmap.  They leave todo.  0 or -errno.
+ * 4 KiB pages within @window pages: PAGES if they are contiguous, else
+ * SPARSE with its bitmap.  A huge page goes whole and alone, as PAGES.
+ * They leave todo.  *span: how many pages of @s from @first the message
+ * spans.  Returns how many it carries (0: none was left) or -errno.
  */
 static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
-		  int force, __u64 max, __u64 window, struct lm_msg *m)
+		  int force, __u64 max, __u64 window, struct lm_msg *m,
+		  __u64 *span)
 {
 	unsigned long sel[LM_BITS_TO_LONGS(LM_BULK_WINDOW)] = { 0 };
-	__u64 wend = first + window < s->npages ? first + window : s->npages;
-	__u64 ps_ = s->page_size, i, j, n = 0, last = first, bm = 0;
+	__u64 ps_ = s->page_size, i, j, n = 0, last = first, bm = 0, wend;
 	char *data;
 	int err;
 
+	if (ps_ > LM_PAGE_SIZE) {
+		max = 1;
+		window = 1;
+	}
+	wend = first + window < s->npages ? first + window : s->npages;
 	pthread_mutex_lock(&ps->lock);
 	for (i = force ? first : lm_find_next_bit(s->todo, wend, first);
 	     i < wend && n < max; i = lm_find_next_bit(s->todo, wend, i + 1)) {
@@ -265,19 +273,22 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 		n++;
 	}
 	pthread_mutex_unlock(&ps->lock);
+	*span = last - first + 1;
+	if (!n)
+		return 0;
 	*m = (struct lm_msg){ .magic = LM_MSG_MAGIC, .type = LM_MSG_PAGES,
 			      .space = s->space, .addr = s->addr + first * ps_,
-			      .npages = last - first + 1 };
-	if (n != m->npages) {
+			      .npages = *span * (ps_ / LM_PAGE_SIZE) };
+	if (n != *span) {	/* small pages only: a huge page is alone */
 		m->type = LM_MSG_SPARSE;
 		bm = LM_BITS_TO_LONGS(m->npages) * sizeof(long);
 		memcpy(m + 1, sel, bm);
 	}
 	m->len = bm + n * ps_;
 	data = (char *)(m + 1) + bm;
-	for (i = lm_find_next_bit(sel, m->npages, 0); i < m->npages;
-	     i = lm_find_next_bit(sel, m->npages, j)) {
-		j = lm_find_next_zero_bit(sel, m->npages, i);
+	for (i = lm_find_next_bit(sel, *span, 0); i < *span;
+	     i = lm_find_next_bit(sel, *span, j)) {
+		j = lm_find_next_zero_bit(sel, *span, i);
 		err = ps->cfg.read(ps->cfg.ctx, s->space,
 				   s->addr + (first + i) * ps_, data, j - i, ps_);
 		if (err) {
@@ -289,7 +300,7 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 		}
 		data += (j - i) * ps_;
 	}
-	return 0;
+	return n;
 }
 
 /* The faulted page and unsent neighbours after it, on the request channel. */
@@ -298,6 +309,7 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 	struct ps_space *s = find_space(ps, space, addr);
 	struct lm_msg *m = (struct lm_msg *)ps->ans;
 	char why[160];
+	__u64 span;
 	int err;
 
 	if (!s || !lm_test_bit(s->data, (addr - s->addr) / s->page_size)) {
@@ -307,8 +319,8 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 		return send_error(ps, why);
 	}
 	err = gather(ps, s, (addr - s->addr) / s->page_size, 1,
-		     LM_AROUND_PAGES, LM_AROUND_WINDOW, m);
-	if (err)
+		     LM_AROUND_PAGES, LM_AROUND_WINDOW, m, &span);
+	if (err < 0)
 		return send_error(ps, "cannot read the source's memory");
 	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
 }
@@ -379,21 +391,26 @@ static int next_chunk(struct lm_ps *ps)
 {
 	struct lm_msg *m = (struct lm_msg *)ps->out;
 
-	for (; ps->cur_sp < ps->nr; ps->cur_sp++, ps->cur_bit = 0) {
+	while (ps->cur_sp < ps->nr) {
 		struct ps_space *s = &ps->sp[ps->cur_sp];
-		__u64 i;
-		int err;
+		__u64 i, span;
+		int n;
 
 		pthread_mutex_lock(&ps->lock);
 		i = lm_find_next_bit(s->todo, s->npages, ps->cur_bit);
 		pthread_mutex_unlock(&ps->lock);
-		if (i >= s->npages)
+		if (i >= s->npages) {
+			ps->cur_sp++;
+			ps->cur_bit = 0;
 			continue;
-		err = gather(ps, s, i, 0, LM_BULK_PAGES, LM_BULK_WINDOW, m);
-		if (err)
-			return err;
-		ps->cur_bit = i + m->npages;
-		return 1;
+		}
+		n = gather(ps, s, i, 0, LM_BULK_PAGES, LM_BULK_WINDOW, m,
+			   &span);
+		if (n < 0)
+			return n;
+		ps->cur_bit = i + span;
+		if (n)		/* else an answer took them meanwhile */
+			return 1;
 	}
 	return 0;
 }

@@ -4,7 +4,9 @@
  * channels.  Every message is a fixed struct lm_msg followed by len bytes
  * of payload.  Addresses are always *source* addresses (space/addr as in
  * struct lm_pagemap): the destination maps them to where the pages live
- * now (after mremap) itself.
+ * now (after mremap) itself.  npages always counts 4 KiB pages, also for
+ * hugetlb ranges: their pages travel whole, one huge page (npages = 512
+ * for 2 MiB) per PAGES message, never as SPARSE.
  *
  *	request channel		dest -> source: REQ, DROP, RESUMED, DONE, ERROR
  *				source -> dest: PAGES/SPARSE (answers), BYE, ERROR
@@ -23,6 +25,8 @@
 #define LM_AROUND_WINDOW	64		/* ... found within this many */
 #define LM_BULK_WINDOW		1024		/* a push run spans at most */
 #define LM_SPARSE_WINDOW_MAX	4096		/* what a receiver accepts */
+/* The largest huge page restored lazily: one message, one UFFDIO_COPY. */
+#define LM_HUGE_PAGE_MAX	(2UL << 20)
 
 /*
  * SPARSE: pages of space/addr..+npages, not all of them: the payload is a

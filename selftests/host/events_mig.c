@@ -6,12 +6,16 @@
  * the background push throttled (so the event hits pages still pending),
  * the restored process performs the event and verifies every byte, then
  * verifies again once the migration is over (nothing refilled behind its
- * back).  hugetlb variants reserve huge pages (vm.nr_hugepages, restored
- * after) and SKIP when they cannot.  Where the stats say a kind was
- * restored lazily (mechanism_by_kind: uffd-missing*), its event must
- * have been seen; eager kinds (fd-reachable memfd and tmpfs without
- * lazymig.ko, hugetlb for now) must still come out byte for byte right.
- * memfd_closed maps a memfd whose fd is closed: no fd reaches it.
+ * back).  hugetlb variants reserve huge pages on top of what the system
+ * has (vm.nr_hugepages, restored after) and SKIP when they cannot.  Where
+ * the stats say a kind was restored lazily (mechanism_by_kind:
+ * uffd-missing*), its event must have been seen; eager kinds
+ * (fd-reachable memfd and tmpfs without lazymig.ko) must still come out
+ * byte for byte right.  memfd_closed maps a memfd whose fd is closed: no
+ * fd reaches it; hugetlb_memfd likewise with an MFD_HUGETLB memfd.  The
+ * "lazy" body performs no event: it checks that a lazy kind's data
+ * really came after resume (hugetlb: whole huge pages on faults and
+ * pushes).
  * Network namespaces as in lazy_migrate.c.
  */
 #include <errno.h>
@@ -34,14 +38,16 @@
 
 #define UNITS_4K	1024	/* 4 MiB */
 #define UNITS_HUGE	16	/* 32 MiB */
+#define HUGE_BYTES	(2LL << 20)
 /*
- * Source and destination copies, and the pages each of 16 forked
+ * Source and destination copies, and the pages each of 17 forked
  * children of a MAP_PRIVATE mapping allocates when it reads a page its
- * parent never touched (a short pool makes them SIGBUS): 128 (256 MiB).
+ * parent never touched, or that was still lazy when it forked (each
+ * child gets its own copy then; a short pool fails the migration):
+ * 320 (640 MiB).
  */
-#define HUGE_NEED	(8 * UNITS_HUGE)
+#define HUGE_NEED	(20 * UNITS_HUGE)
 #define NR_HUGE		"/proc/sys/vm/nr_hugepages"
-#define FREE_HUGE	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
 FIXTURE(ev) {
 	struct lm_net net;
@@ -49,7 +55,7 @@ FIXTURE(ev) {
 	char *tool, *wl;	/* net's copies */
 	char addr[64];
 	pid_t wl_pid, recv_pid, send_pid, restored;
-	long huge_old;		/* nr_hugepages before, or -1 */
+	long huge_added;	/* what we added to nr_hugepages, or -1 */
 };
 
 FIXTURE_VARIANT(ev) {
@@ -68,6 +74,9 @@ FIXTURE_VARIANT_ADD(ev, hugetlb_private) {
 };
 FIXTURE_VARIANT_ADD(ev, hugetlb_shared) {
 	.kind = "huge_shared", .huge = 1, .mech = "hugetlb-shared"
+};
+FIXTURE_VARIANT_ADD(ev, hugetlb_memfd) {
+	.kind = "huge_memfd", .huge = 1, .mech = "hugetlb-shared"
 };
 
 static long read_long(const char *path)
@@ -99,39 +108,80 @@ static int write_long(const char *path, long v)
 	return ok ? 0 : -1;
 }
 
-static int reserve_huge(FIXTURE_DATA(ev) *self)
+/* "HugePages_KEY:" of /proc/meminfo (the default 2 MiB size), or -1. */
+static long huge_info(const char *key)
 {
-	int i;
+	char line[256];
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
 
-	self->huge_old = read_long(NR_HUGE);
-	if (self->huge_old < 0)
-		return -1;
-	/* pages a previous test's process still holds are not free yet */
-	for (i = 0; i < 50 && read_long(FREE_HUGE) < HUGE_NEED; i++) {
-		write_long(NR_HUGE, self->huge_old + HUGE_NEED);
-		if (read_long(FREE_HUGE) < HUGE_NEED)
-			usleep(100 * 1000);
-	}
-	if (read_long(FREE_HUGE) < HUGE_NEED) {
-		write_long(NR_HUGE, self->huge_old);
-		self->huge_old = -1;
-		return -1;
-	}
-	return 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "HugePages_", 10) &&
+		    !strncmp(line + 10, key, n) && line[10 + n] == ':')
+			v = atol(line + 11 + n);
+	if (f)
+		fclose(f);
+	return v;
 }
 
-/* Pages still held by a process on its way out shrink later: retry. */
-static void restore_huge(FIXTURE_DATA(ev) *self)
+static void restore_huge(FIXTURE_DATA(ev) *self);
+
+/*
+ * Huge pages in the pool may all be reserved by others (even surplus
+ * ones: Total 65, Free 65, Rsvd 65 is 0 usable): raise the pool by what
+ * we need on top of its current total, then check that Free - Rsvd
+ * covers it.  A pool that shrinks late (pages of a process on its way
+ * out) is waited for a little.
+ */
+static int reserve_huge(FIXTURE_DATA(ev) *self, char *why, size_t len)
 {
+	long total = huge_info("Total"), old = read_long(NR_HUGE);
+	long usable = -1;
 	int i;
 
-	for (i = 0; self->huge_old >= 0 && i < 50; i++) {
-		if (!write_long(NR_HUGE, self->huge_old) &&
-		    read_long(NR_HUGE) == self->huge_old)
+	if (old < 0 || total < 0) {
+		snprintf(why, len, "no hugetlb pool here (%s)", NR_HUGE);
+		return -1;
+	}
+	if (write_long(NR_HUGE, total + HUGE_NEED)) {
+		snprintf(why, len, "cannot write %s: %s", NR_HUGE,
+			 strerror(errno));
+		return -1;
+	}
+	self->huge_added = total + HUGE_NEED - old;
+	for (i = 0; i < 50; i++) {
+		usable = huge_info("Free") - huge_info("Rsvd");
+		if (usable >= HUGE_NEED)
+			return 0;
+		usleep(100 * 1000);
+	}
+	snprintf(why, len,
+		 "only %ld of %d huge pages of 2 MiB usable after raising vm.nr_hugepages to %ld (Total %ld, Free %ld, Rsvd %ld)",
+		 usable, HUGE_NEED, total + HUGE_NEED, huge_info("Total"),
+		 huge_info("Free"), huge_info("Rsvd"));
+	restore_huge(self);
+	return -1;
+}
+
+/*
+ * Take back what we added, relative to the pool as it is now: another
+ * test raising it meanwhile keeps its own pages.  Pages still held by a
+ * process on its way out shrink later: retry.
+ */
+static void restore_huge(FIXTURE_DATA(ev) *self)
+{
+	long cur;
+	int i;
+
+	for (i = 0; self->huge_added > 0 && i < 50; i++) {
+		cur = read_long(NR_HUGE);
+		if (cur >= 0 && !write_long(NR_HUGE, cur > self->huge_added ?
+					    cur - self->huge_added : 0))
 			break;
 		usleep(100 * 1000);
 	}
-	self->huge_old = -1;
+	self->huge_added = -1;
 }
 
 FIXTURE_SETUP(ev)
@@ -140,13 +190,12 @@ FIXTURE_SETUP(ev)
 		"lazymig",
 		"selftests/workloads/events_wl"
 	};
+	char why[256];
 	int r;
 
-	self->huge_old = -1;
-	if (variant->huge && reserve_huge(self)) {
-		SKIP(return, "cannot reserve %d huge pages of 2 MiB (vm.nr_hugepages)",
-		     HUGE_NEED);
-	}
+	self->huge_added = -1;
+	if (variant->huge && reserve_huge(self, why, sizeof(why)))
+		SKIP(return, "%s", why);
 	r = lm_net_setup(&self->net, "ev", 78, bins, 2);
 	self->src = self->net.src;
 	self->dst = self->net.dst;
@@ -325,6 +374,33 @@ TEST_F_TIMEOUT(ev, unmap, 300)
 
 	run_event(_metadata, self, variant, "unmap", json, sizeof(json));
 	expect_event(_metadata, variant, json, "unmap", 1);
+}
+
+/*
+ * No event: a lazy kind's data comes after resume.  hugetlb must be lazy
+ * (uffd-missing-hugetlb), its huge pages installed whole (each counts as
+ * one page in the stats).  Fewer bytes than a quarter of the region's
+ * data move before resume (eager, all of it would).
+ */
+TEST_F_TIMEOUT(ev, lazy, 300)
+{
+	long long unit = variant->huge ? HUGE_BYTES : 4096;
+	long long units = variant->huge ? UNITS_HUGE : UNITS_4K;
+	long long data = units - units / 8;	/* i % 8 == 3: zeros */
+	char json[4096], want[96];
+
+	run_event(_metadata, self, variant, "none", json, sizeof(json));
+	snprintf(want, sizeof(want), "\"%s\":\"uffd-missing%s",
+		 variant->mech, variant->huge ? "-hugetlb\"" : "");
+	if (!variant->huge && !strstr(json, want))
+		SKIP(return, "%s is restored eagerly here (see eager_shm)",
+		     variant->mech);
+	ASSERT_NE(NULL, strstr(json, want)) TH_LOG("want %s", want);
+	EXPECT_GT(data * unit / 4, lm_json_num(json, "bytes_before_resume"));
+	EXPECT_LE(1, lm_json_num(json, "pages_faulted"));
+	EXPECT_LE(data, lm_json_num(json, "pages_faulted") +
+		  lm_json_num(json, "pages_pushed") -
+		  lm_json_num(json, "pages_eager"));
 }
 
 TEST_HARNESS_MAIN

@@ -5,9 +5,10 @@
  *
  * Usage: events_wl KIND EVENT UNITS STATEFILE
  *   KIND   anon | shared | memfd | memfd_closed | tmpfs | huge_private |
- *          huge_shared (a unit is 4 KiB, or a 2 MiB huge page; memfd
- *          keeps its fd open, tmpfs is a file in /dev/shm: both are
- *          fd-reachable; memfd_closed only maps it)
+ *          huge_shared | huge_memfd (a unit is 4 KiB, or a 2 MiB huge
+ *          page; memfd keeps its fd open, tmpfs is a file in /dev/shm:
+ *          both are fd-reachable; memfd_closed only maps it, and so does
+ *          huge_memfd, an MFD_HUGETLB memfd)
  *   EVENT  fork   16 children forked at once each verify everything, one
  *                 child execs at once, one exits at once, one writes a
  *                 unit (the parent sees it for shared kinds only)
@@ -19,6 +20,7 @@
  *          remove MADV_DONTNEED, MADV_FREE, MADV_REMOVE on three ranges
  *          unmap  a partial unmap (a new mapping takes its place) and a
  *                 whole unmap of a second region (likewise)
+ *          none   no event: only the verifications (how lazy was it?)
  *   Units with i % 8 == 3 are never touched (they must read zero).
  *   E = UNITS / 8, the event ranges are near the end of the region (a
  *   push in address order sends them last).
@@ -47,6 +49,9 @@
 #endif
 #ifndef MADV_FREE
 #define MADV_FREE 8
+#endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
 #endif
 #define HUGE (2UL << 20)
 
@@ -157,6 +162,9 @@ static char *map_kind(const char *kind, size_t n, int idx)
 			    (huge ? MAP_HUGETLB : 0), -1, 0);
 	if (!strcmp(kind, "memfd") || !strcmp(kind, "memfd_closed")) {
 		fd = memfd_create("lazymig-events", MFD_CLOEXEC);
+	} else if (!strcmp(kind, "huge_memfd")) {
+		fd = memfd_create("lazymig-events-huge",
+				  MFD_CLOEXEC | MFD_HUGETLB);
 	} else if (!strcmp(kind, "tmpfs")) {
 		snprintf(tmpfs_path[idx], sizeof(tmpfs_path[idx]),
 			 "/dev/shm/lazymig-events-%d-%d", getpid(), idx);
@@ -479,6 +487,8 @@ int main(int argc, char **argv)
 		rc = ev_remove();
 	else if (!strcmp(event, "unmap"))
 		rc = ev_unmap();
+	else if (!strcmp(event, "none"))
+		rc = 0;
 	else
 		rc = (snprintf(msg, sizeof(msg), "fail: no event %s\n", event), 1);
 	if (!rc)
