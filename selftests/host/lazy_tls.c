@@ -582,7 +582,7 @@ TEST_F_TIMEOUT(tls, tampered_after_resume, 120)
 	ASSERT_LT(0, self->relay_pid = start_relay(self));
 	start_receive(_metadata, self, "--tls --token-file @token");
 	start_workload(_metadata, self, "64");
-	start_send(self, 1, "--tls --token-file @token");
+	start_send(self, 1, "--tls --token-file @token --peer-timeout 2");
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf,
 				  sizeof(buf))) show_logs(_metadata, self);
 	self->restored = atoi(buf);
