@@ -464,17 +464,21 @@ static int next_chunk(struct lm_ps *ps, int *hot)
 	return 0;
 }
 
-/* LAZYMIG_PUSH_LOG: one line per pushed page, "hot|rest SPACE ADDR". */
+/*
+ * LAZYMIG_PUSH_LOG: one line per pushed page, "hot|rest SPACE ADDR US"
+ * (US: microseconds since the pusher started).
+ */
 static void log_push(struct lm_ps *ps, const struct lm_msg *m, int hot)
 {
 	const unsigned long *sel = (const unsigned long *)(m + 1);
-	__u64 i;
+	__u64 i, us = (lm_now_ns() - ps->push_t0) / 1000;
 
 	for (i = 0; i < m->npages; i++)
 		if (m->type == LM_MSG_PAGES || lm_test_bit(sel, i))
-			fprintf(ps->push_log, "%s %u 0x%llx\n",
+			fprintf(ps->push_log, "%s %u 0x%llx %llu\n",
 				hot ? "hot" : "rest", m->space,
-				(unsigned long long)(m->addr + i * LM_PAGE_SIZE));
+				(unsigned long long)(m->addr + i * LM_PAGE_SIZE),
+				(unsigned long long)us);
 }
 
 /* Write one push run, deflated into a ZBULK message when that pays. */

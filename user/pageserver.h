@@ -8,7 +8,8 @@
  * step, and on their own connection.
  *
  * Debugging: with LAZYMIG_PUSH_LOG=FILE in the environment, every pushed
- * page is logged there in push order, one line "hot|rest SPACE 0xADDR".
+ * page is logged there in push order, one line "hot|rest SPACE 0xADDR US"
+ * (microseconds since the push started).
  */
 #ifndef LAZYMIG_PAGESERVER_H
 #define LAZYMIG_PAGESERVER_H

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -105,30 +106,39 @@ static pid_t spawn_tty(FIXTURE_DATA(push) *self, char *const argv[],
 /* Read the pty until send exits (its status) or secs pass (-1). */
 static int drain_tty(FIXTURE_DATA(push) *self, int master, int secs)
 {
+	time_t end = time(NULL) + secs;
 	size_t have = 0;
-	int i, st = -1;
+	int st = -1;
 
-	for (i = 0; i < secs * 10; i++) {
+	while (time(NULL) < end) {
 		struct pollfd p = { .fd = master, .events = POLLIN };
-		ssize_t n;
+		ssize_t n = 0;
 
-		while (poll(&p, 1, 100) > 0) {
+		if (poll(&p, 1, 100) > 0) {
 			n = read(master, self->tty + have,
 				 sizeof(self->tty) - 1 - have);
-			if (n <= 0)
-				break;
-			have += n;
+			if (n > 0)
+				have += n;
 			if (have == sizeof(self->tty) - 1)
 				have = 0;	/* keep the end */
+			self->tty[have] = 0;
 		}
-		self->tty[have] = 0;
 		if (waitpid(self->send_pid, &st, WNOHANG) == self->send_pid) {
 			self->send_pid = 0;
 			break;
 		}
+		if (n <= 0)	/* hung up (EIO) or nothing yet */
+			usleep(10 * 1000);
 	}
-	while (read(master, self->tty + have, sizeof(self->tty) - 1 - have) > 0)
-		;	/* EIO once the slave is closed */
+	while ((size_t)have < sizeof(self->tty) - 1) {	/* the rest */
+		ssize_t n = read(master, self->tty + have,
+				 sizeof(self->tty) - 1 - have);
+
+		if (n <= 0)
+			break;
+		have += n;
+	}
+	self->tty[have] = 0;
 	close(master);
 	return self->send_pid ? -1 : st;
 }
