@@ -39,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <linux/userfaultfd.h>
 #include "dump.h"
 #include "lazy.h"
@@ -335,6 +336,20 @@ static int read_frozen(void *ctx, __u32 space, __u64 addr, void *buf,
 	return lm_dump_read_pages(ctx, space, addr, buf, npages, page_size);
 }
 
+/* Scattered runs of private memory in one process_vm_readv. */
+static int readv_frozen(void *ctx, __u32 space, const struct iovec *remote,
+			int nr, void *buf, __u64 len)
+{
+	struct lm_dump *d = ctx;
+	struct iovec l = { buf, len };
+
+	if (space)
+		return -EOPNOTSUPP;
+	if (process_vm_readv(d->pid, &l, 1, remote, nr, 0) != (ssize_t)len)
+		return -EIO;
+	return 0;
+}
+
 /* On the pusher thread, after resume: the frozen process's working set. */
 static int hot_scan(void *ctx, struct lm_ps *ps)
 {
@@ -378,8 +393,8 @@ static int run_lazy(struct sender *sd)
 {
 	struct lm_ps_cfg c = {
 		.req_fd = sd->req, .bulk_fd = sd->bulk, .img = &sd->d.img,
-		.read = read_frozen, .ctx = &sd->d, .push_rate = sd->o.push_rate,
-		.pid = sd->o.pid, .compress = sd->o.compress,
+		.read = read_frozen, .readv = readv_frozen, .ctx = &sd->d,
+		.push_rate = sd->o.push_rate, .pid = sd->o.pid, .compress = sd->o.compress,
 		.progress = isatty(STDERR_FILENO),
 		.hot_scan = sd->ws.mode != LM_WS_OFF ? hot_scan : NULL,
 		.hot_ctx = sd,

@@ -34,6 +34,7 @@
 #include <zlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include "lazy.h"
 #include "net.h"
 #include "pageserver.h"
@@ -292,6 +293,28 @@ static int send_error(struct lm_ps *ps, const char *what)
 	return -EPROTO;
 }
 
+/* The selected runs of a SPARSE in one cfg.readv call: 0 or -errno. */
+static int read_runs(struct lm_ps *ps, const struct ps_space *s, __u64 first,
+		     const unsigned long *sel, const struct lm_msg *m,
+		     char *data)
+{
+	struct iovec r[LM_BULK_PAGES];
+	__u64 i, j, len = 0;
+	int nr = 0;
+
+	for (i = lm_find_next_bit(sel, m->npages, 0); i < m->npages;
+	     i = lm_find_next_bit(sel, m->npages, j)) {
+		j = lm_find_next_zero_bit(sel, m->npages, i);
+		if (nr == LM_BULK_PAGES)
+			return -E2BIG;
+		r[nr].iov_base = (void *)(unsigned long)(s->addr +
+							 (first + i) * s->page_size);
+		r[nr++].iov_len = (j - i) * s->page_size;
+		len += (j - i) * s->page_size;
+	}
+	return ps->cfg.readv(ps->cfg.ctx, s->space, r, nr, data, len);
+}
+
 /*
  * Gather into buf (after *m) page @first (sent even if already sent: it
  * was asked for) when @force, and the unsent pages after it, at most @max
@@ -330,6 +353,9 @@ static long gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 	}
 	m->len = bm + n * ps_;
 	data = (char *)(m + 1) + bm;
+	if (ps->cfg.readv && n != m->npages && !read_runs(ps, s, first, sel, m,
+							   data))
+		goto done;
 	for (i = lm_find_next_bit(sel, m->npages, 0); i < m->npages;
 	     i = lm_find_next_bit(sel, m->npages, j)) {
 		j = lm_find_next_zero_bit(sel, m->npages, i);
@@ -344,6 +370,7 @@ static long gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 		}
 		data += (j - i) * ps_;
 	}
+done:
 	__atomic_add_fetch(&ps->pages_sent, n, __ATOMIC_RELAXED);
 	return n;
 }

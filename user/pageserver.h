@@ -15,11 +15,20 @@
 #define LAZYMIG_PAGESERVER_H
 
 #include <linux/types.h>
+#include <sys/uio.h>
 #include "image.h"
 
 /* Read pages of the frozen process (lm_dump_read_pages' signature). */
 typedef int (*lm_ps_read_fn)(void *ctx, __u32 space, __u64 addr, void *buf,
 			     __u64 npages, __u64 page_size);
+
+/*
+ * Optional: the @nr runs at source addresses @remote of @space into @buf
+ * (@len bytes, in order), in one go.  0, or -errno (then read is used).
+ */
+typedef int (*lm_ps_readv_fn)(void *ctx, __u32 space,
+			      const struct iovec *remote, int nr, void *buf,
+			      __u64 len);
 
 struct lm_ps;
 
@@ -27,6 +36,7 @@ struct lm_ps_cfg {
 	int req_fd, bulk_fd;
 	const struct lm_image *img;	/* VMAs flagged LM_VMA_LAZY are served */
 	lm_ps_read_fn read;
+	lm_ps_readv_fn readv;
 	void *ctx;
 	__u64 push_rate;	/* bytes/s on the bulk channel, 0: no limit */
 	pid_t pid;		/* for messages */
