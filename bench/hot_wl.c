@@ -12,7 +12,7 @@
  * verifies every page and writes to STATEFILE.result one line:
  *   ok detect_ns=T passes_before=N passes_1s=N passes_after=N pages=N hot=N
  * (CLOCK_REALTIME stamps, comparable with lazymig's stats), or
- * "fail: ...".  Exit 0, or 1 on bad data.
+ * "fail: ...".  Exit 0, or 1 on bad data.  HOT_MIB 0: it just waits.
  *
  * Usage: hot_wl MIB HOT_MIB STATEFILE [random|text [RUN_S]]
  *   random (default): xorshift64 bytes per page (incompressible);
@@ -128,6 +128,8 @@ int main(int argc, char **argv)
 	while (getppid() == parent) {
 		pass(mem, hot, nhot, ++gen);
 		before++;
+		if (!nhot)
+			usleep(1000);	/* no hot set: do not spin */
 	}
 	t0 = now_ns();
 	do {
