@@ -19,7 +19,8 @@
  *    unregisters everything.  If lazymig dies, the registration dies
  *    with its file.
  * Both see writes only: pages the process only reads are pushed in
- * address order with the rest.  Soft-dirty clearing also resets the bits
+ * address order with the rest.  Both see a transparent huge page whole:
+ * one write marks its 512 pages.  Soft-dirty clearing also resets the bits
  * for any other user of them in that process (e.g. CRIU pre-dump).
  */
 #ifndef LAZYMIG_WORKSET_H

@@ -155,6 +155,8 @@ int main(int argc, char **argv)
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED || npages < 16)
 		return 1;
+	/* 4 KiB pages: a THP's soft-dirty or uffd-wp bit covers 2 MiB */
+	madvise(mem, npages * LM_PAGE, MADV_NOHUGEPAGE);
 	for (k = 0; k < npages; k++)
 		fill(mem + k * LM_PAGE, k);
 	pass(mem, npages, &gen);	/* hot pages hold a pass from the start */
