@@ -4,7 +4,10 @@
  *
  * State: per lazy range, the pagemap's data bits and a "todo" bitmap of
  * pages not yet sent.  A fault answer sends the page and up to
- * LM_AROUND_PAGES-1 following still-unsent pages with data; the push walks
+ * LM_AROUND_PAGES-1 following still-unsent pages with data, within
+ * LM_AROUND_WINDOW pages; for a hot page, the following unsent hot pages
+ * within LM_BULK_WINDOW instead (the working set comes in faster than the
+ * first push pass alone brings it); the push walks
  * todo in runs of up to LM_BULK_PAGES: first the pages marked hot (the
  * working set, lm_ps_mark_hot), then the rest, each pass in address
  * order.  A page leaves todo when sent either way, or when the
@@ -380,8 +383,10 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 {
 	struct ps_space *s = find_space(ps, space, addr);
 	struct lm_msg *m = (struct lm_msg *)ps->ans;
+	const unsigned long *hot;
 	char why[160];
 	long err;
+	__u64 i;
 
 	if (!s || !lm_test_bit(s->data, (addr - s->addr) / s->page_size)) {
 		snprintf(why, sizeof(why),
@@ -389,8 +394,13 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 			 (unsigned long long)addr, space);
 		return send_error(ps, why);
 	}
-	err = gather(ps, s, (addr - s->addr) / s->page_size, 1,
-		     LM_AROUND_PAGES, LM_AROUND_WINDOW, m, NULL);
+	i = (addr - s->addr) / s->page_size;
+	pthread_mutex_lock(&ps->lock);
+	hot = s->hot && lm_test_bit(s->hot, i) ? s->hot : NULL;
+	pthread_mutex_unlock(&ps->lock);
+	/* a hot page brings unsent hot pages after it, from further away */
+	err = gather(ps, s, i, 1, LM_AROUND_PAGES,
+		     hot ? LM_BULK_WINDOW : LM_AROUND_WINDOW, m, hot);
 	if (err < 0)
 		return send_error(ps, "cannot read the source's memory");
 	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
