@@ -142,6 +142,8 @@ static int parse(int argc, char **argv, struct send_opts *o)
 		usage();
 		return -EINVAL;
 	}
+	if (o->eager && o->compress)
+		fprintf(stderr, "send: --compress applies to the background push, which --eager has not; sending uncompressed\n");
 	return 0;
 }
 
