@@ -20,13 +20,10 @@
 # (the VM: bench/vm.sh).  LM_NETEM as in bench/migrate.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/netns.sh
 
 MIB=$1 VMAS=$2 THREADS=$3
 WL=$PWD/build/bench/bench_wl
-SRC=lmc-src-$$
-DST=lmc-dst-$$
-VA=lmc$$a
-VB=lmc$$b
 PORT=$((20000 + $$ % 10000))
 DIR=$(mktemp -d /tmp/lazymig-criu.XXXXXX)
 PIDS=()
@@ -36,8 +33,7 @@ cleanup() {
 	# the source workload, if a failed dump left it (by PID, if still it)
 	[ -n "${WLPID:-}" ] && grep -qs bench_wl "/proc/$WLPID/cmdline" &&
 		kill -9 "$WLPID" 2>/dev/null || true
-	ip netns del "$SRC" 2>/dev/null || true
-	ip netns del "$DST" 2>/dev/null || true
+	netns_down
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -71,22 +67,9 @@ fail() {
 }
 
 command -v criu >/dev/null || { echo "criu.sh: criu not found" >&2; exit 1; }
-ip netns add "$SRC"
-ip netns add "$DST"
-ip link add "$VA" type veth peer name "$VB"
-ip link set "$VA" netns "$SRC"
-ip link set "$VB" netns "$DST"
-ip -n "$SRC" addr add 10.80.0.1/24 dev "$VA"
-ip -n "$DST" addr add 10.80.0.2/24 dev "$VB"
-for ns in "$SRC" "$DST"; do ip -n "$ns" link set lo up; done
-ip -n "$SRC" link set "$VA" up
-ip -n "$DST" link set "$VB" up
-if [ -n "${LM_NETEM:-}" ]; then
-	# shellcheck disable=SC2086
-	ip netns exec "$SRC" tc qdisc add dev "$VA" root netem $LM_NETEM
-	# shellcheck disable=SC2086
-	ip netns exec "$DST" tc qdisc add dev "$VB" root netem $LM_NETEM
-fi
+netns_up lmc 10.80.0
+# shellcheck disable=SC2086
+[ -z "${LM_NETEM:-}" ] || netns_qdisc netem $LM_NETEM
 mkdir "$DIR/img"
 
 # its own session, no terminal: what CRIU dumps without --shell-job.
@@ -104,7 +87,7 @@ WLPID=$(cut -d' ' -f2 "$DIR/state")
 
 t0=$(now_ns)
 innet "$SRC" criu dump -t "$WLPID" -D "$DIR/img" --lazy-pages \
-	--address 10.80.0.1 --port "$PORT" -v4 -o "$DIR/dump.log" &
+	--address "$SRC_IP" --port "$PORT" -v4 -o "$DIR/dump.log" &
 DUMP=$!
 PIDS+=("$DUMP")
 for ((i = 0; i < 6000; i++)); do	# the page server is up, or dump failed
@@ -115,7 +98,7 @@ done
 t_dumped=$(now_ns)
 bytes=$(cat "$DIR"/img/*.img | wc -c)
 
-innet "$DST" criu lazy-pages --page-server --address 10.80.0.1 \
+innet "$DST" criu lazy-pages --page-server --address "$SRC_IP" \
 	--port "$PORT" -D "$DIR/img" -v2 -o "$DIR/lp.log" &
 LP=$!
 PIDS+=("$LP")

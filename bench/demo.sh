@@ -6,15 +6,12 @@
 #   bench/demo.sh [MIB] [extra send options, e.g. --eager or --push-rate 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/netns.sh
 
 MIB=${1:-256}
 shift || true
 TOOL=$PWD/build/lazymig
 WL=$PWD/build/selftests/workloads/lazy_wl
-SRC=lmdemo-src-$$
-DST=lmdemo-dst-$$
-VA=lmdemo$$a
-VB=lmdemo$$b
 PORT=$((20000 + $$ % 10000))
 DIR=$(mktemp -d /tmp/lazymig-demo.XXXXXX)
 PIDS=()
@@ -22,23 +19,13 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	[ -s "$DIR/pid" ] && kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
-	ip netns del "$SRC" 2>/dev/null || true
-	ip netns del "$DST" 2>/dev/null || true
+	netns_down
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
 
 [ -x "$TOOL" ] && [ -x "$WL" ] || { echo "demo: build first (make)"; exit 1; }
-ip netns add "$SRC"
-ip netns add "$DST"
-ip link add "$VA" type veth peer name "$VB"
-ip link set "$VA" netns "$SRC"
-ip link set "$VB" netns "$DST"
-ip -n "$SRC" addr add 10.78.0.1/24 dev "$VA"
-ip -n "$DST" addr add 10.78.0.2/24 dev "$VB"
-for ns in "$SRC" "$DST"; do ip -n "$ns" link set lo up; done
-ip -n "$SRC" link set "$VA" up
-ip -n "$DST" link set "$VB" up
+netns_up lmdemo 10.78.0
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/token"
 chmod 600 "$DIR/token"
 
@@ -52,8 +39,8 @@ wait_for() {	# FILE PATTERN SECONDS
 	return 1
 }
 
-echo "demo: source netns $SRC (10.78.0.1), destination netns $DST (10.78.0.2)"
-ip netns exec "$DST" "$TOOL" receive --listen 10.78.0.2:$PORT \
+echo "demo: source netns $SRC ($SRC_IP), destination netns $DST ($DST_IP)"
+ip netns exec "$DST" "$TOOL" receive --listen "$DST_IP:$PORT" \
 	--token-file "$DIR/token" --stats "$DIR/stats.json" \
 	--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
 PIDS+=($!)
@@ -66,7 +53,7 @@ WLPID=$!
 wait_for "$DIR/state" ready 30
 echo "demo: workload pid $WLPID filled $MIB MiB with a pattern in $SRC"
 
-ip netns exec "$SRC" "$TOOL" send -t "$WLPID" --to 10.78.0.2:$PORT \
+ip netns exec "$SRC" "$TOOL" send -t "$WLPID" --to "$DST_IP:$PORT" \
 	--token-file "$DIR/token" "$@" 2>"$DIR/send.log" &
 PIDS+=($!)
 SEND=$!

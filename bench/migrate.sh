@@ -13,15 +13,12 @@
 # LM_TLS=1 adds --tls to both sides (pre-shared key from the token).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/netns.sh
 
 MIB=$1 VMAS=$2 THREADS=$3
 shift 3
 TOOL=$PWD/build/lazymig
 WL=$PWD/build/bench/bench_wl
-SRC=lmb-src-$$
-DST=lmb-dst-$$
-VA=lmb$$a
-VB=lmb$$b
 PORT=$((20000 + $$ % 10000))
 DIR=$(mktemp -d /tmp/lazymig-bench.XXXXXX)
 PIDS=()
@@ -29,8 +26,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	[ -s "$DIR/pid" ] && kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
-	ip netns del "$SRC" 2>/dev/null || true
-	ip netns del "$DST" 2>/dev/null || true
+	netns_down
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -48,28 +44,15 @@ wait_for() {	# FILE PATTERN SECONDS
 }
 
 [ -x "$TOOL" ] && [ -x "$WL" ] || { echo "migrate: build first (make)" >&2; exit 1; }
-ip netns add "$SRC"
-ip netns add "$DST"
-ip link add "$VA" type veth peer name "$VB"
-ip link set "$VA" netns "$SRC"
-ip link set "$VB" netns "$DST"
-ip -n "$SRC" addr add 10.79.0.1/24 dev "$VA"
-ip -n "$DST" addr add 10.79.0.2/24 dev "$VB"
-for ns in "$SRC" "$DST"; do ip -n "$ns" link set lo up; done
-ip -n "$SRC" link set "$VA" up
-ip -n "$DST" link set "$VB" up
-if [ -n "${LM_NETEM:-}" ]; then
-	# shellcheck disable=SC2086
-	ip netns exec "$SRC" tc qdisc add dev "$VA" root netem $LM_NETEM
-	# shellcheck disable=SC2086
-	ip netns exec "$DST" tc qdisc add dev "$VB" root netem $LM_NETEM
-fi
-TLS=()
-[ -n "${LM_TLS:-}" ] && TLS=(--tls)
+netns_up lmb 10.79.0
+# shellcheck disable=SC2086
+[ -z "${LM_NETEM:-}" ] || netns_qdisc netem $LM_NETEM
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/token"
 chmod 600 "$DIR/token"
+TLS=()
+[ -n "${LM_TLS:-}" ] && TLS=(--tls)
 
-ip netns exec "$DST" ${LM_WRAP_RECV:-} "$TOOL" receive --listen 10.79.0.2:$PORT \
+ip netns exec "$DST" ${LM_WRAP_RECV:-} "$TOOL" receive --listen "$DST_IP:$PORT" \
 	--token-file "$DIR/token" "${TLS[@]}" --stats "$DIR/stats.json" \
 	--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
 RECV=$!
@@ -82,7 +65,7 @@ PIDS+=("$WLPID")
 wait_for "$DIR/state" ready 300
 
 t0=$(now_ns)
-ip netns exec "$SRC" ${LM_WRAP_SEND:-} "$TOOL" send -t "$WLPID" --to 10.79.0.2:$PORT \
+ip netns exec "$SRC" ${LM_WRAP_SEND:-} "$TOOL" send -t "$WLPID" --to "$DST_IP:$PORT" \
 	--token-file "$DIR/token" "${TLS[@]}" "$@" 2>"$DIR/send.log" &
 SEND=$!
 PIDS+=("$SEND")

@@ -12,7 +12,8 @@
  *  - request channel: fault answers (plus fault-around pages), BYE;
  *  - bulk channel: pushed runs, installed with one UFFDIO_COPY per run of
  *    still-lazy pages, one message per loop turn so faults never wait
- *    behind more than one run.
+ *    behind more than one run; a ZBULK run (send --compress) is
+ *    inflated first.
  *
  * When no page of any live mm is lazy any more: DONE (with the stats) to
  * the source, wait for its BYE, return.
@@ -41,6 +42,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <zlib.h>
 #include <linux/lazymig_uffd.h>
 #include "lazy.h"
 #include "net.h"
@@ -123,6 +125,7 @@ struct lm_lazy {
 	int req_tag, bulk_tag, ev_tag, lfd_tag;	/* epoll cookies */
 	int lost, own_fds;	/* channels gone; ours since a rejoin */
 	__u64 lost_t0, lost_end;
+	unsigned char *zbuf;		/* an inflated ZBULK */
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
@@ -1136,6 +1139,14 @@ static int handle_fork(struct lm_lazy *l, struct lm_mm *parent, int ufd)
 	return 0;
 }
 
+/* resume_ns is stamped by the restoring thread just after the resume. */
+static int in_first_second(const struct lm_lazy *l)
+{
+	__u64 r = __atomic_load_n(&l->st->resume_ns, __ATOMIC_RELAXED);
+
+	return !r || lm_realtime_ns() - r < 1000000000ULL;
+}
+
 static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
 		      const struct uffd_msg *m)
 {
@@ -1148,6 +1159,8 @@ static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
 			l->st->faults++;
 			if (ms)
 				ms->faults++;
+			if (in_first_second(l))
+				l->st->faults_1s++;
 		}
 		if (fault_push(&l->queued, mm, m->arg.pagefault.address,
 			       LM_PAGE_SIZE, lm_now_ns()))
@@ -1376,6 +1389,35 @@ static int handle_req(struct lm_lazy *l)
 	return err;
 }
 
+/* ZBULK: *m and *payload become the PAGES/SPARSE message inside. */
+static int inflate_bulk(struct lm_lazy *l, struct lm_msg *m,
+			const void **payload)
+{
+	size_t max = sizeof(*m) + LM_MSG_MAX_PAYLOAD;
+	uLongf n = m->npages;
+	struct lm_msg in;
+
+	if (!l->zbuf)
+		l->zbuf = malloc(max);
+	if (!l->zbuf)
+		return -ENOMEM;
+	if (m->npages < sizeof(in) || m->npages > max ||
+	    uncompress(l->zbuf, &n, *payload, m->len) != Z_OK ||
+	    n != m->npages)
+		goto bad;
+	memcpy(&in, l->zbuf, sizeof(in));
+	if (in.magic != LM_MSG_MAGIC || sizeof(in) + in.len != n ||
+	    (in.type != LM_MSG_PAGES && in.type != LM_MSG_SPARSE))
+		goto bad;
+	*m = in;
+	*payload = l->zbuf + sizeof(in);
+	return 0;
+bad:
+	LOG(l, "malformed ZBULK from the source: %u bytes, %llu inflated",
+	    m->len, (unsigned long long)m->npages);
+	return -EBADMSG;
+}
+
 /* One bulk message per call; returns 1 if more may be buffered. */
 static int handle_bulk(struct lm_lazy *l)
 {
@@ -1400,6 +1442,11 @@ static int handle_bulk(struct lm_lazy *l)
 	if (m.type == LM_MSG_PUSH_END) {
 		l->push_end = 1;
 		return 1;
+	}
+	if (m.type == LM_MSG_ZBULK) {
+		err = inflate_bulk(l, &m, &payload);
+		if (err)
+			return err;
 	}
 	if (m.type != LM_MSG_PAGES && m.type != LM_MSG_SPARSE) {
 		LOG(l, "unexpected %s on the bulk channel",
@@ -1485,7 +1532,7 @@ static int on_resumed(struct lm_lazy *l)
 		else if (errno == ESRCH)	/* gone already */
 			mm_dead(l, m->mm);
 	}
-	return req_send(l, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
+	return req_send(l, LM_MSG_RESUMED, LM_FEAT_ZBULK, 0, 0, NULL, 0);
 }
 
 static int on_process_exit(struct lm_lazy *l, struct lm_member *m)
@@ -1622,7 +1669,8 @@ static int on_rejoin(struct lm_lazy *l)
 	l->lost = 0;
 	LOG(l, "the source reconnected after %.1f s; re-sending %zu pending requests",
 	    (lm_now_ns() - l->lost_t0) / 1e9, l->pending.nr);
-	err = l->resumed ? req_send(l, LM_MSG_RESUMED, 0, 0, 0, NULL, 0) : 0;
+	err = l->resumed ? req_send(l, LM_MSG_RESUMED, LM_FEAT_ZBULK, 0, 0,
+				      NULL, 0) : 0;
 	for (i = 0; !err && i < l->pending.nr && !l->lost; i++)
 		err = request_again(l, &l->pending.v[i]);
 	return err;
@@ -2166,6 +2214,7 @@ void lm_lazy_destroy(struct lm_lazy *l)
 		close(l->cfg.bulk_fd);
 	lm_rx_free(&l->req);
 	lm_rx_free(&l->bulk);
+	free(l->zbuf);
 	free(l->queued.v);
 	free(l->pending.v);
 	free(l);

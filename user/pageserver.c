@@ -4,9 +4,21 @@
  *
  * State: per lazy range, the pagemap's data bits and a "todo" bitmap of
  * pages not yet sent.  A fault answer sends the page and up to
- * LM_AROUND_PAGES-1 following still-unsent pages with data; the push walks
- * todo in address order in runs of up to LM_BULK_PAGES.  A page leaves
- * todo when sent either way, or when the destination drops it.
+ * LM_AROUND_PAGES-1 following still-unsent pages with data, within
+ * LM_AROUND_WINDOW pages; for a hot page, the following unsent hot pages
+ * within LM_BULK_WINDOW instead (the working set comes in faster than the
+ * first push pass alone brings it); the push walks
+ * todo in runs of up to LM_BULK_PAGES: first the pages marked hot (the
+ * working set, lm_ps_mark_hot), then the rest, each pass in address
+ * order.  A page leaves todo when sent either way, or when the
+ * destination drops it.
+ *
+ * With --compress, and a destination that says (in RESUMED) it takes
+ * it, each push run is deflated (zlib, fastest level) and sent as one
+ * ZBULK message, unless that does not save an eighth of it; after 8 runs
+ * in a row that did not, the next 56 go raw without trying (incompressible
+ * memory costs the sender little CPU).  Fault answers are never
+ * compressed.
  *
  * Two threads: this one (raised priority) reads requests and answers
  * them; a pusher thread (normal priority) started on RESUMED reads and
@@ -22,8 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include "lazy.h"
 #include "net.h"
 #include "pageserver.h"
@@ -37,11 +51,15 @@ struct ps_space {
 	__u64 addr, npages, page_size;
 	const unsigned long *data;
 	unsigned long *todo;
+	unsigned long *hot;	/* working set, or NULL */
 };
 
 #define SERVER_NICE	-10	/* the request thread */
 #define MAX(a, b)	((a) > (b) ? (a) : (b))
 #define PUSH_POLL_MS	100	/* request thread checks the pusher */
+#define PROGRESS_MS	250	/* a progress line on a terminal */
+#define Z_MISS_MAX	8	/* runs that did not compress, then ... */
+#define Z_SKIP		56	/* ... this many go raw untried */
 
 struct lm_ps {
 	struct lm_ps_cfg cfg;
@@ -57,9 +75,22 @@ struct lm_ps {
 	int pusher_on;
 	int stop, push_err;	/* atomic */
 	char *out;		/* push run being written */
-	size_t cur_sp;		/* push cursor */
+	int phase;		/* push cursor: 0 hot pages, 1 the rest */
+	size_t cur_sp;
 	__u64 cur_bit;
 	__u64 push_t0, push_bytes;
+	__u32 peer_feat;	/* LM_FEAT_* from RESUMED */
+	/* --compress */
+	int zon, z_miss, z_skip;
+	char *zout;
+	__u64 z_raw, z_wire;
+	/* working set; pages counted under lock */
+	__u64 hot_total, hot_pushed;
+	int hot_scanned;
+	FILE *push_log;		/* LAZYMIG_PUSH_LOG */
+	/* progress */
+	__u64 pages_total, pages_sent;	/* pages_sent: atomic */
+	__u64 tick;
 };
 
 static int cmp_space(const void *a, const void *b)
@@ -163,8 +194,23 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 			 MAX(LM_AROUND_PAGES * LM_PAGE_SIZE, LM_HUGE_PAGE_MAX));
 	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
 			 MAX(LM_BULK_PAGES * LM_PAGE_SIZE, LM_HUGE_PAGE_MAX));
-	if (!ps->sp || !ps->ans || !ps->out)
+	if (cfg->compress)
+		ps->zout = malloc(sizeof(struct lm_msg) +
+				  compressBound(sizeof(struct lm_msg) +
+						LM_BULK_WINDOW / 8 +
+						MAX(LM_BULK_PAGES * LM_PAGE_SIZE,
+						    LM_HUGE_PAGE_MAX)));
+	if (!ps->sp || !ps->ans || !ps->out || (cfg->compress && !ps->zout))
 		goto fail;
+	if (getenv("LAZYMIG_PUSH_LOG")) {
+		ps->push_log = fopen(getenv("LAZYMIG_PUSH_LOG"), "we");
+		if (!ps->push_log) {
+			err = -errno;
+			LOG(ps, "cannot open LAZYMIG_PUSH_LOG %s: %s",
+			    getenv("LAZYMIG_PUSH_LOG"), strerror(errno));
+			goto fail;
+		}
+	}
 	for (i = 0; i < nr; i++) {
 		err = add_image(ps, i, cfg->nr_imgs ? cfg->imgs[i] : cfg->img);
 		if (err)
@@ -235,6 +281,41 @@ void lm_ps_mark_sent(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 	pthread_mutex_unlock(&ps->lock);
 }
 
+void lm_ps_mark_hot(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
+{
+	pthread_mutex_lock(&ps->lock);
+	while (npages) {
+		struct ps_space *s = find_space(ps, space, addr);
+		__u64 i, n;
+
+		if (!s) {
+			s = next_space(ps, space, addr);
+			if (!s || s->addr >= addr + npages * LM_PAGE_SIZE)
+				break;
+			npages -= (s->addr - addr) / LM_PAGE_SIZE;
+			addr = s->addr;
+			continue;
+		}
+		if (!s->hot)
+			s->hot = calloc(LM_BITS_TO_LONGS(s->npages) ?: 1,
+					sizeof(long));
+		if (!s->hot)
+			break;	/* no working set: address order */
+		i = (addr - s->addr) / s->page_size;
+		n = s->npages - i < npages ? s->npages - i : npages;
+		npages -= n;
+		addr += n * s->page_size;
+		for (; n; n--, i++) {
+			/* only pages with data still to send */
+			if (lm_test_bit(s->todo, i) && !lm_test_bit(s->hot, i)) {
+				lm_set_bit(s->hot, i);
+				ps->hot_total++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ps->lock);
+}
+
 static int send_error(struct lm_ps *ps, const char *what)
 {
 	LOG(ps, "%s", what);
@@ -242,17 +323,39 @@ static int send_error(struct lm_ps *ps, const char *what)
 	return -EPROTO;
 }
 
+/* The selected runs of a SPARSE in one cfg.readv call: 0 or -errno. */
+static int read_runs(struct lm_ps *ps, const struct ps_space *s, __u64 first,
+		     const unsigned long *sel, __u64 span, char *data)
+{
+	struct iovec r[LM_BULK_PAGES];
+	__u64 i, j, len = 0;
+	int nr = 0;
+
+	for (i = lm_find_next_bit(sel, span, 0); i < span;
+	     i = lm_find_next_bit(sel, span, j)) {
+		j = lm_find_next_zero_bit(sel, span, i);
+		if (nr == LM_BULK_PAGES)
+			return -E2BIG;
+		r[nr].iov_base = (void *)(unsigned long)(s->addr +
+							 (first + i) * s->page_size);
+		r[nr++].iov_len = (j - i) * s->page_size;
+		len += (j - i) * s->page_size;
+	}
+	return ps->cfg.readv(ps->cfg.ctx, s->space, r, nr, data, len);
+}
+
 /*
  * Gather into buf (after *m) page @first (sent even if already sent: it
  * was asked for) when @force, and the unsent pages after it, at most @max
  * 4 KiB pages within @window pages: PAGES if they are contiguous, else
  * SPARSE with its bitmap.  A huge page goes whole and alone, as PAGES.
- * They leave todo.  *span: how many pages of @s from @first the message
- * spans.  Returns how many it carries (0: none was left) or -errno.
+ * With @only, only pages set there too.  They leave todo.  *span: how
+ * many pages of @s from @first the message spans.  Returns how many it
+ * carries (0: none was left) or -errno.
  */
 static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 		  int force, __u64 max, __u64 window, struct lm_msg *m,
-		  __u64 *span)
+		  __u64 *span, const unsigned long *only)
 {
 	unsigned long sel[LM_BITS_TO_LONGS(LM_BULK_WINDOW)] = { 0 };
 	__u64 ps_ = s->page_size, i, j, n = 0, last = first, bm = 0, wend;
@@ -267,6 +370,8 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 	pthread_mutex_lock(&ps->lock);
 	for (i = force ? first : lm_find_next_bit(s->todo, wend, first);
 	     i < wend && n < max; i = lm_find_next_bit(s->todo, wend, i + 1)) {
+		if (only && !(force && i == first) && !lm_test_bit(only, i))
+			continue;
 		lm_set_bit(sel, i - first);
 		lm_clear_bit(s->todo, i);
 		last = i;
@@ -286,6 +391,9 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 	}
 	m->len = bm + n * ps_;
 	data = (char *)(m + 1) + bm;
+	if (ps->cfg.readv && n != *span &&
+	    !read_runs(ps, s, first, sel, *span, data))
+		goto done;
 	for (i = lm_find_next_bit(sel, *span, 0); i < *span;
 	     i = lm_find_next_bit(sel, *span, j)) {
 		j = lm_find_next_zero_bit(sel, *span, i);
@@ -300,6 +408,9 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 		}
 		data += (j - i) * ps_;
 	}
+done:
+	__atomic_add_fetch(&ps->pages_sent, n * (ps_ / LM_PAGE_SIZE),
+			   __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -308,8 +419,9 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 {
 	struct ps_space *s = find_space(ps, space, addr);
 	struct lm_msg *m = (struct lm_msg *)ps->ans;
+	const unsigned long *hot;
 	char why[160];
-	__u64 span;
+	__u64 span, i;
 	int err;
 
 	if (!s || !lm_test_bit(s->data, (addr - s->addr) / s->page_size)) {
@@ -318,8 +430,13 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 			 (unsigned long long)addr, space);
 		return send_error(ps, why);
 	}
-	err = gather(ps, s, (addr - s->addr) / s->page_size, 1,
-		     LM_AROUND_PAGES, LM_AROUND_WINDOW, m, &span);
+	i = (addr - s->addr) / s->page_size;
+	pthread_mutex_lock(&ps->lock);
+	hot = s->hot && lm_test_bit(s->hot, i) ? s->hot : NULL;
+	pthread_mutex_unlock(&ps->lock);
+	/* a hot page brings unsent hot pages after it, from further away */
+	err = gather(ps, s, i, 1, LM_AROUND_PAGES,
+		     hot ? LM_BULK_WINDOW : LM_AROUND_WINDOW, m, &span, hot);
 	if (err < 0)
 		return send_error(ps, "cannot read the source's memory");
 	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
@@ -338,6 +455,7 @@ static int on_request(struct lm_ps *ps, const struct lm_msg *m,
 		if (!ps->resumed && ps->cfg.resumed)
 			ps->cfg.resumed(ps->cfg.ctx);
 		ps->resumed = 1;
+		ps->peer_feat = m->space;
 		return 0;
 	case LM_MSG_DONE:
 		free(ps->json);
@@ -386,33 +504,114 @@ static int serve_requests(struct lm_ps *ps)
 	return err;
 }
 
-/* Next run of unsent pages into ps->out; 0 when none is left. */
-static int next_chunk(struct lm_ps *ps)
+/* The first hot page at or after @i still to send, or s->npages. */
+static __u64 next_hot(const struct ps_space *s, __u64 i)
+{
+	for (i = lm_find_next_bit(s->hot, s->npages, i); i < s->npages;
+	     i = lm_find_next_bit(s->hot, s->npages, i + 1))
+		if (lm_test_bit(s->todo, i))
+			break;
+	return i;
+}
+
+/*
+ * Next run of unsent pages into ps->out: hot ones first, then the rest.
+ * Returns 1 (*hot says which pass), 0 when none is left, or -errno.
+ */
+static int next_chunk(struct lm_ps *ps, int *hot)
 {
 	struct lm_msg *m = (struct lm_msg *)ps->out;
 
-	while (ps->cur_sp < ps->nr) {
-		struct ps_space *s = &ps->sp[ps->cur_sp];
-		__u64 i, span;
-		int n;
+	for (; ps->phase < 2; ps->phase++, ps->cur_sp = 0, ps->cur_bit = 0) {
+		*hot = !ps->phase;
+		while (ps->cur_sp < ps->nr) {
+			struct ps_space *s = &ps->sp[ps->cur_sp];
+			__u64 i, span;
+			int n;
 
-		pthread_mutex_lock(&ps->lock);
-		i = lm_find_next_bit(s->todo, s->npages, ps->cur_bit);
-		pthread_mutex_unlock(&ps->lock);
-		if (i >= s->npages) {
-			ps->cur_sp++;
-			ps->cur_bit = 0;
-			continue;
+			if (*hot && !s->hot) {
+				ps->cur_sp++;
+				ps->cur_bit = 0;
+				continue;
+			}
+			pthread_mutex_lock(&ps->lock);
+			i = *hot ? next_hot(s, ps->cur_bit) :
+			    lm_find_next_bit(s->todo, s->npages, ps->cur_bit);
+			pthread_mutex_unlock(&ps->lock);
+			if (i >= s->npages) {
+				ps->cur_sp++;
+				ps->cur_bit = 0;
+				continue;
+			}
+			n = gather(ps, s, i, 0, LM_BULK_PAGES, LM_BULK_WINDOW,
+				   m, &span, *hot ? s->hot : NULL);
+			if (n < 0)
+				return n;
+			ps->cur_bit = i + span;
+			if (*hot)
+				ps->hot_pushed += n;
+			if (n)	/* else an answer took them meanwhile */
+				return 1;
 		}
-		n = gather(ps, s, i, 0, LM_BULK_PAGES, LM_BULK_WINDOW, m,
-			   &span);
-		if (n < 0)
-			return n;
-		ps->cur_bit = i + span;
-		if (n)		/* else an answer took them meanwhile */
-			return 1;
 	}
 	return 0;
+}
+
+/*
+ * LAZYMIG_PUSH_LOG: one line per pushed page, "hot|rest SPACE ADDR US"
+ * (US: microseconds since the pusher started).
+ */
+static void log_push(struct lm_ps *ps, const struct lm_msg *m, int hot)
+{
+	const unsigned long *sel = (const unsigned long *)(m + 1);
+	__u64 i, us = (lm_now_ns() - ps->push_t0) / 1000;
+
+	for (i = 0; i < m->npages; i++)
+		if (m->type == LM_MSG_PAGES || lm_test_bit(sel, i))
+			fprintf(ps->push_log, "%s %u 0x%llx %llu\n",
+				hot ? "hot" : "rest", m->space,
+				(unsigned long long)(m->addr + i * LM_PAGE_SIZE),
+				(unsigned long long)us);
+}
+
+/* Write one push run, deflated into a ZBULK message when that pays. */
+static int write_run(struct lm_ps *ps, const struct lm_msg *m)
+{
+	size_t raw = sizeof(*m) + m->len;
+	struct lm_msg *z = (struct lm_msg *)ps->zout;
+	uLongf zlen;
+	int err;
+
+	ps->z_raw += raw;
+	if (!ps->zon || ps->z_skip) {
+		ps->z_skip -= !!ps->z_skip;
+		goto raw;
+	}
+	zlen = compressBound(raw);
+	if (compress2((Bytef *)(z + 1), &zlen, (const Bytef *)m, raw,
+		      Z_BEST_SPEED) != Z_OK || zlen >= raw - raw / 8) {
+		if (++ps->z_miss >= Z_MISS_MAX) {
+			ps->z_miss = 0;
+			ps->z_skip = Z_SKIP;
+		}
+		goto raw;
+	}
+	ps->z_miss = 0;
+	*z = (struct lm_msg){ .magic = LM_MSG_MAGIC, .type = LM_MSG_ZBULK,
+			      .len = zlen, .npages = raw };
+	err = lm_write_full(ps->cfg.bulk_fd, z, sizeof(*z) + zlen);
+	if (!err) {
+		ps->z_wire += sizeof(*z) + zlen;
+		ps->push_bytes += sizeof(*z) + zlen;
+	}
+	return err;
+raw:
+	err = lm_write_full(ps->cfg.bulk_fd, m, raw);
+	if (!err) {
+		ps->z_wire += raw;
+		ps->push_bytes += raw;
+	}
+	return err;
 }
 
 /* With --push-rate: how long to wait before the next run. */
@@ -437,7 +636,7 @@ static int stopping(struct lm_ps *ps)
 static int push_all(struct lm_ps *ps)
 {
 	struct lm_msg *m = (struct lm_msg *)ps->out;
-	int err = 0, wait;
+	int err = 0, wait, hot;
 
 	while (!stopping(ps)) {
 		wait = push_wait_ms(ps);
@@ -445,16 +644,17 @@ static int push_all(struct lm_ps *ps)
 			usleep((wait < 50 ? wait : 50) * 1000);
 			continue;
 		}
-		err = next_chunk(ps);
+		err = next_chunk(ps, &hot);
 		if (err < 0)
 			return err;
 		if (!err)	/* all pushed */
 			return lm_msg_send(ps->cfg.bulk_fd, LM_MSG_PUSH_END, 0,
 					   0, 0, NULL, 0);
-		err = lm_write_full(ps->cfg.bulk_fd, m, sizeof(*m) + m->len);
+		if (ps->push_log)
+			log_push(ps, m, hot);
+		err = write_run(ps, m);
 		if (err)
 			return err;
-		ps->push_bytes += sizeof(*m) + m->len;
 	}
 	return 0;
 }
@@ -465,6 +665,14 @@ static void *pusher_main(void *arg)
 	int err;
 
 	setpriority(PRIO_PROCESS, gettid(), 0);
+	/* the source is frozen: what it touched last cannot change now */
+	if (ps->cfg.hot_scan && !ps->hot_scanned) {
+		ps->hot_scanned = 1;
+		err = ps->cfg.hot_scan(ps->cfg.hot_ctx, ps);
+		if (err)
+			LOG(ps, "working set: %s; pushing in address order",
+			    strerror(-err));
+	}
 	err = push_all(ps);
 	if (err && !stopping(ps)) {
 		LOG(ps, "bulk channel: %s", strerror(-err));
@@ -478,6 +686,9 @@ static int start_pusher(struct lm_ps *ps)
 	int err;
 
 	ps->push_t0 = lm_now_ns();
+	ps->zon = ps->cfg.compress && (ps->peer_feat & LM_FEAT_ZBULK);
+	if (ps->cfg.compress && !ps->zon)
+		LOG(ps, "the destination does not take --compress (an older lazymig?); pushing uncompressed");
 	err = pthread_create(&ps->pusher, NULL, pusher_main, ps);
 	if (err)
 		return -err;
@@ -522,6 +733,7 @@ static int rejoin(struct lm_ps *ps, int why)
 			s->todo[words - 1] &= (1UL << (s->npages % LM_BPL)) - 1;
 	}
 	pthread_mutex_unlock(&ps->lock);
+	ps->phase = 0;
 	ps->cur_sp = 0;
 	ps->cur_bit = 0;
 	ps->req.fd = ps->cfg.req_fd;
@@ -533,10 +745,38 @@ static int rejoin(struct lm_ps *ps, int why)
 	return 0;
 }
 
+/* On a terminal only: pages sent, rate, ETA, every PROGRESS_MS. */
+static void progress(struct lm_ps *ps, int last)
+{
+	__u64 now = lm_now_ns(), sent, el;
+	double rate, left;
+
+	if (!ps->cfg.progress || !ps->pusher_on || (now < ps->tick && !last))
+		return;
+	sent = __atomic_load_n(&ps->pages_sent, __ATOMIC_RELAXED);
+	if (sent > ps->pages_total)	/* a page sent twice (a race) */
+		sent = ps->pages_total;
+	el = now - ps->push_t0;
+	rate = el ? sent * (double)LM_PAGE_SIZE / (1 << 20) / (el / 1e9) : 0;
+	left = (ps->pages_total - sent) * (double)LM_PAGE_SIZE / (1 << 20);
+	fprintf(stderr, "\rsend: pid %d: %llu/%llu MiB sent, %.0f MiB/s, ETA %.1f s   %s",
+		ps->cfg.pid, (unsigned long long)(sent * LM_PAGE_SIZE >> 20),
+		(unsigned long long)(ps->pages_total * LM_PAGE_SIZE >> 20),
+		rate, rate > 0 ? left / rate : 0.0, last ? "\n" : "");
+	ps->tick = now + PROGRESS_MS * 1000000ULL;
+}
+
 int lm_ps_run(struct lm_ps *ps)
 {
 	int err = 0;
+	size_t i;
 
+	pthread_mutex_lock(&ps->lock);
+	for (i = 0; i < ps->nr; i++)
+		ps->pages_total += lm_bitmap_weight(ps->sp[i].todo,
+						    ps->sp[i].npages) *
+				   (ps->sp[i].page_size / LM_PAGE_SIZE);
+	pthread_mutex_unlock(&ps->lock);
 	setpriority(PRIO_PROCESS, gettid(), SERVER_NICE);	/* best effort */
 	while (!ps->done && !err) {
 		struct pollfd p = { .fd = ps->cfg.req_fd, .events = POLLIN };
@@ -552,9 +792,21 @@ int lm_ps_run(struct lm_ps *ps)
 			err = __atomic_load_n(&ps->push_err, __ATOMIC_ACQUIRE);
 		if (err && !ps->done)
 			err = rejoin(ps, err);
+		progress(ps, 0);
 	}
+	if (ps->done)
+		progress(ps, 1);
 	stop_pusher(ps);
 	return err;
+}
+
+void lm_ps_figures(const struct lm_ps *ps, struct lm_ps_figures *f)
+{
+	f->hot = ps->hot_total;
+	f->hot_pushed = ps->hot_pushed;
+	f->z_raw = ps->z_raw;
+	f->z_wire = ps->z_wire;
+	f->compressed = ps->zon;
 }
 
 int lm_ps_resumed(const struct lm_ps *ps)
@@ -580,8 +832,13 @@ void lm_ps_destroy(struct lm_ps *ps)
 		return;
 	stop_pusher(ps);
 	pthread_mutex_destroy(&ps->lock);
-	for (i = 0; i < ps->nr; i++)
+	for (i = 0; i < ps->nr; i++) {
 		free(ps->sp[i].todo);
+		free(ps->sp[i].hot);
+	}
+	if (ps->push_log)
+		fclose(ps->push_log);
+	free(ps->zout);
 	free(ps->sp);
 	free(ps->ans);
 	free(ps->out);

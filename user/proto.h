@@ -10,7 +10,11 @@
  *
  *	request channel		dest -> source: REQ, DROP, RESUMED, DONE, ERROR
  *				source -> dest: PAGES/SPARSE (answers), BYE, ERROR
- *	bulk channel		source -> dest: PAGES/SPARSE (push), PUSH_END
+ *	bulk channel		source -> dest: PAGES/SPARSE/ZBULK (push), PUSH_END
+ *
+ * RESUMED carries in .space the LM_FEAT_* bits the destination takes; the
+ * source uses a feature only if asked to and the bit is there (the push
+ * starts on RESUMED, so nothing is sent before that is known).
  */
 #ifndef LAZYMIG_PROTO_H
 #define LAZYMIG_PROTO_H
@@ -35,6 +39,13 @@
  * a run skip zero pages and pages already sent without a message each.
  */
 
+/*
+ * ZBULK (bulk channel only, LM_FEAT_ZBULK): the payload is one whole
+ * PAGES or SPARSE message, header included, compressed with zlib
+ * (compress2 format); npages is its size uncompressed.
+ */
+#define LM_FEAT_ZBULK		0x1
+
 enum lm_msg_type {
 	LM_MSG_REQ = 1,		/* page fault at space/addr: send it */
 	LM_MSG_PAGES,		/* npages of data at space/addr */
@@ -45,6 +56,7 @@ enum lm_msg_type {
 	LM_MSG_PUSH_END,	/* every page has been pushed */
 	LM_MSG_ERROR,		/* payload: message text */
 	LM_MSG_SPARSE,		/* PAGES with holes: see below */
+	LM_MSG_ZBULK,		/* a zlib-deflated PAGES/SPARSE: see below */
 	LM_MSG__MAX,
 };
 

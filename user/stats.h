@@ -44,6 +44,8 @@ struct lm_stats {
 	__u64 pages_total, pages_faulted, pages_pushed, pages_zero;
 	__u64 pages_eager, pages_dropped;
 	__u64 faults, zero_faults;	/* demand faults; of them answered zero */
+	__u64 faults_1s;		/* demand faults in the first second
+					 * after resume */
 	__u64 events[LM_EV__MAX];
 	__u64 *lat;			/* fault latencies, ns */
 	size_t nr_lat, cap_lat;

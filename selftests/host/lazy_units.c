@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/userfaultfd.h>
+#include <zlib.h>
 #include "kselftest_harness.h"
 #include "lmtest.h"
 #include "lazy.h"
@@ -569,6 +570,177 @@ TEST(page_server_protocol)
 	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
 	EXPECT_EQ(LM_MSG_BYE, m.type);
 	free(seen);
+	free(buf);
+	rig_free(&g);
+}
+
+/*
+ * Receive the push until PUSH_END: PAGES/SPARSE, or ZBULK inflated (then
+ * *zbulk counts them); every page checked and counted in seen[].  The
+ * order of first pages goes to order[] (when given).  0 or -1.
+ */
+static int drain_push(int fd, char *buf, unsigned char *seen, int *zbulk,
+		      __u64 *order, size_t *nr_order)
+{
+	char *in = malloc(sizeof(struct lm_msg) + LM_MSG_MAX_PAYLOAD);
+	struct lm_msg m, inner;
+	int err = -1;
+
+	if (!in)
+		return -1;
+	for (;;) {
+		const char *payload = buf;
+		uLongf n;
+
+		if (recv_msg(fd, &m, buf, LM_MSG_MAX_PAYLOAD))
+			break;
+		if (m.type == LM_MSG_PUSH_END) {
+			err = 0;
+			break;
+		}
+		if (m.type == LM_MSG_ZBULK) {
+			n = m.npages;
+			if (n > sizeof(inner) + LM_MSG_MAX_PAYLOAD ||
+			    uncompress((Bytef *)in, &n, (const Bytef *)buf,
+				       m.len) != Z_OK || n != m.npages)
+				break;
+			memcpy(&inner, in, sizeof(inner));
+			if (inner.magic != LM_MSG_MAGIC ||
+			    sizeof(inner) + inner.len != n)
+				break;
+			m = inner;
+			payload = in + sizeof(inner);
+			(*zbulk)++;
+		}
+		if (m.type != LM_MSG_PAGES && m.type != LM_MSG_SPARSE)
+			break;
+		if (order && *nr_order < NPAGES)
+			order[(*nr_order)++] = (m.addr - src_base) / PS;
+		if (count_pages(&m, payload, seen, 0) <= 0)
+			break;
+	}
+	free(in);
+	return err;
+}
+
+/*
+ * --compress, both ends of the negotiation: with LM_FEAT_ZBULK in
+ * RESUMED the push comes as ZBULK (this pattern compresses: each page is
+ * its predecessor shifted by a word), without it as plain messages; the
+ * same pages, right, exactly once either way.
+ */
+static void compress_run(struct __test_metadata *_metadata, __u32 feat,
+			 int *zbulk)
+{
+	struct rig g = { 0 };
+	struct lm_ps_cfg pc = { 0 };
+	struct lm_ps_figures f;
+	unsigned char *seen = calloc(NPAGES, 1);
+	char *buf = malloc(LM_MSG_MAX_PAYLOAD);
+	struct lm_msg m;
+	__u64 i;
+
+	ASSERT_EQ(0, rig_image(&g));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, g.req));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, g.bulk));
+	pc = (struct lm_ps_cfg){ .req_fd = g.req[0], .bulk_fd = g.bulk[0],
+		.img = &g.img, .read = read_src, .pid = getpid(),
+		.compress = 1 };
+	ASSERT_EQ(0, lm_ps_create(&pc, &g.rp.ps));
+	pthread_create(&g.tp, NULL, run_ps, &g.rp);
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_RESUMED, feat, 0, 0, NULL, 0));
+	*zbulk = 0;
+	ASSERT_EQ(0, drain_push(g.bulk[1], buf, seen, zbulk, NULL, NULL));
+	for (i = 1; i < NPAGES; i++)
+		ASSERT_EQ(!zero_page_idx(i), seen[i]);
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_DONE, 0, 0, 2, "{}", 2));
+	pthread_join(g.tp, NULL);
+	EXPECT_EQ(0, g.rp.err);
+	lm_ps_figures(g.rp.ps, &f);
+	EXPECT_EQ(!!feat, f.compressed);
+	if (feat) {
+		EXPECT_LT(f.z_wire * 2, f.z_raw);
+	} else {
+		EXPECT_EQ(f.z_wire, f.z_raw);
+	}
+	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+	EXPECT_EQ(LM_MSG_BYE, m.type);
+	free(seen);
+	free(buf);
+	rig_free(&g);
+}
+
+TEST(page_server_compress)
+{
+	int zbulk;
+
+	compress_run(_metadata, LM_FEAT_ZBULK, &zbulk);
+	EXPECT_LT(0, zbulk);
+	compress_run(_metadata, 0, &zbulk);	/* an older destination */
+	EXPECT_EQ(0, zbulk);
+}
+
+/*
+ * The working set: pages marked hot go in the first push pass, before
+ * every other page, and a fault on a hot page is answered with the hot
+ * pages after it, not its cold neighbours.
+ */
+TEST(page_server_hot_first)
+{
+	struct rig g = { 0 };
+	struct lm_ps_cfg pc = { 0 };
+	unsigned char *seen = calloc(NPAGES, 1), *hot = calloc(NPAGES, 1);
+	__u64 *order = calloc(NPAGES, sizeof(*order));
+	char *buf = malloc(LM_MSG_MAX_PAYLOAD);
+	size_t nr = 0, k, nhot = 0;
+	struct lm_msg m;
+	int zbulk = 0, cold_seen = 0;
+	__u64 i;
+
+	ASSERT_EQ(0, rig_image(&g));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, g.req));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, g.bulk));
+	pc = (struct lm_ps_cfg){ .req_fd = g.req[0], .bulk_fd = g.bulk[0],
+		.img = &g.img, .read = read_src, .pid = getpid() };
+	ASSERT_EQ(0, lm_ps_create(&pc, &g.rp.ps));
+	/* every 5th page of the second half, zero pages among them */
+	for (i = NPAGES / 2; i < NPAGES; i += 5) {
+		lm_ps_mark_hot(g.rp.ps, 0, src_base + i * PS, 1);
+		hot[i] = !zero_page_idx(i);	/* no data: never hot */
+		nhot += hot[i];
+	}
+	pthread_create(&g.tp, NULL, run_ps, &g.rp);
+	/* a fault on hot page NPAGES/2: it and the next 15 hot pages */
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_REQ, 0,
+				 src_base + NPAGES / 2 * PS, 1, NULL, 0));
+	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+	ASSERT_EQ(LM_MSG_SPARSE, m.type);
+	ASSERT_EQ(LM_AROUND_PAGES, count_pages(&m, buf, seen, 1));
+	for (i = 0; i < NPAGES; i++)
+		if (seen[i])
+			ASSERT_TRUE(hot[i]) TH_LOG("page %llu", i);
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_RESUMED, 0, 0, 0, NULL, 0));
+	ASSERT_EQ(0, drain_push(g.bulk[1], buf, seen, &zbulk, order, &nr));
+	for (i = 1; i < NPAGES; i++)
+		ASSERT_EQ(!zero_page_idx(i), seen[i]);
+	/* first pages of the messages: all hot ones, then none */
+	for (k = 0; k < nr; k++) {
+		if (!hot[order[k]]) {
+			cold_seen = 1;
+			continue;
+		}
+		ASSERT_FALSE(cold_seen) TH_LOG("hot page %llu after a cold one",
+					       order[k]);
+	}
+	EXPECT_LT(LM_AROUND_PAGES, nhot);
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_DONE, 0, 0, 2, "{}", 2));
+	pthread_join(g.tp, NULL);
+	EXPECT_EQ(0, g.rp.err);
+	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+	EXPECT_EQ(LM_MSG_BYE, m.type);
+	free(seen);
+	free(hot);
+	free(order);
 	free(buf);
 	rig_free(&g);
 }
