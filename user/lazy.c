@@ -90,6 +90,7 @@ struct lm_lazy {
 	size_t nr_mms;
 	int epfd, evfd, pidfd;
 	struct lm_rx req, bulk;
+	struct lm_ra ra;		/* read-ahead of fault requests */
 	struct fault_vec queued;	/* read, not yet served */
 	struct fault_vec pending;	/* requested, answer not yet in */
 	int resumed, push_end, forked, done_sent, bye;
@@ -584,7 +585,8 @@ static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
 		return 0;
 	lm_set_bit(o->req, idx);
 	return lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, o->space, idx * o->ps,
-			   1, NULL, 0);
+			   lm_ra_window(&l->ra, o->space, idx * o->ps, o->ps),
+			   NULL, 0);
 }
 
 static int serve_fault(struct lm_lazy *l, struct fault *f)
@@ -615,8 +617,15 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	if (lm_test_bit(r->req, idx))
 		return 0;	/* already asked; the answer wakes all */
 	lm_set_bit(r->req, idx);
+	/*
+	 * Read-ahead pages are installed only where still lazy when they
+	 * arrive: a REMOVE or UNMAP handled meanwhile has cleared their
+	 * bits, so they are not refilled.
+	 */
 	return lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, r->space,
-			   r->src + idx * ps, 1, NULL, 0);
+			   r->src + idx * ps,
+			   lm_ra_window(&l->ra, r->space, r->src + idx * ps, ps),
+			   NULL, 0);
 }
 
 static int serve_queued(struct lm_lazy *l)
@@ -1468,7 +1477,8 @@ static int setup_loop(struct lm_lazy *l)
 		err = epoll_add(l->epfd, l->evfd, &l->ev_tag);
 	if (!err)
 		err = lm_rx_init(&l->req, l->cfg.req_fd,
-				 LM_AROUND_PAGES * LM_PAGE_SIZE * 4);
+				 4 * (sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
+				      LM_AROUND_MAX * LM_PAGE_SIZE));
 	if (!err)
 		err = lm_rx_init(&l->bulk, l->cfg.bulk_fd,
 				 2 * LM_BULK_PAGES * LM_PAGE_SIZE +
@@ -1493,6 +1503,7 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	l->st = cfg->st;
 	l->epfd = l->evfd = l->pidfd = l->own_uffd = -1;
 	l->tty = isatty(STDERR_FILENO);
+	lm_ra_init(&l->ra, LM_AROUND_MAX);
 	root->uffd = cfg->uffd;
 	root->pid = cfg->pid;
 	fcntl(cfg->uffd, F_SETFL, fcntl(cfg->uffd, F_GETFL) | O_NONBLOCK);

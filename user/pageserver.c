@@ -3,8 +3,9 @@
  * lazymig: the page server (see pageserver.h).
  *
  * State: per lazy range, the pagemap's data bits and a "todo" bitmap of
- * pages not yet sent.  A fault answer sends the page and up to
- * LM_AROUND_PAGES-1 following still-unsent pages with data; the push walks
+ * pages not yet sent.  A fault answer sends the page and the still-unsent
+ * pages with data among the npages - 1 after it that the request asks for
+ * (the destination's read-ahead, at most LM_AROUND_MAX); the push walks
  * todo in address order in runs of up to LM_BULK_PAGES.  A page leaves
  * todo when sent either way, or when the destination drops it.
  *
@@ -123,7 +124,7 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 	ps->sp = calloc(img->proc.nr_vmas + img->proc.nr_shms + 1,
 			sizeof(*ps->sp));
 	ps->ans = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
-			 LM_AROUND_PAGES * LM_PAGE_SIZE);
+			 LM_AROUND_MAX * LM_PAGE_SIZE);
 	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
 			 LM_BULK_PAGES * LM_PAGE_SIZE);
 	if (!ps->sp || !ps->ans || !ps->out)
@@ -268,11 +269,15 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 	return 0;
 }
 
-/* The faulted page and unsent neighbours after it, on the request channel. */
-static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
+/*
+ * The faulted page and the unsent pages with data among the @npages - 1
+ * after it, on the request channel.
+ */
+static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 {
 	struct ps_space *s = find_space(ps, space, addr);
 	struct lm_msg *m = (struct lm_msg *)ps->ans;
+	__u64 max;
 	char why[160];
 	int err;
 
@@ -282,8 +287,12 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 			 (unsigned long long)addr, space);
 		return send_error(ps, why);
 	}
-	err = gather(ps, s, (addr - s->addr) / s->page_size, 1,
-		     LM_AROUND_PAGES, LM_AROUND_WINDOW, m);
+	max = LM_AROUND_MAX * LM_PAGE_SIZE / s->page_size;
+	if (!max)	/* a page bigger than the answer buffer */
+		return send_error(ps, "request for a page larger than an answer");
+	if (npages < max)
+		max = npages ? npages : 1;
+	err = gather(ps, s, (addr - s->addr) / s->page_size, 1, max, max, m);
 	if (err)
 		return send_error(ps, "cannot read the source's memory");
 	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
@@ -294,7 +303,7 @@ static int on_request(struct lm_ps *ps, const struct lm_msg *m,
 {
 	switch (m->type) {
 	case LM_MSG_REQ:
-		return answer(ps, m->space, m->addr);
+		return answer(ps, m->space, m->addr, m->npages);
 	case LM_MSG_DROP:
 		lm_ps_mark_sent(ps, m->space, m->addr, m->npages);
 		return 0;

@@ -19,8 +19,7 @@
 #define LM_MSG_MAGIC		0x4d5a4cU	/* "LZM" + type in top byte */
 #define LM_MSG_MAX_PAYLOAD	(4UL << 20)
 #define LM_BULK_PAGES		64		/* 256 KiB per push message */
-#define LM_AROUND_PAGES		16		/* answer + neighbours, max */
-#define LM_AROUND_WINDOW	64		/* ... found within this many */
+#define LM_AROUND_MAX		128		/* pages a REQ may ask for */
 #define LM_BULK_WINDOW		1024		/* a push run spans at most */
 #define LM_SPARSE_WINDOW_MAX	4096		/* what a receiver accepts */
 
@@ -32,7 +31,9 @@
  */
 
 enum lm_msg_type {
-	LM_MSG_REQ = 1,		/* page fault at space/addr: send it */
+	LM_MSG_REQ = 1,		/* page fault at space/addr: send it and the
+				 * unsent pages with data among the
+				 * npages - 1 after it (read-ahead) */
 	LM_MSG_PAGES,		/* npages of data at space/addr */
 	LM_MSG_DROP,		/* dest no longer needs space/addr+npages */
 	LM_MSG_RESUMED,		/* dest process runs: start the push */
