@@ -5,9 +5,19 @@
  * objects (shared anon, memfd, tmpfs, hugetlb) identified by device and
  * inode and held open; which pages have data, from /proc/PID/pagemap for
  * private memory and SEEK_DATA on the object for shared memory.
+ *
+ * Reading smaps walks every page table entry of the process (~8 ms for
+ * 256 MiB), so where PAGEMAP_SCAN works it is read before the freeze
+ * (lm_collect_mm_pre).  In the freeze, /proc/PID/maps (no page walk) must
+ * show the same VMAs, else smaps is read again there; and a thread reads
+ * smaps once more while the threads are collected, whose VmFlags replace
+ * the early ones (lm_collect_mm_finish): a madvise() or mlock() on a whole
+ * VMA just before the freeze changes no line of maps.  The early smaps'
+ * Anonymous/Swap counts are not trusted (the "quiet" shortcut is off).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,7 +349,8 @@ static int refuse_flags(struct lm_dump *d, const struct smaps_vma *s)
 	return 0;
 }
 
-static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
+static int add_vma(struct lm_dump *d, const struct smaps_vma *s,
+		   int counts_ok)
 {
 	struct lm_image *img = &d->img;
 	struct lm_vma_img *n, *m;
@@ -381,7 +392,7 @@ static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
 	 * reading its pagemap.  Small ones are read anyway, where guard
 	 * regions are also seen.
 	 */
-	q[img->proc.nr_vmas] = s->end - s->start >= QUIET_MIN &&
+	q[img->proc.nr_vmas] = counts_ok && s->end - s->start >= QUIET_MIN &&
 			       !s->anon_kb && !s->swap_kb &&
 			       kind != LM_MEM_HUGETLB_PRIVATE;
 	m = &img->vmas[img->proc.nr_vmas++];
@@ -405,19 +416,68 @@ static void smaps_line(struct smaps_vma *v, const char *l)
 			 (int)strcspn(l + 8, "\n"), l + 8);
 }
 
-int lm_collect_mm(struct lm_dump *d)
+/* The VMA lines of an smaps text equal the lines of a maps text. */
+static int same_layout(const char *smaps, const char *maps)
+{
+	const char *l = smaps, *m = maps;
+	struct smaps_vma tmp;
+	size_t n;
+
+	for (; *l; l += n + (l[n] == '\n')) {
+		n = strcspn(l, "\n");
+		if (parse_head(l, &tmp))
+			continue;
+		if (strncmp(l, m, n) || (m[n] != '\n' && m[n]))
+			return 0;
+		m += n + (m[n] == '\n');
+	}
+	return !*m;
+}
+
+/*
+ * The pagemaps are filled by a worker thread while the main thread (the
+ * tracer) collects the threads, whose injected syscalls wait on the
+ * tracee's scheduling: the page walk overlaps them.  All bitmaps are
+ * allocated first (img->maps is not reallocated under the worker); the
+ * private file mappings are filled before, by the caller, because the
+ * syscall instruction poked for the injections makes a private copy of a
+ * code page, which a scan at the same time could count as data.
+ */
+struct lm_mm_worker {
+	pthread_t th;
+	struct lm_dump *d;
+	int pm_fd;
+	unsigned int *map_of;	/* [nr_vmas]: its pagemap, or -1 */
+	int early;		/* VMAs parsed from the early smaps */
+	char smaps[64];
+	char *text;		/* smaps read again in the freeze */
+	int err_text, err;
+	int started;
+};
+
+static __u64 scan_categories(void);
+
+int lm_collect_mm_pre(struct lm_dump *d)
+{
+	char path[64];
+
+	if (!scan_categories())	/* the quiet shortcut is needed */
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
+	free(d->smaps_pre);
+	d->smaps_pre = lm_dump_slurp(path, NULL);
+	return 0;		/* without it, smaps is read in the freeze */
+}
+
+/* Parse an smaps text into the image's VMAs. */
+static int parse_smaps(struct lm_dump *d, char *text, int counts_ok)
 {
 	struct smaps_vma *cur = calloc(1, sizeof(*cur));
-	char path[64], *text, *l, *next;
+	char *l, *next;
 	int have = 0, err = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
-	text = lm_dump_slurp(path, NULL);
-	if (!text || !cur) {
-		free(cur);
-		free(text);
-		return lm_dump_fail(d, -EIO, "cannot read %s", path);
-	}
+	if (!cur)
+		return lm_dump_fail(d, -ENOMEM, "out of memory");
 	for (l = text; l && *l && !err; l = next) {
 		struct smaps_vma tmp;
 
@@ -426,7 +486,7 @@ int lm_collect_mm(struct lm_dump *d)
 			*next++ = 0;
 		if (!parse_head(l, &tmp)) {
 			if (have)
-				err = add_vma(d, cur);
+				err = add_vma(d, cur, counts_ok);
 			*cur = tmp;
 			have = 1;
 		} else if (have) {
@@ -434,13 +494,48 @@ int lm_collect_mm(struct lm_dump *d)
 		}
 	}
 	if (have && !err)
-		err = add_vma(d, cur);
+		err = add_vma(d, cur, counts_ok);
 	free(cur);
+	return err;
+}
+
+int lm_collect_mm(struct lm_dump *d)
+{
+	char path[64], *text = NULL, *maps;
+	int early = 0, err;
+
+	if (d->smaps_pre) {
+		snprintf(path, sizeof(path), "/proc/%d/maps", d->pid);
+		maps = lm_dump_slurp(path, NULL);
+		if (maps && same_layout(d->smaps_pre, maps)) {
+			text = d->smaps_pre;
+			early = 1;
+		} else {
+			free(d->smaps_pre);
+		}
+		d->smaps_pre = NULL;
+		free(maps);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
+	if (!text)
+		text = lm_dump_slurp(path, NULL);
+	if (!text)
+		return lm_dump_fail(d, -EIO, "cannot read %s", path);
+	err = parse_smaps(d, text, !early);
 	free(text);
 	if (!err && !d->img.proc.nr_vmas)
 		err = lm_dump_fail(d, -EINVAL, "PID %d has no memory (a kernel thread?)",
 				   d->pid);
-	return err;
+	if (err || !early)
+		return err;
+	/* the worker reads smaps again, for VmFlags (lm_collect_mm_finish) */
+	d->mm_worker = calloc(1, sizeof(*d->mm_worker));
+	if (!d->mm_worker)
+		return lm_dump_fail(d, -ENOMEM, "out of memory");
+	d->mm_worker->pm_fd = -1;
+	d->mm_worker->early = 1;
+	snprintf(d->mm_worker->smaps, sizeof(d->mm_worker->smaps), "%s", path);
+	return 0;
 }
 
 /* ---- which pages have data ---- */
@@ -530,22 +625,27 @@ oom:
  * cannot report them in a scan (6.13/6.14): then the scan would count a
  * guard marker as a swapped page, and the pagemap read sees PM_GUARD.
  */
-static __u64 scan_categories(int pm_fd)
+static __u64 scan_categories(void)
 {
 	static int probed;
 	static __u64 cats;
 	struct lm_page_region r;
 	struct lm_pm_scan_arg a;
+	int guards, pm_fd;
 	char *p;
-	int guards;
 
 	if (probed)
 		return cats;
 	probed = 1;
+	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return 0;
 	p = mmap(NULL, LM_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	if (p == MAP_FAILED) {
+		close(pm_fd);
 		return 0;
+	}
 	guards = !madvise(p, LM_PAGE_SIZE, MADV_GUARD_INSTALL);
 	munmap(p, LM_PAGE_SIZE);
 	cats = LM_PAGE_IS_FILE | LM_PAGE_IS_PRESENT | LM_PAGE_IS_SWAPPED |
@@ -557,12 +657,13 @@ static __u64 scan_categories(int pm_fd)
 	a.vec_len = 1;
 	a.category_anyof_mask = cats;
 	a.return_mask = cats;
-	if (ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) >= 0)
-		return cats;
-	cats &= ~LM_PAGE_IS_GUARD;
-	a.category_anyof_mask = a.return_mask = cats;
-	if (guards || ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) < 0)
-		cats = 0;
+	if (ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) < 0) {
+		cats &= ~LM_PAGE_IS_GUARD;
+		a.category_anyof_mask = a.return_mask = cats;
+		if (guards || ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) < 0)
+			cats = 0;
+	}
+	close(pm_fd);
 	return cats;
 }
 
@@ -640,20 +741,16 @@ static int vma_scan(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
 	return 0;
 }
 
+/* The bitmap @m of VMA @v: which of its pages have data. */
 static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
-		       int quiet)
+		       struct lm_pagemap_img *m, int quiet)
 {
 	__u64 step = v->page_size / LM_PAGE_SIZE, n4k, i, *buf;
-	struct lm_pagemap_img *m;
 
-	m = new_map(d, 0, v->start, (v->end - v->start) / v->page_size,
-		    v->page_size);
-	if (!m)
-		return -ENOMEM;
 	if (quiet)
 		return 0;
-	if (scan_categories(pm_fd))
-		return vma_scan(d, pm_fd, v, m, scan_categories(pm_fd));
+	if (scan_categories())
+		return vma_scan(d, pm_fd, v, m, scan_categories());
 	n4k = (v->end - v->start) / LM_PAGE_SIZE;
 	buf = malloc(PM_CHUNK * 8);
 	if (!buf)
@@ -689,15 +786,11 @@ static int has_private_pages(__u32 kind)
 	       kind == LM_MEM_HUGETLB_PRIVATE;
 }
 
-static int shm_pagemap(struct lm_dump *d, const struct lm_shm_img *s)
+static int shm_pagemap(const struct lm_shm_img *s, struct lm_pagemap_img *m)
 {
 	__u64 ps = s->s.page_size, npages = (s->s.size + ps - 1) / ps;
-	struct lm_pagemap_img *m;
 	off_t pos = 0, end;
 
-	m = new_map(d, s->s.id + 1, 0, npages, ps);
-	if (!m)
-		return -ENOMEM;
 	while ((__u64)pos < s->s.size) {
 		__u64 p;
 
@@ -714,23 +807,194 @@ static int shm_pagemap(struct lm_dump *d, const struct lm_shm_img *s)
 	return 0;
 }
 
-int lm_collect_shm_maps(struct lm_dump *d)
+static int fill_vma(struct lm_mm_worker *w, unsigned int i)
 {
+	struct lm_dump *d = w->d;
+
+	return vma_pagemap(d, w->pm_fd, &d->img.vmas[i].v,
+			   &d->img.maps[w->map_of[i]],
+			   d->vma_quiet && d->vma_quiet[i]);
+}
+
+static void *worker_main(void *arg)
+{
+	struct lm_mm_worker *w = arg;
+	struct lm_dump *d = w->d;
+	unsigned int i, k = 0;
+	int err = 0;
+
+	if (w->early) {
+		w->text = lm_dump_slurp(w->smaps, NULL);
+		w->err_text = w->text ? 0 : -(errno ? errno : EIO);
+	}
+	for (i = 0; i < d->img.proc.nr_vmas && !err; i++)
+		if (w->map_of[i] != -1U &&
+		    d->img.vmas[i].v.kind != LM_MEM_FILE_PRIVATE)
+			err = fill_vma(w, i);
+	for (i = 0; i < d->img.proc.nr_vmas; i++)
+		k += w->map_of[i] != -1U;
+	for (i = 0; i < d->img.proc.nr_shms && !err; i++)
+		err = shm_pagemap(&d->img.shms[i], &d->img.maps[k + i]);
+	w->err = err;
+	return NULL;
+}
+
+int lm_collect_mm_start(struct lm_dump *d)
+{
+	struct lm_mm_worker *w = d->mm_worker;
 	char path[64];
 	unsigned int i;
-	int fd, err = 0;
+	int err = 0;
 
+	if (!w) {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return lm_dump_fail(d, -ENOMEM, "out of memory");
+		w->pm_fd = -1;
+		d->mm_worker = w;
+	}
+	w->d = d;
+	w->map_of = malloc((d->img.proc.nr_vmas + 1) * sizeof(*w->map_of));
+	if (!w->map_of)
+		return lm_dump_fail(d, -ENOMEM, "out of memory");
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", d->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	w->pm_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (w->pm_fd < 0)
 		return lm_dump_fail(d, -errno, "cannot open %s: %s", path,
 				    strerror(errno));
+	for (i = 0; i < d->img.proc.nr_vmas; i++) {
+		const struct lm_vma *v = &d->img.vmas[i].v;
+
+		w->map_of[i] = -1U;
+		if (!has_private_pages(v->kind))
+			continue;
+		if (!new_map(d, 0, v->start, (v->end - v->start) / v->page_size,
+			     v->page_size))
+			return -ENOMEM;
+		w->map_of[i] = d->img.nr_maps - 1;
+	}
+	for (i = 0; i < d->img.proc.nr_shms; i++) {
+		const struct lm_shm_img *m = &d->img.shms[i];
+		__u64 ps = m->s.page_size;
+
+		if (!new_map(d, m->s.id + 1, 0, (m->s.size + ps - 1) / ps, ps))
+			return -ENOMEM;
+	}
 	for (i = 0; i < d->img.proc.nr_vmas && !err; i++)
-		if (has_private_pages(d->img.vmas[i].v.kind))
-			err = vma_pagemap(d, fd, &d->img.vmas[i].v,
-					  d->vma_quiet && d->vma_quiet[i]);
-	close(fd);
-	for (i = 0; i < d->img.proc.nr_shms && !err; i++)
-		err = shm_pagemap(d, &d->img.shms[i]);
+		if (w->map_of[i] != -1U &&
+		    d->img.vmas[i].v.kind == LM_MEM_FILE_PRIVATE)
+			err = fill_vma(w, i);
+	if (err)
+		return err;
+	if (pthread_create(&w->th, NULL, worker_main, w))
+		worker_main(w);		/* no thread: do it now */
+	else
+		w->started = 1;
+	return 0;
+}
+
+static void worker_join(struct lm_mm_worker *w)
+{
+	if (w && w->started) {
+		pthread_join(w->th, NULL);
+		w->started = 0;
+	}
+}
+
+void lm_collect_mm_drop(struct lm_dump *d)
+{
+	struct lm_mm_worker *w = d->mm_worker;
+
+	free(d->smaps_pre);
+	d->smaps_pre = NULL;
+	if (!w)
+		return;
+	worker_join(w);
+	if (w->pm_fd >= 0)
+		close(w->pm_fd);
+	free(w->map_of);
+	free(w->text);
+	free(w);
+	d->mm_worker = NULL;
+}
+
+#define VMFLAG_BITS	(LM_VMA_GROWSDOWN | LM_VMA_LOCKED | LM_VMA_DONTFORK | \
+			 LM_VMA_WIPEONFORK | LM_VMA_HUGEPAGE | \
+			 LM_VMA_NOHUGEPAGE | LM_VMA_DONTDUMP)
+
+/* VMA @i as smaps shows it in the freeze against what the early read said. */
+static int check_vma(struct lm_dump *d, unsigned int i,
+		     const struct smaps_vma *s)
+{
+	struct lm_vma *v;
+	int huge;
+
+	if (i >= d->img.proc.nr_vmas)
+		goto changed;
+	v = &d->img.vmas[i].v;
+	huge = v->kind == LM_MEM_HUGETLB_PRIVATE ||
+	       v->kind == LM_MEM_HUGETLB_SHARED;
+	if (s->start != v->start || s->end != v->end ||
+	    has_flag(s->vmflags, "ht") != huge ||
+	    (huge && s->kpagesize != v->page_size))
+		goto changed;
+	if (refuse_flags(d, s))
+		return -EOPNOTSUPP;
+	v->flags = (v->flags & ~VMFLAG_BITS) | vma_flags(s);
+	return 0;
+changed:
+	return lm_dump_fail(d, -EAGAIN,
+			    "the memory layout of PID %d changed while it was frozen (VMA %u); try again",
+			    d->pid, i);
+}
+
+/* The VmFlags of smaps read in the freeze replace the early ones. */
+static int check_flags(struct lm_dump *d, char *text)
+{
+	struct smaps_vma *cur = calloc(1, sizeof(*cur)), tmp;
+	unsigned int i = 0;
+	char *l, *next;
+	int have = 0, err = 0;
+
+	if (!cur)
+		return lm_dump_fail(d, -ENOMEM, "out of memory");
+	for (l = text; *l && !err; l = next) {
+		next = strchr(l, '\n');
+		if (next)
+			*next++ = 0;
+		else
+			next = l + strlen(l);
+		if (!parse_head(l, &tmp)) {
+			if (have)
+				err = check_vma(d, i++, cur);
+			*cur = tmp;
+			have = 1;
+		} else if (have) {
+			smaps_line(cur, l);
+		}
+	}
+	if (have && !err)
+		err = check_vma(d, i++, cur);
+	if (!err && i != d->img.proc.nr_vmas)
+		err = check_vma(d, d->img.proc.nr_vmas, cur);
+	free(cur);
+	return err;
+}
+
+int lm_collect_mm_finish(struct lm_dump *d)
+{
+	struct lm_mm_worker *w = d->mm_worker;
+	int err;
+
+	if (!w)
+		return 0;
+	worker_join(w);
+	err = w->err;
+	if (!err && w->early && w->err_text)
+		err = lm_dump_fail(d, w->err_text, "cannot read %s: %s",
+				   w->smaps, strerror(-w->err_text));
+	if (!err && w->early)
+		err = check_flags(d, w->text);
+	lm_collect_mm_drop(d);
 	return err;
 }

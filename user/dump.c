@@ -32,15 +32,19 @@
 
 int lm_dump_fail(struct lm_dump *d, int err, const char *fmt, ...)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	va_list ap;
 	int n;
 
-	if (d->errmsg[0])
-		return err;
-	n = snprintf(d->errmsg, sizeof(d->errmsg), "dump: ");
-	va_start(ap, fmt);
-	vsnprintf(d->errmsg + n, sizeof(d->errmsg) - n, fmt, ap);
-	va_end(ap);
+	/* the pagemap worker (collect_mm.c) may fail at the same time */
+	pthread_mutex_lock(&lock);
+	if (!d->errmsg[0]) {
+		n = snprintf(d->errmsg, sizeof(d->errmsg), "dump: ");
+		va_start(ap, fmt);
+		vsnprintf(d->errmsg + n, sizeof(d->errmsg) - n, fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&lock);
 	return err;
 }
 
@@ -307,6 +311,7 @@ void lm_dump_release(struct lm_dump *d, int kill)
 	free(d->tids);
 	free(d->vma_quiet);
 	d->vma_quiet = NULL;
+	lm_collect_mm_drop(d);
 	d->tids = NULL;
 	d->nr_tids = 0;
 	d->frozen = 0;
@@ -556,7 +561,7 @@ static int collect(struct lm_dump *d)
 {
 	struct lm_proc *p = &d->img.proc;
 	char path[64];
-	int err;
+	int err, fin;
 
 	p->pid = d->pid;
 	snprintf(path, sizeof(path), "/proc/%d/mem", d->pid);
@@ -568,9 +573,12 @@ static int collect(struct lm_dump *d)
 	if (!err)
 		err = lm_collect_mm(d);
 	if (!err)
-		err = lm_collect_shm_maps(d);
+		err = lm_collect_mm_start(d);
 	if (!err)
 		err = lm_collect_threads(d);
+	fin = lm_collect_mm_finish(d);	/* waits for the pagemaps */
+	if (!err)
+		err = fin;
 	if (err)
 		return err < 0 ? err : -EIO;
 	fill_header(d);
@@ -609,6 +617,8 @@ static int freeze_collect(pid_t pid, struct lm_dump *d)
 	if (pid == getpid())
 		return lm_dump_fail(d, -EINVAL, "PID %d is lazymig itself", pid);
 	err = check_status(d);
+	if (!err)
+		err = lm_collect_mm_pre(d);
 	if (!err)
 		err = freeze(d);
 	if (!err)
