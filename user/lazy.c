@@ -1503,7 +1503,7 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	l->st = cfg->st;
 	l->epfd = l->evfd = l->pidfd = l->own_uffd = -1;
 	l->tty = isatty(STDERR_FILENO);
-	lm_ra_init(&l->ra, LM_AROUND_MAX);
+	lm_ra_init(&l->ra, LM_AROUND_MAX, LM_AROUND_PAGES);
 	root->uffd = cfg->uffd;
 	root->pid = cfg->pid;
 	fcntl(cfg->uffd, F_SETFL, fcntl(cfg->uffd, F_GETFL) | O_NONBLOCK);

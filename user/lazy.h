@@ -100,9 +100,10 @@ struct lm_ra {
 	} s[LM_RA_STREAMS];
 	__u64 tick;
 	__u32 max;		/* largest window, pages (1: none) */
+	__u32 cover;		/* pages an answer brings at least */
 };
 
-void lm_ra_init(struct lm_ra *ra, __u32 max);
+void lm_ra_init(struct lm_ra *ra, __u32 max, __u32 cover);
 /*
  * A fault at source page space/src (page size ps) is about to be asked
  * for: how many pages from src to ask for.  1 for a fault out of every

@@ -7,18 +7,20 @@
  * two is sequential too) after it continues that stream: the
  * next request covers twice as many pages (up to the maximum).  A fault
  * anywhere else starts a new stream of one page in the least recently
- * used slot, so random faults ask for their own page only and never pay
- * for neighbours they will not touch.  Keyed by source address (space +
- * src), so it holds across mremap and for every mm of the process.
+ * used slot, so a random fault waits for its own page only (the source
+ * sends a short window's fault-around after it, in a second message:
+ * "cover" pages from src count as asked for).  Keyed by source address
+ * (space + src), so it holds across mremap and for every mm.
  */
 #include "lazy.h"
 
-void lm_ra_init(struct lm_ra *ra, __u32 max)
+void lm_ra_init(struct lm_ra *ra, __u32 max, __u32 cover)
 {
 	unsigned int i;
 
 	ra->tick = 0;
 	ra->max = max ? max : 1;
+	ra->cover = cover ? cover : 1;
 	for (i = 0; i < LM_RA_STREAMS; i++)
 		ra->s[i] = (struct lm_ra_stream){ 0 };
 }
@@ -40,12 +42,14 @@ __u32 lm_ra_window(struct lm_ra *ra, __u32 space, __u64 src, __u64 ps)
 			continue;
 		win = s->win * 2 < ra->max ? s->win * 2 : ra->max;
 		*s = (struct lm_ra_stream){ .start = src,
-					    .end = src + (__u64)win * ps,
+					    .end = src + (__u64)(win > ra->cover ?
+							win : ra->cover) * ps,
 					    .used = ra->tick, .space = space,
 					    .win = win };
 		return win;
 	}
-	*lru = (struct lm_ra_stream){ .start = src, .end = src + ps,
+	*lru = (struct lm_ra_stream){ .start = src,
+				      .end = src + (__u64)ra->cover * ps,
 				      .used = ra->tick, .space = space,
 				      .win = 1 };
 	return 1;

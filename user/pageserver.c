@@ -5,7 +5,9 @@
  * State: per lazy range, the pagemap's data bits and a "todo" bitmap of
  * pages not yet sent.  A fault answer sends the page and the still-unsent
  * pages with data among the npages - 1 after it that the request asks for
- * (the destination's read-ahead, at most LM_AROUND_MAX); the push walks
+ * (the destination's read-ahead, at most LM_AROUND_MAX), then, after a
+ * short window, the fault-around pages in a second message (proto.h); the
+ * push walks
  * todo in address order in runs of up to LM_BULK_PAGES.  A page leaves
  * todo when sent either way, or when the destination drops it.
  *
@@ -269,15 +271,24 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 	return 0;
 }
 
+/* Pages of data in a message gather() built. */
+static __u64 msg_pages(const struct lm_msg *m, __u64 ps)
+{
+	__u64 bm = m->type == LM_MSG_SPARSE ?
+		   LM_BITS_TO_LONGS(m->npages) * sizeof(long) : 0;
+
+	return (m->len - bm) / ps;
+}
+
 /*
  * The faulted page and the unsent pages with data among the @npages - 1
- * after it, on the request channel.
+ * after it, on the request channel; then the fault-around (proto.h).
  */
 static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 {
 	struct ps_space *s = find_space(ps, space, addr);
 	struct lm_msg *m = (struct lm_msg *)ps->ans;
-	__u64 max;
+	__u64 max, first;
 	char why[160];
 	int err;
 
@@ -292,9 +303,20 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 		return send_error(ps, "request for a page larger than an answer");
 	if (npages < max)
 		max = npages ? npages : 1;
-	err = gather(ps, s, (addr - s->addr) / s->page_size, 1, max, max, m);
+	first = (addr - s->addr) / s->page_size;
+	err = gather(ps, s, first, 1, max, max, m);
 	if (err)
 		return send_error(ps, "cannot read the source's memory");
+	err = lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
+	if (err || max >= LM_AROUND_PAGES || first + max >= s->npages)
+		return err;
+	/* the faulting thread runs again: now its neighbours */
+	err = gather(ps, s, first + max, 0, LM_AROUND_PAGES - max,
+		     LM_AROUND_WINDOW - max, m);
+	if (err)
+		return send_error(ps, "cannot read the source's memory");
+	if (!msg_pages(m, s->page_size))
+		return 0;
 	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
 }
 

@@ -20,10 +20,20 @@
 #define LM_MSG_MAX_PAYLOAD	(4UL << 20)
 #define LM_BULK_PAGES		64		/* 256 KiB per push message */
 #define LM_AROUND_MAX		128		/* pages a REQ may ask for */
+#define LM_AROUND_PAGES		16		/* fault-around after a short REQ */
+#define LM_AROUND_WINDOW	64		/* ... found within this many */
 #define LM_BULK_WINDOW		1024		/* a push run spans at most */
 #define LM_SPARSE_WINDOW_MAX	4096		/* what a receiver accepts */
 
 /*
+ * REQ: a fault at space/addr.  The answer is the page and the unsent
+ * pages with data among the npages - 1 after it (the destination's
+ * read-ahead window, at most LM_AROUND_MAX) in one message; when npages
+ * is under LM_AROUND_PAGES, a second message follows with the unsent
+ * pages with data after the window, up to LM_AROUND_PAGES in all, found
+ * within LM_AROUND_WINDOW pages of addr (fault-around): the faulting
+ * thread waits for the first message only.
+ *
  * SPARSE: pages of space/addr..+npages, not all of them: the payload is a
  * bitmap of npages bits (LM_BITS_TO_LONGS(npages) longs, bit i = page i
  * is here) followed by the data of the pages that are, in order.  Lets
@@ -31,9 +41,7 @@
  */
 
 enum lm_msg_type {
-	LM_MSG_REQ = 1,		/* page fault at space/addr: send it and the
-				 * unsent pages with data among the
-				 * npages - 1 after it (read-ahead) */
+	LM_MSG_REQ = 1,		/* page fault at space/addr: see below */
 	LM_MSG_PAGES,		/* npages of data at space/addr */
 	LM_MSG_DROP,		/* dest no longer needs space/addr+npages */
 	LM_MSG_RESUMED,		/* dest process runs: start the push */

@@ -201,7 +201,7 @@ TEST(readahead_windows)
 	__u32 w, want = 1;
 	int i;
 
-	lm_ra_init(&ra, 16);
+	lm_ra_init(&ra, 16, 1);
 	for (i = 0; i < 8; i++) {	/* a sequential reader */
 		w = lm_ra_window(&ra, 0, at, PS);
 		ASSERT_EQ(want, w);
@@ -220,11 +220,18 @@ TEST(readahead_windows)
 		ASSERT_EQ(1, lm_ra_window(&ra, 0, (__u64)(1000 + 37 * i) << 24,
 					  PS));
 	/* a stride of two pages still counts as sequential */
-	lm_ra_init(&ra, 64);
+	lm_ra_init(&ra, 64, 1);
 	ASSERT_EQ(1, lm_ra_window(&ra, 0, a, PS));
 	ASSERT_EQ(2, lm_ra_window(&ra, 0, a + 2 * PS, PS));
+	/* an answer that brings 16 pages (fault-around): the next fault
+	 * after them continues the stream */
+	lm_ra_init(&ra, 128, 16);
+	ASSERT_EQ(1, lm_ra_window(&ra, 0, a, PS));
+	ASSERT_EQ(2, lm_ra_window(&ra, 0, a + 16 * PS, PS));
+	ASSERT_EQ(4, lm_ra_window(&ra, 0, a + 32 * PS, PS));
+	ASSERT_EQ(1, lm_ra_window(&ra, 0, a + 100 * PS, PS));
 	/* max 1: no read-ahead at all */
-	lm_ra_init(&ra, 1);
+	lm_ra_init(&ra, 1, 1);
 	ASSERT_EQ(1, lm_ra_window(&ra, 0, a, PS));
 	ASSERT_EQ(1, lm_ra_window(&ra, 0, a + PS, PS));
 }
@@ -575,14 +582,21 @@ TEST(page_server_protocol)
 	ASSERT_EQ(0, lm_ps_create(&pc, &g.rp.ps));
 	pthread_create(&g.tp, NULL, run_ps, &g.rp);
 
-	/* a fault at page 100 asking for 1 page: that page alone */
+	/* a fault at page 100 asking for 1 page: that page alone, then its
+	 * fault-around: unsent pages with data after it, holes skipped */
 	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_REQ, 0,
 				 src_base + fault * PS, 1, NULL, 0));
 	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
 	ASSERT_EQ(LM_MSG_PAGES, m.type);
 	ASSERT_EQ(src_base + fault * PS, m.addr);
 	ASSERT_EQ(1, count_pages(&m, buf, seen, 0));
-	/* read-ahead of 32 from page 200: its pages with data, holes skipped */
+	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+	ASSERT_EQ(LM_MSG_SPARSE, m.type);
+	ASSERT_EQ(src_base + (fault + 1) * PS, m.addr);
+	ASSERT_GE(LM_AROUND_WINDOW - 1, m.npages);
+	ASSERT_EQ(LM_AROUND_PAGES - 1, count_pages(&m, buf, seen, 1));
+	/* read-ahead of 32 from page 200: its pages with data, holes
+	 * skipped, and no fault-around after a window that long */
 	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_REQ, 0,
 				 src_base + 200 * PS, 32, NULL, 0));
 	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
