@@ -9,12 +9,14 @@
  * Reading smaps walks every page table entry of the process (~8 ms for
  * 256 MiB), so where PAGEMAP_SCAN works it is read before the freeze
  * (lm_collect_mm_pre).  In the freeze, /proc/PID/maps (no page walk) must
- * show the same VMAs, else smaps is read again there; and a thread reads
- * smaps once more while the threads are collected, whose VmFlags replace
- * the early ones (lm_collect_mm_finish): a madvise() or mlock() on a whole
- * VMA just before the freeze changes no line of maps.  The early smaps'
- * Anonymous/Swap counts are not trusted (the "quiet" shortcut is off).
+ * show the same VMAs, else smaps is read again there.  A madvise() or
+ * mlock() on a whole VMA just before the freeze changes no line of maps:
+ * unless no thread has run since the early read (schedstat run times),
+ * a thread reads smaps once more while the threads are collected, and its
+ * VmFlags replace the early ones (lm_collect_mm_finish).  The early
+ * smaps' Anonymous/Swap counts are not trusted (no "quiet" shortcut).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -457,12 +459,88 @@ struct lm_mm_worker {
 
 static __u64 scan_categories(void);
 
+/* How long each thread has run before the early read (schedstat). */
+struct lm_pre_run {
+	unsigned int n;
+	pid_t tid[LM_MAX_THREADS];
+	long long ns[LM_MAX_THREADS];
+};
+
+static long long thread_runtime(pid_t pid, pid_t tid)
+{
+	char path[64], buf[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtoll(buf, NULL, 10);
+}
+
+static struct lm_pre_run *runtimes(pid_t pid)
+{
+	struct lm_pre_run *r = calloc(1, sizeof(*r));
+	struct dirent *e;
+	char path[64];
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	while (r && dir && (e = readdir(dir))) {
+		pid_t tid = atoi(e->d_name);
+
+		if (tid <= 0)
+			continue;
+		if (r->n == LM_MAX_THREADS) {
+			free(r);
+			r = NULL;
+			break;
+		}
+		r->tid[r->n] = tid;
+		r->ns[r->n++] = thread_runtime(pid, tid);
+	}
+	if (dir)
+		closedir(dir);
+	return r;
+}
+
+/*
+ * No seized thread has run since the early read (the same threads, each
+ * with the same run time): nothing of the process can have changed its
+ * VMAs, so the early smaps holds, VmFlags included.
+ */
+static int idle_since_pre(const struct lm_dump *d)
+{
+	const struct lm_pre_run *r = d->pre_run;
+	unsigned int i, j;
+
+	if (!r || r->n != d->nr_tids)
+		return 0;
+	for (i = 0; i < d->nr_tids; i++) {
+		for (j = 0; j < r->n && r->tid[j] != d->tids[i]; j++)
+			;
+		if (j == r->n || r->ns[j] < 0 ||
+		    thread_runtime(d->pid, d->tids[i]) != r->ns[j])
+			return 0;
+	}
+	return 1;
+}
+
 int lm_collect_mm_pre(struct lm_dump *d)
 {
 	char path[64];
 
 	if (!scan_categories())	/* the quiet shortcut is needed */
 		return 0;
+	free(d->pre_run);
+	d->pre_run = runtimes(d->pid);	/* before: a run during the read counts */
 	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
 	free(d->smaps_pre);
 	d->smaps_pre = lm_dump_slurp(path, NULL);
@@ -526,7 +604,7 @@ int lm_collect_mm(struct lm_dump *d)
 	if (!err && !d->img.proc.nr_vmas)
 		err = lm_dump_fail(d, -EINVAL, "PID %d has no memory (a kernel thread?)",
 				   d->pid);
-	if (err || !early)
+	if (err || !early || idle_since_pre(d))
 		return err;
 	/* the worker reads smaps again, for VmFlags (lm_collect_mm_finish) */
 	d->mm_worker = calloc(1, sizeof(*d->mm_worker));
@@ -907,6 +985,8 @@ void lm_collect_mm_drop(struct lm_dump *d)
 
 	free(d->smaps_pre);
 	d->smaps_pre = NULL;
+	free(d->pre_run);
+	d->pre_run = NULL;
 	if (!w)
 		return;
 	worker_join(w);

@@ -22,6 +22,7 @@ struct lm_dump {
 	unsigned char *vma_quiet;	/* [nr_vmas]: smaps shows no anonymous
 					 * or swapped page (big VMAs only) */
 	char *smaps_pre;		/* smaps read before the freeze */
+	struct lm_pre_run *pre_run;	/* thread run times before it */
 	struct lm_mm_worker *mm_worker;	/* pagemaps filled meanwhile */
 	int tree;		/* a member of dump --tree: AF_UNIX
 				 * socketpairs are kept (their peers are
