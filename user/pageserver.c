@@ -6,10 +6,10 @@
  * pages not yet sent.  A fault answer sends the page and the still-unsent
  * pages with data among the npages - 1 after it that the request asks for
  * (the destination's read-ahead, at most LM_AROUND_MAX), then, after a
- * short window, the fault-around pages in a second message (proto.h); the
- * push walks
- * todo in address order in runs of up to LM_BULK_PAGES.  A page leaves
- * todo when sent either way, or when the destination drops it.
+ * short window, the fault-around pages in a second message (proto.h).
+ * The push walks todo in address order in runs of up to LM_BULK_PAGES.
+ * A page leaves todo when sent either way, or when the destination
+ * drops it.
  *
  * Two threads: this one (raised priority) reads requests and answers
  * them; a pusher thread (normal priority) started on RESUMED reads and
