@@ -4,7 +4,10 @@
 # B A, ...) so that the load of a shared machine falls on both alike;
 # prints a markdown table of every run's figures, sorted, and the medians.
 #
-#   bench/ab.sh [--reps N] [--phases] A_DIR B_DIR MIB VMAS THREADS [send options]
+#   bench/ab.sh [--reps N] [--phases] [--b-opts "OPTS"] A_DIR B_DIR MIB VMAS THREADS [send options]
+#
+# --b-opts adds send options to B's runs only (A_DIR may equal B_DIR: the
+# same build with and without an option).
 #
 # A_DIR and B_DIR are trees each holding bench/ and a build (build/lazymig,
 # build/bench/bench_wl), e.g. `git worktree add` or `git archive | tar x`
@@ -15,15 +18,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-REPS=10 PHASES=0
+REPS=10 PHASES=0 BOPTS=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--reps) REPS=$2; shift 2 ;;
 	--phases) PHASES=1; shift ;;
+	--b-opts) BOPTS=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
-[ $# -ge 5 ] || { echo "usage: bench/ab.sh [--reps N] [--phases] A_DIR B_DIR MIB VMAS THREADS [send options]" >&2; exit 2; }
+[ $# -ge 5 ] || { echo "usage: bench/ab.sh [--reps N] [--phases] [--b-opts OPTS] A_DIR B_DIR MIB VMAS THREADS [send options]" >&2; exit 2; }
 A=$1 B=$2 MIB=$3 VMAS=$4 THREADS=$5
 shift 5
 TMP=$(mktemp -d /tmp/lazymig-ab.XXXXXX)
@@ -50,9 +54,9 @@ for ((r = 1; r <= REPS; r++)); do
 	echo "ab: run $r of $REPS" >&2
 	if ((r % 2)); then
 		one "$A" a "$@"
-		one "$B" b "$@"
+		one "$B" b "$@" $BOPTS
 	else
-		one "$B" b "$@"
+		one "$B" b "$@" $BOPTS
 		one "$A" a "$@"
 	fi
 done
@@ -69,7 +73,7 @@ else
 	KEYS="downtime_ns slow_p50_ns slow_p99_ns slow fault_ns_p50 fault_ns_p99 faults zero_faults pages_faulted touch_sum_ns drain_MBps"
 	declare -A NAME=()
 fi
-echo "A = $A, B = $B; \`$MIB $VMAS $THREADS\`${*:+, send $*}${LM_BENCH_ORDER:+, LM_BENCH_ORDER=$LM_BENCH_ORDER}; $REPS runs each, alternating."
+echo "A = $A, B = $B${BOPTS:+ with send $BOPTS}; \`$MIB $VMAS $THREADS\`${*:+, send $*}${LM_BENCH_ORDER:+, LM_BENCH_ORDER=$LM_BENCH_ORDER}; $REPS runs each, alternating."
 echo
 echo "| figure | A runs (sorted) | B runs (sorted) | A median | B median | B ÷ A |"
 echo "|---|---|---|---|---|---|"

@@ -20,7 +20,8 @@
  *
  * touch_sum_ns is the time all TOUCHES took together.  With
  * LM_BENCH_ORDER=seq in the environment the timed touches go in address
- * order from the first page instead (a sequential reader).
+ * order over the last TOUCHES pages instead (a sequential reader, where
+ * an address-order push arrives last).
  *
  * Usage: bench_wl MIB VMAS THREADS STATEFILE [TOUCHES]
  */
@@ -199,8 +200,8 @@ int main(int argc, char **argv)
 		seq = calloc(touches, sizeof(*seq));
 		if (!seq)
 			return 1;
-		for (i = 0; i < touches; i++)
-			seq[i] = i;
+		for (i = 0; i < touches; i++)	/* the push comes last there */
+			seq[i] = npages - touches + i;
 	}
 	if (pipe(wake))
 		return 1;
