@@ -6,20 +6,18 @@
  * inode and held open; which pages have data, from /proc/PID/pagemap for
  * private memory and SEEK_DATA on the object for shared memory.
  *
- * Reading smaps walks every page table entry of the process (~8 ms for
- * 256 MiB), so where PAGEMAP_SCAN works it is read before the freeze
- * (lm_collect_mm_pre).  In the freeze, /proc/PID/maps (no page walk) must
- * show the same VMAs, else smaps is read again there.  A madvise() or
- * mlock() on a whole VMA just before the freeze changes no line of maps:
- * unless no thread has run since the early read (schedstat run times),
- * a thread reads smaps once more while the threads are collected, and its
- * VmFlags replace the early ones (lm_collect_mm_finish).  The early
- * smaps' Anonymous/Swap counts are not trusted (no "quiet" shortcut).
+ * Reading smaps walks every page table entry of the process (~7 ms for
+ * 256 MiB inside the freeze), so where PAGEMAP_SCAN works (the quiet
+ * shortcut below is not needed) it is also read before the freeze
+ * (lm_collect_mm_pre), with the run time of every thread (schedstat).
+ * In the freeze that early text is used only if nothing of the process
+ * ran since (the same threads, each with the same run time: no madvise,
+ * mlock or mmap can have happened) and /proc/PID/maps, which walks no
+ * page, shows the same VMA lines; else smaps is read there as before.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,30 +434,7 @@ static int same_layout(const char *smaps, const char *maps)
 	return !*m;
 }
 
-/*
- * The pagemaps are filled by a worker thread while the main thread (the
- * tracer) collects the threads, whose injected syscalls wait on the
- * tracee's scheduling: the page walk overlaps them.  All bitmaps are
- * allocated first (img->maps is not reallocated under the worker); the
- * private file mappings are filled before, by the caller, because the
- * syscall instruction poked for the injections makes a private copy of a
- * code page, which a scan at the same time could count as data.
- */
-struct lm_mm_worker {
-	pthread_t th;
-	struct lm_dump *d;
-	int pm_fd;
-	unsigned int *map_of;	/* [nr_vmas]: its pagemap, or -1 */
-	int early;		/* VMAs parsed from the early smaps */
-	char smaps[64];
-	char *text;		/* smaps read again in the freeze */
-	int err_text, err;
-	int started;
-};
-
-static __u64 scan_categories(void);
-
-/* How long each thread has run before the early read (schedstat). */
+/* How long each thread had run before the early read (schedstat). */
 struct lm_pre_run {
 	unsigned int n;
 	pid_t tid[LM_MAX_THREADS];
@@ -511,11 +486,7 @@ static struct lm_pre_run *runtimes(pid_t pid)
 	return r;
 }
 
-/*
- * No seized thread has run since the early read (the same threads, each
- * with the same run time): nothing of the process can have changed its
- * VMAs, so the early smaps holds, VmFlags included.
- */
+/* The seized threads are the ones of the early read, none has run since. */
 static int idle_since_pre(const struct lm_dump *d)
 {
 	const struct lm_pre_run *r = d->pre_run;
@@ -533,29 +504,67 @@ static int idle_since_pre(const struct lm_dump *d)
 	return 1;
 }
 
+static __u64 scan_categories(void);
+
 int lm_collect_mm_pre(struct lm_dump *d)
 {
 	char path[64];
 
+	lm_collect_mm_drop(d);
 	if (!scan_categories())	/* the quiet shortcut is needed */
 		return 0;
-	free(d->pre_run);
-	d->pre_run = runtimes(d->pid);	/* before: a run during the read counts */
+	d->pre_run = runtimes(d->pid);	/* first: a run during the read counts */
 	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
-	free(d->smaps_pre);
 	d->smaps_pre = lm_dump_slurp(path, NULL);
 	return 0;		/* without it, smaps is read in the freeze */
 }
 
-/* Parse an smaps text into the image's VMAs. */
-static int parse_smaps(struct lm_dump *d, char *text, int counts_ok)
+void lm_collect_mm_drop(struct lm_dump *d)
+{
+	free(d->smaps_pre);
+	d->smaps_pre = NULL;
+	free(d->pre_run);
+	d->pre_run = NULL;
+}
+
+/* The early smaps text if it still holds, else NULL (freed). */
+static char *early_smaps(struct lm_dump *d)
+{
+	char path[64], *text = d->smaps_pre, *maps;
+
+	d->smaps_pre = NULL;
+	if (!text || !idle_since_pre(d)) {
+		free(text);
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/maps", d->pid);
+	maps = lm_dump_slurp(path, NULL);
+	if (!maps || !same_layout(text, maps)) {
+		free(text);
+		text = NULL;
+	}
+	free(maps);
+	return text;
+}
+
+int lm_collect_mm(struct lm_dump *d)
 {
 	struct smaps_vma *cur = calloc(1, sizeof(*cur));
-	char *l, *next;
-	int have = 0, err = 0;
+	char path[64], *text, *l, *next;
+	int have = 0, err = 0, early;
 
-	if (!cur)
-		return lm_dump_fail(d, -ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
+	text = early_smaps(d);
+	early = !!text;
+	lm_collect_mm_drop(d);
+	if (!text)
+		text = lm_dump_slurp(path, NULL);
+	if (!text || !cur) {
+		free(cur);
+		free(text);
+		return lm_dump_fail(d, -EIO, "cannot read %s", path);
+	}
+	/* early Anonymous/Swap counts are not trusted: no quiet shortcut */
 	for (l = text; l && *l && !err; l = next) {
 		struct smaps_vma tmp;
 
@@ -564,7 +573,7 @@ static int parse_smaps(struct lm_dump *d, char *text, int counts_ok)
 			*next++ = 0;
 		if (!parse_head(l, &tmp)) {
 			if (have)
-				err = add_vma(d, cur, counts_ok);
+				err = add_vma(d, cur, !early);
 			*cur = tmp;
 			have = 1;
 		} else if (have) {
@@ -572,48 +581,13 @@ static int parse_smaps(struct lm_dump *d, char *text, int counts_ok)
 		}
 	}
 	if (have && !err)
-		err = add_vma(d, cur, counts_ok);
+		err = add_vma(d, cur, !early);
 	free(cur);
-	return err;
-}
-
-int lm_collect_mm(struct lm_dump *d)
-{
-	char path[64], *text = NULL, *maps;
-	int early = 0, err;
-
-	if (d->smaps_pre) {
-		snprintf(path, sizeof(path), "/proc/%d/maps", d->pid);
-		maps = lm_dump_slurp(path, NULL);
-		if (maps && same_layout(d->smaps_pre, maps)) {
-			text = d->smaps_pre;
-			early = 1;
-		} else {
-			free(d->smaps_pre);
-		}
-		d->smaps_pre = NULL;
-		free(maps);
-	}
-	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
-	if (!text)
-		text = lm_dump_slurp(path, NULL);
-	if (!text)
-		return lm_dump_fail(d, -EIO, "cannot read %s", path);
-	err = parse_smaps(d, text, !early);
 	free(text);
 	if (!err && !d->img.proc.nr_vmas)
 		err = lm_dump_fail(d, -EINVAL, "PID %d has no memory (a kernel thread?)",
 				   d->pid);
-	if (err || !early || idle_since_pre(d))
-		return err;
-	/* the worker reads smaps again, for VmFlags (lm_collect_mm_finish) */
-	d->mm_worker = calloc(1, sizeof(*d->mm_worker));
-	if (!d->mm_worker)
-		return lm_dump_fail(d, -ENOMEM, "out of memory");
-	d->mm_worker->pm_fd = -1;
-	d->mm_worker->early = 1;
-	snprintf(d->mm_worker->smaps, sizeof(d->mm_worker->smaps), "%s", path);
-	return 0;
+	return err;
 }
 
 /* ---- which pages have data ---- */
@@ -819,12 +793,16 @@ static int vma_scan(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
 	return 0;
 }
 
-/* The bitmap @m of VMA @v: which of its pages have data. */
 static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
-		       struct lm_pagemap_img *m, int quiet)
+		       int quiet)
 {
 	__u64 step = v->page_size / LM_PAGE_SIZE, n4k, i, *buf;
+	struct lm_pagemap_img *m;
 
+	m = new_map(d, 0, v->start, (v->end - v->start) / v->page_size,
+		    v->page_size);
+	if (!m)
+		return -ENOMEM;
 	if (quiet)
 		return 0;
 	if (scan_categories())
@@ -864,11 +842,15 @@ static int has_private_pages(__u32 kind)
 	       kind == LM_MEM_HUGETLB_PRIVATE;
 }
 
-static int shm_pagemap(const struct lm_shm_img *s, struct lm_pagemap_img *m)
+static int shm_pagemap(struct lm_dump *d, const struct lm_shm_img *s)
 {
 	__u64 ps = s->s.page_size, npages = (s->s.size + ps - 1) / ps;
+	struct lm_pagemap_img *m;
 	off_t pos = 0, end;
 
+	m = new_map(d, s->s.id + 1, 0, npages, ps);
+	if (!m)
+		return -ENOMEM;
 	while ((__u64)pos < s->s.size) {
 		__u64 p;
 
@@ -885,196 +867,23 @@ static int shm_pagemap(const struct lm_shm_img *s, struct lm_pagemap_img *m)
 	return 0;
 }
 
-static int fill_vma(struct lm_mm_worker *w, unsigned int i)
+int lm_collect_shm_maps(struct lm_dump *d)
 {
-	struct lm_dump *d = w->d;
-
-	return vma_pagemap(d, w->pm_fd, &d->img.vmas[i].v,
-			   &d->img.maps[w->map_of[i]],
-			   d->vma_quiet && d->vma_quiet[i]);
-}
-
-static void *worker_main(void *arg)
-{
-	struct lm_mm_worker *w = arg;
-	struct lm_dump *d = w->d;
-	unsigned int i, k = 0;
-	int err = 0;
-
-	if (w->early) {
-		w->text = lm_dump_slurp(w->smaps, NULL);
-		w->err_text = w->text ? 0 : -(errno ? errno : EIO);
-	}
-	for (i = 0; i < d->img.proc.nr_vmas && !err; i++)
-		if (w->map_of[i] != -1U &&
-		    d->img.vmas[i].v.kind != LM_MEM_FILE_PRIVATE)
-			err = fill_vma(w, i);
-	for (i = 0; i < d->img.proc.nr_vmas; i++)
-		k += w->map_of[i] != -1U;
-	for (i = 0; i < d->img.proc.nr_shms && !err; i++)
-		err = shm_pagemap(&d->img.shms[i], &d->img.maps[k + i]);
-	w->err = err;
-	return NULL;
-}
-
-int lm_collect_mm_start(struct lm_dump *d)
-{
-	struct lm_mm_worker *w = d->mm_worker;
 	char path[64];
 	unsigned int i;
-	int err = 0;
+	int fd, err = 0;
 
-	if (!w) {
-		w = calloc(1, sizeof(*w));
-		if (!w)
-			return lm_dump_fail(d, -ENOMEM, "out of memory");
-		w->pm_fd = -1;
-		d->mm_worker = w;
-	}
-	w->d = d;
-	w->map_of = malloc((d->img.proc.nr_vmas + 1) * sizeof(*w->map_of));
-	if (!w->map_of)
-		return lm_dump_fail(d, -ENOMEM, "out of memory");
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", d->pid);
-	w->pm_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (w->pm_fd < 0)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return lm_dump_fail(d, -errno, "cannot open %s: %s", path,
 				    strerror(errno));
-	for (i = 0; i < d->img.proc.nr_vmas; i++) {
-		const struct lm_vma *v = &d->img.vmas[i].v;
-
-		w->map_of[i] = -1U;
-		if (!has_private_pages(v->kind))
-			continue;
-		if (!new_map(d, 0, v->start, (v->end - v->start) / v->page_size,
-			     v->page_size))
-			return -ENOMEM;
-		w->map_of[i] = d->img.nr_maps - 1;
-	}
-	for (i = 0; i < d->img.proc.nr_shms; i++) {
-		const struct lm_shm_img *m = &d->img.shms[i];
-		__u64 ps = m->s.page_size;
-
-		if (!new_map(d, m->s.id + 1, 0, (m->s.size + ps - 1) / ps, ps))
-			return -ENOMEM;
-	}
 	for (i = 0; i < d->img.proc.nr_vmas && !err; i++)
-		if (w->map_of[i] != -1U &&
-		    d->img.vmas[i].v.kind == LM_MEM_FILE_PRIVATE)
-			err = fill_vma(w, i);
-	if (err)
-		return err;
-	if (pthread_create(&w->th, NULL, worker_main, w))
-		worker_main(w);		/* no thread: do it now */
-	else
-		w->started = 1;
-	return 0;
-}
-
-static void worker_join(struct lm_mm_worker *w)
-{
-	if (w && w->started) {
-		pthread_join(w->th, NULL);
-		w->started = 0;
-	}
-}
-
-void lm_collect_mm_drop(struct lm_dump *d)
-{
-	struct lm_mm_worker *w = d->mm_worker;
-
-	free(d->smaps_pre);
-	d->smaps_pre = NULL;
-	free(d->pre_run);
-	d->pre_run = NULL;
-	if (!w)
-		return;
-	worker_join(w);
-	if (w->pm_fd >= 0)
-		close(w->pm_fd);
-	free(w->map_of);
-	free(w->text);
-	free(w);
-	d->mm_worker = NULL;
-}
-
-#define VMFLAG_BITS	(LM_VMA_GROWSDOWN | LM_VMA_LOCKED | LM_VMA_DONTFORK | \
-			 LM_VMA_WIPEONFORK | LM_VMA_HUGEPAGE | \
-			 LM_VMA_NOHUGEPAGE | LM_VMA_DONTDUMP)
-
-/* VMA @i as smaps shows it in the freeze against what the early read said. */
-static int check_vma(struct lm_dump *d, unsigned int i,
-		     const struct smaps_vma *s)
-{
-	struct lm_vma *v;
-	int huge;
-
-	if (i >= d->img.proc.nr_vmas)
-		goto changed;
-	v = &d->img.vmas[i].v;
-	huge = v->kind == LM_MEM_HUGETLB_PRIVATE ||
-	       v->kind == LM_MEM_HUGETLB_SHARED;
-	if (s->start != v->start || s->end != v->end ||
-	    has_flag(s->vmflags, "ht") != huge ||
-	    (huge && s->kpagesize != v->page_size))
-		goto changed;
-	if (refuse_flags(d, s))
-		return -EOPNOTSUPP;
-	v->flags = (v->flags & ~VMFLAG_BITS) | vma_flags(s);
-	return 0;
-changed:
-	return lm_dump_fail(d, -EAGAIN,
-			    "the memory layout of PID %d changed while it was frozen (VMA %u); try again",
-			    d->pid, i);
-}
-
-/* The VmFlags of smaps read in the freeze replace the early ones. */
-static int check_flags(struct lm_dump *d, char *text)
-{
-	struct smaps_vma *cur = calloc(1, sizeof(*cur)), tmp;
-	unsigned int i = 0;
-	char *l, *next;
-	int have = 0, err = 0;
-
-	if (!cur)
-		return lm_dump_fail(d, -ENOMEM, "out of memory");
-	for (l = text; *l && !err; l = next) {
-		next = strchr(l, '\n');
-		if (next)
-			*next++ = 0;
-		else
-			next = l + strlen(l);
-		if (!parse_head(l, &tmp)) {
-			if (have)
-				err = check_vma(d, i++, cur);
-			*cur = tmp;
-			have = 1;
-		} else if (have) {
-			smaps_line(cur, l);
-		}
-	}
-	if (have && !err)
-		err = check_vma(d, i++, cur);
-	if (!err && i != d->img.proc.nr_vmas)
-		err = check_vma(d, d->img.proc.nr_vmas, cur);
-	free(cur);
-	return err;
-}
-
-int lm_collect_mm_finish(struct lm_dump *d)
-{
-	struct lm_mm_worker *w = d->mm_worker;
-	int err;
-
-	if (!w)
-		return 0;
-	worker_join(w);
-	err = w->err;
-	if (!err && w->early && w->err_text)
-		err = lm_dump_fail(d, w->err_text, "cannot read %s: %s",
-				   w->smaps, strerror(-w->err_text));
-	if (!err && w->early)
-		err = check_flags(d, w->text);
-	lm_collect_mm_drop(d);
+		if (has_private_pages(d->img.vmas[i].v.kind))
+			err = vma_pagemap(d, fd, &d->img.vmas[i].v,
+					  d->vma_quiet && d->vma_quiet[i]);
+	close(fd);
+	for (i = 0; i < d->img.proc.nr_shms && !err; i++)
+		err = shm_pagemap(d, &d->img.shms[i]);
 	return err;
 }

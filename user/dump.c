@@ -32,19 +32,15 @@
 
 int lm_dump_fail(struct lm_dump *d, int err, const char *fmt, ...)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	va_list ap;
 	int n;
 
-	/* the pagemap worker (collect_mm.c) may fail at the same time */
-	pthread_mutex_lock(&lock);
-	if (!d->errmsg[0]) {
-		n = snprintf(d->errmsg, sizeof(d->errmsg), "dump: ");
-		va_start(ap, fmt);
-		vsnprintf(d->errmsg + n, sizeof(d->errmsg) - n, fmt, ap);
-		va_end(ap);
-	}
-	pthread_mutex_unlock(&lock);
+	if (d->errmsg[0])
+		return err;
+	n = snprintf(d->errmsg, sizeof(d->errmsg), "dump: ");
+	va_start(ap, fmt);
+	vsnprintf(d->errmsg + n, sizeof(d->errmsg) - n, fmt, ap);
+	va_end(ap);
 	return err;
 }
 
@@ -561,7 +557,7 @@ static int collect(struct lm_dump *d)
 {
 	struct lm_proc *p = &d->img.proc;
 	char path[64];
-	int err, fin;
+	int err;
 
 	p->pid = d->pid;
 	snprintf(path, sizeof(path), "/proc/%d/mem", d->pid);
@@ -573,12 +569,9 @@ static int collect(struct lm_dump *d)
 	if (!err)
 		err = lm_collect_mm(d);
 	if (!err)
-		err = lm_collect_mm_start(d);
+		err = lm_collect_shm_maps(d);
 	if (!err)
 		err = lm_collect_threads(d);
-	fin = lm_collect_mm_finish(d);	/* waits for the pagemaps */
-	if (!err)
-		err = fin;
 	if (err)
 		return err < 0 ? err : -EIO;
 	fill_header(d);

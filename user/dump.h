@@ -23,7 +23,6 @@ struct lm_dump {
 					 * or swapped page (big VMAs only) */
 	char *smaps_pre;		/* smaps read before the freeze */
 	struct lm_pre_run *pre_run;	/* thread run times before it */
-	struct lm_mm_worker *mm_worker;	/* pagemaps filled meanwhile */
 	int tree;		/* a member of dump --tree: AF_UNIX
 				 * socketpairs are kept (their peers are
 				 * checked against the tree) */
@@ -99,17 +98,11 @@ const char *lm_dump_field(const char *text, const char *key);
 int lm_dump_shm_get(struct lm_dump *d, const char *open_path,
 		    const char *name, int kind_hint);
 int lm_collect_fds(struct lm_dump *d);
-/* Before the freeze: read smaps early where that is safe (collect_mm.c). */
+/* Before the freeze: smaps early, where that is safe (collect_mm.c). */
 int lm_collect_mm_pre(struct lm_dump *d);
 int lm_collect_mm(struct lm_dump *d);
-/*
- * Start filling the pagemaps (a thread) while the caller collects the
- * threads; lm_collect_mm_finish() waits for it and checks the early
- * smaps against the freeze.  _drop frees what is left (any path).
- */
-int lm_collect_mm_start(struct lm_dump *d);
-int lm_collect_mm_finish(struct lm_dump *d);
-void lm_collect_mm_drop(struct lm_dump *d);
+void lm_collect_mm_drop(struct lm_dump *d);	/* frees the early read */
+int lm_collect_shm_maps(struct lm_dump *d);
 int lm_collect_threads(struct lm_dump *d);
 /* dump.c, for dump_tree.c: the stages of lm_dump_freeze_collect. */
 int lm_dump_check(struct lm_dump *d);

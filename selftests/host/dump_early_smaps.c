@@ -4,12 +4,11 @@
  * between that read and the freeze must still be in the image.  A child
  * maps 64 pages, the early read happens, then the child calls madvise
  * (MADV_DONTFORK) on the whole mapping (no line of maps changes: only the
- * re-read in the freeze sees it) or on its first half (the VMA splits:
- * maps differs, smaps is read again in the freeze); then the freeze and
- * the collection.  The image must have DONTFORK exactly where the child
- * set it, and every page of the mapping as data.  A third variant leaves
- * the child asleep (no thread runs between the read and the freeze: the
- * early smaps is used as it is).
+ * child's run time since the early read shows it) or on its first half
+ * (the VMA splits); then the freeze and the collection.  The image must
+ * have DONTFORK exactly where the child set it, and every page of the
+ * mapping as data.  A third variant leaves the child asleep (no thread
+ * runs between the read and the freeze: the early smaps is used).
  */
 #include <signal.h>
 #include <stdint.h>
