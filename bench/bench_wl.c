@@ -23,6 +23,10 @@
  * order over the last TOUCHES pages instead (a sequential reader, where
  * an address-order push arrives last).
  *
+ * With LM_BENCH_IDLE set it sleeps (no thread runs) until SIGUSR1
+ * instead of napping: bench/migrate.sh then sends it once every page is
+ * in (first-touch figures mean nothing then; downtime does).
+ *
  * Usage: bench_wl MIB VMAS THREADS STATEFILE [TOUCHES]
  */
 #include <pthread.h>
@@ -153,6 +157,7 @@ int main(int argc, char **argv)
 	size_t mib, nvma, touches = 4096, i, nslow = 0;
 	uint64_t *lat, *slow, detect, last, sum = 0;
 	const char *order = getenv("LM_BENCH_ORDER");
+	sigset_t usr1, old;
 	size_t *seq = NULL;
 	char msg[512], path[4096];
 	pid_t ppid;
@@ -209,10 +214,18 @@ int main(int argc, char **argv)
 		if (pthread_create(&th[i], NULL, worker, (void *)i))
 			return 1;
 	signal(SIGUSR1, on_usr1);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old);
 	ppid = getppid();
 	snprintf(msg, sizeof(msg), "ready %d\n", getpid());
 	if (write_atomic(argv[4], msg))
 		return 1;
+	if (getenv("LM_BENCH_IDLE")) {	/* asleep until SIGUSR1 */
+		while (!go)
+			sigsuspend(&old);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	while (!go && getppid() == ppid)
 		usleep(200);
 	detect = now_ns(CLOCK_REALTIME);

@@ -5,17 +5,7 @@
  * objects (shared anon, memfd, tmpfs, hugetlb) identified by device and
  * inode and held open; which pages have data, from /proc/PID/pagemap for
  * private memory and SEEK_DATA on the object for shared memory.
- *
- * Reading smaps walks every page table entry of the process (~7 ms for
- * 256 MiB inside the freeze), so where PAGEMAP_SCAN works (the quiet
- * shortcut below is not needed) it is also read before the freeze
- * (lm_collect_mm_pre), with the run time of every thread (schedstat).
- * In the freeze that early text is used only if nothing of the process
- * ran since (the same threads, each with the same run time: no madvise,
- * mlock or mmap can have happened) and /proc/PID/maps, which walks no
- * page, shows the same VMA lines; else smaps is read there as before.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -349,8 +339,7 @@ static int refuse_flags(struct lm_dump *d, const struct smaps_vma *s)
 	return 0;
 }
 
-static int add_vma(struct lm_dump *d, const struct smaps_vma *s,
-		   int counts_ok)
+static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
 {
 	struct lm_image *img = &d->img;
 	struct lm_vma_img *n, *m;
@@ -392,7 +381,7 @@ static int add_vma(struct lm_dump *d, const struct smaps_vma *s,
 	 * reading its pagemap.  Small ones are read anyway, where guard
 	 * regions are also seen.
 	 */
-	q[img->proc.nr_vmas] = counts_ok && s->end - s->start >= QUIET_MIN &&
+	q[img->proc.nr_vmas] = s->end - s->start >= QUIET_MIN &&
 			       !s->anon_kb && !s->swap_kb &&
 			       kind != LM_MEM_HUGETLB_PRIVATE;
 	m = &img->vmas[img->proc.nr_vmas++];
@@ -416,155 +405,19 @@ static void smaps_line(struct smaps_vma *v, const char *l)
 			 (int)strcspn(l + 8, "\n"), l + 8);
 }
 
-/* The VMA lines of an smaps text equal the lines of a maps text. */
-static int same_layout(const char *smaps, const char *maps)
-{
-	const char *l = smaps, *m = maps;
-	struct smaps_vma tmp;
-	size_t n;
-
-	for (; *l; l += n + (l[n] == '\n')) {
-		n = strcspn(l, "\n");
-		if (parse_head(l, &tmp))
-			continue;
-		if (strncmp(l, m, n) || (m[n] != '\n' && m[n]))
-			return 0;
-		m += n + (m[n] == '\n');
-	}
-	return !*m;
-}
-
-/* How long each thread had run before the early read (schedstat). */
-struct lm_pre_run {
-	unsigned int n;
-	pid_t tid[LM_MAX_THREADS];
-	long long ns[LM_MAX_THREADS];
-};
-
-static long long thread_runtime(pid_t pid, pid_t tid)
-{
-	char path[64], buf[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return strtoll(buf, NULL, 10);
-}
-
-static struct lm_pre_run *runtimes(pid_t pid)
-{
-	struct lm_pre_run *r = calloc(1, sizeof(*r));
-	struct dirent *e;
-	char path[64];
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	dir = opendir(path);
-	while (r && dir && (e = readdir(dir))) {
-		pid_t tid = atoi(e->d_name);
-
-		if (tid <= 0)
-			continue;
-		if (r->n == LM_MAX_THREADS) {
-			free(r);
-			r = NULL;
-			break;
-		}
-		r->tid[r->n] = tid;
-		r->ns[r->n++] = thread_runtime(pid, tid);
-	}
-	if (dir)
-		closedir(dir);
-	return r;
-}
-
-/* The seized threads are the ones of the early read, none has run since. */
-static int idle_since_pre(const struct lm_dump *d)
-{
-	const struct lm_pre_run *r = d->pre_run;
-	unsigned int i, j;
-
-	if (!r || r->n != d->nr_tids)
-		return 0;
-	for (i = 0; i < d->nr_tids; i++) {
-		for (j = 0; j < r->n && r->tid[j] != d->tids[i]; j++)
-			;
-		if (j == r->n || r->ns[j] < 0 ||
-		    thread_runtime(d->pid, d->tids[i]) != r->ns[j])
-			return 0;
-	}
-	return 1;
-}
-
-static __u64 scan_categories(void);
-
-int lm_collect_mm_pre(struct lm_dump *d)
-{
-	char path[64];
-
-	lm_collect_mm_drop(d);
-	if (!scan_categories())	/* the quiet shortcut is needed */
-		return 0;
-	d->pre_run = runtimes(d->pid);	/* first: a run during the read counts */
-	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
-	d->smaps_pre = lm_dump_slurp(path, NULL);
-	return 0;		/* without it, smaps is read in the freeze */
-}
-
-void lm_collect_mm_drop(struct lm_dump *d)
-{
-	free(d->smaps_pre);
-	d->smaps_pre = NULL;
-	free(d->pre_run);
-	d->pre_run = NULL;
-}
-
-/* The early smaps text if it still holds, else NULL (freed). */
-static char *early_smaps(struct lm_dump *d)
-{
-	char path[64], *text = d->smaps_pre, *maps;
-
-	d->smaps_pre = NULL;
-	if (!text || !idle_since_pre(d)) {
-		free(text);
-		return NULL;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/maps", d->pid);
-	maps = lm_dump_slurp(path, NULL);
-	if (!maps || !same_layout(text, maps)) {
-		free(text);
-		text = NULL;
-	}
-	free(maps);
-	return text;
-}
-
 int lm_collect_mm(struct lm_dump *d)
 {
 	struct smaps_vma *cur = calloc(1, sizeof(*cur));
 	char path[64], *text, *l, *next;
-	int have = 0, err = 0, early;
+	int have = 0, err = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
-	text = early_smaps(d);
-	early = !!text;
-	lm_collect_mm_drop(d);
-	if (!text)
-		text = lm_dump_slurp(path, NULL);
+	text = lm_dump_slurp(path, NULL);
 	if (!text || !cur) {
 		free(cur);
 		free(text);
 		return lm_dump_fail(d, -EIO, "cannot read %s", path);
 	}
-	/* early Anonymous/Swap counts are not trusted: no quiet shortcut */
 	for (l = text; l && *l && !err; l = next) {
 		struct smaps_vma tmp;
 
@@ -573,7 +426,7 @@ int lm_collect_mm(struct lm_dump *d)
 			*next++ = 0;
 		if (!parse_head(l, &tmp)) {
 			if (have)
-				err = add_vma(d, cur, !early);
+				err = add_vma(d, cur);
 			*cur = tmp;
 			have = 1;
 		} else if (have) {
@@ -581,7 +434,7 @@ int lm_collect_mm(struct lm_dump *d)
 		}
 	}
 	if (have && !err)
-		err = add_vma(d, cur, !early);
+		err = add_vma(d, cur);
 	free(cur);
 	free(text);
 	if (!err && !d->img.proc.nr_vmas)
@@ -677,27 +530,22 @@ oom:
  * cannot report them in a scan (6.13/6.14): then the scan would count a
  * guard marker as a swapped page, and the pagemap read sees PM_GUARD.
  */
-static __u64 scan_categories(void)
+static __u64 scan_categories(int pm_fd)
 {
 	static int probed;
 	static __u64 cats;
 	struct lm_page_region r;
 	struct lm_pm_scan_arg a;
-	int guards, pm_fd;
 	char *p;
+	int guards;
 
 	if (probed)
 		return cats;
 	probed = 1;
-	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pm_fd < 0)
-		return 0;
 	p = mmap(NULL, LM_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		close(pm_fd);
+	if (p == MAP_FAILED)
 		return 0;
-	}
 	guards = !madvise(p, LM_PAGE_SIZE, MADV_GUARD_INSTALL);
 	munmap(p, LM_PAGE_SIZE);
 	cats = LM_PAGE_IS_FILE | LM_PAGE_IS_PRESENT | LM_PAGE_IS_SWAPPED |
@@ -709,13 +557,12 @@ static __u64 scan_categories(void)
 	a.vec_len = 1;
 	a.category_anyof_mask = cats;
 	a.return_mask = cats;
-	if (ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) < 0) {
-		cats &= ~LM_PAGE_IS_GUARD;
-		a.category_anyof_mask = a.return_mask = cats;
-		if (guards || ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) < 0)
-			cats = 0;
-	}
-	close(pm_fd);
+	if (ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) >= 0)
+		return cats;
+	cats &= ~LM_PAGE_IS_GUARD;
+	a.category_anyof_mask = a.return_mask = cats;
+	if (guards || ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) < 0)
+		cats = 0;
 	return cats;
 }
 
@@ -805,8 +652,8 @@ static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
 		return -ENOMEM;
 	if (quiet)
 		return 0;
-	if (scan_categories())
-		return vma_scan(d, pm_fd, v, m, scan_categories());
+	if (scan_categories(pm_fd))
+		return vma_scan(d, pm_fd, v, m, scan_categories(pm_fd));
 	n4k = (v->end - v->start) / LM_PAGE_SIZE;
 	buf = malloc(PM_CHUNK * 8);
 	if (!buf)

@@ -307,7 +307,6 @@ void lm_dump_release(struct lm_dump *d, int kill)
 	free(d->tids);
 	free(d->vma_quiet);
 	d->vma_quiet = NULL;
-	lm_collect_mm_drop(d);
 	d->tids = NULL;
 	d->nr_tids = 0;
 	d->frozen = 0;
@@ -610,8 +609,6 @@ static int freeze_collect(pid_t pid, struct lm_dump *d)
 	if (pid == getpid())
 		return lm_dump_fail(d, -EINVAL, "PID %d is lazymig itself", pid);
 	err = check_status(d);
-	if (!err)
-		err = lm_collect_mm_pre(d);
 	if (!err)
 		err = freeze(d);
 	if (!err)

@@ -21,8 +21,6 @@ struct lm_dump {
 	unsigned long insn;	/* a `syscall` instruction poked in */
 	unsigned char *vma_quiet;	/* [nr_vmas]: smaps shows no anonymous
 					 * or swapped page (big VMAs only) */
-	char *smaps_pre;		/* smaps read before the freeze */
-	struct lm_pre_run *pre_run;	/* thread run times before it */
 	int tree;		/* a member of dump --tree: AF_UNIX
 				 * socketpairs are kept (their peers are
 				 * checked against the tree) */
@@ -98,10 +96,7 @@ const char *lm_dump_field(const char *text, const char *key);
 int lm_dump_shm_get(struct lm_dump *d, const char *open_path,
 		    const char *name, int kind_hint);
 int lm_collect_fds(struct lm_dump *d);
-/* Before the freeze: smaps early, where that is safe (collect_mm.c). */
-int lm_collect_mm_pre(struct lm_dump *d);
 int lm_collect_mm(struct lm_dump *d);
-void lm_collect_mm_drop(struct lm_dump *d);	/* frees the early read */
 int lm_collect_shm_maps(struct lm_dump *d);
 int lm_collect_threads(struct lm_dump *d);
 /* dump.c, for dump_tree.c: the stages of lm_dump_freeze_collect. */
