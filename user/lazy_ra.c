@@ -4,13 +4,13 @@
  *
  * A few streams, each the source range last asked for.  A fault inside a
  * stream's range or within one window (two pages at least: a stride of
- * two is sequential too) after it continues that stream: the
- * next request covers twice as many pages (up to the maximum).  A fault
- * anywhere else starts a new stream of one page in the least recently
- * used slot, so a random fault waits for its own page only (the source
- * sends a short window's fault-around after it, in a second message:
- * "cover" pages from src count as asked for).  Keyed by source address
- * (space + src), so it holds across mremap and for every mm.
+ * two is sequential too) after it continues that stream: the next
+ * request covers twice as many pages as the last, at least twice
+ * "cover" (what the source's fault-around brings anyway), up to the
+ * maximum.  A fault anywhere else starts a new stream of one page in the
+ * least recently used slot: a random fault gets the plain fault-around.
+ * Keyed by source address (space + src), so it holds across mremap and
+ * for every mm of the process.
  */
 #include "lazy.h"
 
@@ -40,7 +40,9 @@ __u32 lm_ra_window(struct lm_ra *ra, __u32 space, __u64 src, __u64 ps)
 		if (!s->used || s->space != space || src < s->start ||
 		    src >= s->end + (__u64)slack * ps)
 			continue;
-		win = s->win * 2 < ra->max ? s->win * 2 : ra->max;
+		win = s->win * 2 > ra->cover * 2 ? s->win * 2 : ra->cover * 2;
+		if (win > ra->max)
+			win = ra->max;
 		*s = (struct lm_ra_stream){ .start = src,
 					    .end = src + (__u64)(win > ra->cover ?
 							win : ra->cover) * ps,

@@ -3,10 +3,10 @@
  * lazymig: the page server (see pageserver.h).
  *
  * State: per lazy range, the pagemap's data bits and a "todo" bitmap of
- * pages not yet sent.  A fault answer sends the page and the still-unsent
- * pages with data among the npages - 1 after it that the request asks for
- * (the destination's read-ahead, at most LM_AROUND_MAX), then, after a
- * short window, the fault-around pages in a second message (proto.h).
+ * pages not yet sent.  A fault answer sends the page and up to
+ * LM_AROUND_PAGES-1 following still-unsent pages with data, or, when the
+ * request asks for a longer window (the destination's read-ahead), the
+ * unsent pages with data in that window (proto.h).
  * The push walks todo in address order in runs of up to LM_BULK_PAGES.
  * A page leaves todo when sent either way, or when the destination
  * drops it.
@@ -271,24 +271,17 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 	return 0;
 }
 
-/* Pages of data in a message gather() built. */
-static __u64 msg_pages(const struct lm_msg *m, __u64 ps)
-{
-	__u64 bm = m->type == LM_MSG_SPARSE ?
-		   LM_BITS_TO_LONGS(m->npages) * sizeof(long) : 0;
-
-	return (m->len - bm) / ps;
-}
-
 /*
- * The faulted page and the unsent pages with data among the @npages - 1
- * after it, on the request channel; then the fault-around (proto.h).
+ * The faulted page and unsent neighbours after it, on the request channel:
+ * for a window of up to LM_AROUND_PAGES, the fault-around (up to that many
+ * pages found within LM_AROUND_WINDOW); for a longer one (read-ahead), the
+ * unsent pages with data among the @npages (at most LM_AROUND_MAX).
  */
 static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 {
 	struct ps_space *s = find_space(ps, space, addr);
 	struct lm_msg *m = (struct lm_msg *)ps->ans;
-	__u64 max, first;
+	__u64 max, window;
 	char why[160];
 	int err;
 
@@ -302,21 +295,16 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 	if (!max)	/* a page bigger than the answer buffer */
 		return send_error(ps, "request for a page larger than an answer");
 	if (npages < max)
-		max = npages ? npages : 1;
-	first = (addr - s->addr) / s->page_size;
-	err = gather(ps, s, first, 1, max, max, m);
+		max = npages;
+	window = max;
+	if (max <= LM_AROUND_PAGES) {
+		max = LM_AROUND_PAGES;
+		window = LM_AROUND_WINDOW;
+	}
+	err = gather(ps, s, (addr - s->addr) / s->page_size, 1, max, window,
+		     m);
 	if (err)
 		return send_error(ps, "cannot read the source's memory");
-	err = lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
-	if (err || max >= LM_AROUND_PAGES || first + max >= s->npages)
-		return err;
-	/* the faulting thread runs again: now its neighbours */
-	err = gather(ps, s, first + max, 0, LM_AROUND_PAGES - max,
-		     LM_AROUND_WINDOW - max, m);
-	if (err)
-		return send_error(ps, "cannot read the source's memory");
-	if (!msg_pages(m, s->page_size))
-		return 0;
 	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
 }
 

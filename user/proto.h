@@ -20,19 +20,18 @@
 #define LM_MSG_MAX_PAYLOAD	(4UL << 20)
 #define LM_BULK_PAGES		64		/* 256 KiB per push message */
 #define LM_AROUND_MAX		128		/* pages a REQ may ask for */
-#define LM_AROUND_PAGES		16		/* fault-around after a short REQ */
+#define LM_AROUND_PAGES		16		/* answer of a short REQ, max */
 #define LM_AROUND_WINDOW	64		/* ... found within this many */
 #define LM_BULK_WINDOW		1024		/* a push run spans at most */
 #define LM_SPARSE_WINDOW_MAX	4096		/* what a receiver accepts */
 
 /*
- * REQ: a fault at space/addr.  The answer is the page and the unsent
- * pages with data among the npages - 1 after it (the destination's
- * read-ahead window, at most LM_AROUND_MAX) in one message; when npages
- * is under LM_AROUND_PAGES, a second message follows with the unsent
- * pages with data after the window, up to LM_AROUND_PAGES in all, found
- * within LM_AROUND_WINDOW pages of addr (fault-around): the faulting
- * thread waits for the first message only.
+ * REQ: a fault at space/addr; npages is the destination's read-ahead
+ * window.  Up to LM_AROUND_PAGES, the answer is the page and the unsent
+ * pages with data after it, up to LM_AROUND_PAGES in all, found within
+ * LM_AROUND_WINDOW pages (fault-around); above, the page and the unsent
+ * pages with data among the npages - 1 after it (at most LM_AROUND_MAX).
+ * One message either way.
  *
  * SPARSE: pages of space/addr..+npages, not all of them: the payload is a
  * bitmap of npages bits (LM_BITS_TO_LONGS(npages) longs, bit i = page i

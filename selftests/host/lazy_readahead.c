@@ -9,9 +9,7 @@
  *  - sequential: the requests to the source (faults not answered with a
  *    zero page) are at most 1/32 of the pages with data: windows grow
  *    (a fixed 16-page fault-around needs 1/15, one page per fault 1/1);
- *  - random: data only (a random fault asks for its own page, which comes
- *    alone, then its fault-around in a second message: only the
- *    latency shows it, and timings are no test's business);
+ *  - random: data (a random fault gets the plain 16-page fault-around);
  *  - drop while reading: the dropped pages read zero (ra_wl), never the
  *    data of a read-ahead that was in flight.
  */
