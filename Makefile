@@ -24,7 +24,7 @@ LDFLAGS_SAN := -fsanitize=address,undefined
 endif
 CFLAGS ?=
 USER_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS)
-USER_LDLIBS := -lbpf -lelf -lz -lcrypto -lpthread
+USER_LDLIBS := -lbpf -lelf -lz -lssl -lcrypto -lpthread
 
 .PHONY: all module check demo clean fuzz stress
 all: tool bpf selftests

@@ -10,6 +10,7 @@
 # LM_NETEM="delay 5ms" adds netem on both veth ends (RTT = 2x delay).
 # LM_WRAP_SEND / LM_WRAP_RECV prefix send / receive (e.g. "perf record
 # -g -o F --"), to profile one side.
+# LM_TLS=1 adds --tls to both sides (pre-shared key from the token).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,11 +64,13 @@ if [ -n "${LM_NETEM:-}" ]; then
 	# shellcheck disable=SC2086
 	ip netns exec "$DST" tc qdisc add dev "$VB" root netem $LM_NETEM
 fi
+TLS=()
+[ -n "${LM_TLS:-}" ] && TLS=(--tls)
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/token"
 chmod 600 "$DIR/token"
 
 ip netns exec "$DST" ${LM_WRAP_RECV:-} "$TOOL" receive --listen 10.79.0.2:$PORT \
-	--token-file "$DIR/token" --stats "$DIR/stats.json" \
+	--token-file "$DIR/token" "${TLS[@]}" --stats "$DIR/stats.json" \
 	--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
 RECV=$!
 PIDS+=("$RECV")
@@ -80,7 +83,7 @@ wait_for "$DIR/state" ready 300
 
 t0=$(now_ns)
 ip netns exec "$SRC" ${LM_WRAP_SEND:-} "$TOOL" send -t "$WLPID" --to 10.79.0.2:$PORT \
-	--token-file "$DIR/token" "$@" 2>"$DIR/send.log" &
+	--token-file "$DIR/token" "${TLS[@]}" "$@" 2>"$DIR/send.log" &
 SEND=$!
 PIDS+=("$SEND")
 rc=0

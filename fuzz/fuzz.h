@@ -49,7 +49,7 @@ struct fuzz_proto_in {
 struct fuzz_auth_in {
 	uint8_t side;		/* bit 0: 0 server (receive), 1 client (send) */
 	uint8_t token;		/* bit 0: both sides have a token */
-	uint8_t chan;		/* bit 0: 0 request channel, 1 bulk */
+	uint8_t chan;		/* bit 0: 0 request channel, 1 bulk; bit 1: --tls */
 	uint8_t pad;
 };
 

@@ -13,10 +13,10 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_CFLAGS := -O1 -g $(FUZZ_SAN) -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
 	-Iinclude/uapi -Iuser -Ifuzz
-FUZZ_LIBS := -lz -lcrypto -lpthread
+FUZZ_LIBS := -lz -lssl -lcrypto -lpthread
 
 FUZZERS := image dest source auth rx
-FUZZ_USER := image proto net lazy lazy_runs pageserver stats
+FUZZ_USER := image proto net tls lazy lazy_runs pageserver stats
 FUZZ_USER_OBJS := $(patsubst %,$(FUZZ_B)/obj/%.o,$(FUZZ_USER))
 FUZZ_BINS := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZERS))
 FUZZ_HDRS := $(wildcard fuzz/*.h) $(USER_HDRS)

@@ -5,7 +5,9 @@
  * sender's response; as the sender (lm_auth_client) they are the
  * receiver's hello and result.  Without the token nobody may get
  * through: a server that accepts a response whose MAC was not made with
- * the token is a crash here.
+ * the token is a crash here.  Bit 1 of chan turns on --tls (PSK from the
+ * token): the bytes then also meet the clear-text refusal of a peer
+ * without --tls and the TLS handshake.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,11 +17,22 @@
 #include "fuzz.h"
 #include "net.h"
 #include "peer.h"
+#include "tls.h"
+
+static struct lm_tls *tls[2];	/* client, server */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	struct lm_tls_opts o = {
+		.token = (const unsigned char *)FUZZ_TOKEN,
+		.token_len = strlen(FUZZ_TOKEN),
+	};
+
 	if (!getenv("LM_FUZZ_VERBOSE"))
 		stderr = fopen("/dev/null", "w");
+	if (lm_tls_new(&o, 0, "fuzz", &tls[0]) ||
+	    lm_tls_new(&o, 1, "fuzz", &tls[1]))
+		abort();
 	return 0;
 }
 
@@ -42,6 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		a.token_len = strlen(FUZZ_TOKEN);
 		memcpy(a.token, FUZZ_TOKEN, a.token_len);
 	}
+	if (in.chan & 2)
+		a.tls = tls[!(in.side & 1)];
 	if (fuzz_pair(sv))
 		abort();
 	fuzz_queue(sv[1], data, size);
@@ -59,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 	}
-	close(sv[0]);
+	lm_net_close(sv[0]);
 	fuzz_peer_join(&p);
 	close(sv[1]);
 	return 0;

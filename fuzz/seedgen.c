@@ -357,6 +357,11 @@ static void rx_seed(const char *name, uint16_t cap, uint8_t chunks,
 	close(fd);
 }
 
+/* The start of a TLS handshake record (ServerHello/ClientHello type 2/1). */
+static const unsigned char tls_record[] = {
+	0x16, 0x03, 0x03, 0x00, 0x2a, 0x02, 0x00, 0x00, 0x26, 0x03, 0x03,
+};
+
 static void auth_seeds(void)
 {
 	struct fuzz_auth_in in = { 0 };
@@ -393,6 +398,25 @@ static void auth_seeds(void)
 	snprintf(h.msg, sizeof(h.msg), "receiver requires --token-file");
 	put(fd, &in, sizeof(in));
 	put(fd, &h, sizeof(h));
+	close(fd);
+	/* --tls: a sender without it, a TLS record, a TLS receiver's hello */
+	fd = open_out("auth", "server-tls-clear-peer");
+	in = (struct fuzz_auth_in){ .chan = 2 };
+	r.chan = 1;
+	put(fd, &in, sizeof(in));
+	put(fd, &r, sizeof(r));
+	close(fd);
+	fd = open_out("auth", "server-tls-record");
+	put(fd, &in, sizeof(in));
+	put(fd, tls_record, sizeof(tls_record));
+	close(fd);
+	fd = open_out("auth", "client-tls");
+	in = (struct fuzz_auth_in){ .side = 1, .token = 1, .chan = 2 };
+	h.status = 0;
+	h.mode = 3;
+	put(fd, &in, sizeof(in));
+	put(fd, &h, sizeof(h));
+	put(fd, tls_record, sizeof(tls_record));
 	close(fd);
 }
 

@@ -103,6 +103,11 @@ static void print_header(const struct lm_image *img, const char *file)
 	printf("  umask %03o personality %#x dumpable %u no_new_privs %u pdeathsig %d shared pending %#llx\n",
 	       p->umask, p->personality, p->dumpable, p->no_new_privs,
 	       p->pdeathsig, (unsigned long long)p->shared_pending);
+	printf("  clocks at freeze: monotonic %lld.%09lld s, boottime %lld.%09lld s\n",
+	       (long long)(p->clock_mono_ns / 1000000000),
+	       (long long)(p->clock_mono_ns % 1000000000),
+	       (long long)(p->clock_boot_ns / 1000000000),
+	       (long long)(p->clock_boot_ns % 1000000000));
 	printf("  rlimit nofile %llu/%llu core %llu/%llu stack %llu/%llu\n",
 	       (unsigned long long)p->rlim_cur[7],
 	       (unsigned long long)p->rlim_max[7],
@@ -139,7 +144,8 @@ static void print_threads(const struct lm_image *img)
 		if (t->ss_size)
 			printf(" altstack %llx+%llu", (unsigned long long)t->ss_sp,
 			       (unsigned long long)t->ss_size);
-		printf(" policy %d nice %d\n", t->sched_policy, t->nice);
+		printf(" policy %d prio %d nice %d\n", t->sched_policy,
+		       t->rt_prio, t->nice);
 	}
 }
 

@@ -34,8 +34,12 @@
 #include "lazymig.h"
 #include "lmdev.h"
 #include "net.h"
+#include "netopts.h"
 #include "proto.h"
 #include "restore.h"
+#include "tree_mig.h"
+
+#include "tls.h"
 
 #define ACCEPT_BULK_MS	10000
 #define DAEMON_NICE	-10
@@ -44,7 +48,8 @@
 			 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
 
 struct recv_opts {
-	const char *listen, *pidfile, *stdio, *stats, *token_file;
+	struct lm_netopts net;	/* net.addr: --listen */
+	const char *pidfile, *stdio, *stats;
 };
 
 struct receiver {
@@ -59,31 +64,31 @@ struct receiver {
 	struct lm_stats st;
 	pid_t pid;
 	int lazy, resumed, daemon_err;
+	int tree;		/* a process tree: receive_tree.c did it all */
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] [--token-file F]\n");
+	fprintf(stderr, "usage: lazymig receive --listen ADDR:PORT [--pidfile F] [--stdio inherit|null|PATH] [--stats F] "
+		LM_NETOPTS_USAGE "\n");
 }
 
 static int parse(int argc, char **argv, struct recv_opts *o)
 {
 	static const struct option lo[] = {
-		{ "listen", required_argument, NULL, 'l' },
+		LM_NETOPTS_LONG("listen"),
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "stdio", required_argument, NULL, 'o' },
 		{ "stats", required_argument, NULL, 's' },
-		{ "token-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (lm_netopts_parse(&o->net, c, optarg))
+			continue;
 		switch (c) {
-		case 'l':
-			o->listen = optarg;
-			break;
 		case 'p':
 			o->pidfile = optarg;
 			break;
@@ -93,15 +98,12 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		case 's':
 			o->stats = optarg;
 			break;
-		case 'k':
-			o->token_file = optarg;
-			break;
 		default:
 			usage();
 			return -EINVAL;
 		}
 	}
-	if (!o->listen || optind != argc) {
+	if (!o->net.addr || optind != argc) {
 		usage();
 		return -EINVAL;
 	}
@@ -128,59 +130,34 @@ static int accept_chan(struct receiver *rv, enum lm_chan chan, int *fd,
 		err = lm_auth_server(*fd, &rv->auth, chan, rv->peer);
 		if (!err)
 			return 0;
-		close(*fd);
+		lm_net_close(*fd);
 		*fd = -1;
 	}
 }
 
 static int accept_session(struct receiver *rv)
 {
+	char how[96];
 	int err;
 
-	err = lm_net_listen(rv->o.listen, &rv->lfd);
+	err = lm_net_listen(rv->o.net.addr, &rv->lfd);
 	if (err)
 		return err;
-	fprintf(stderr, "receive: listening on %s%s\n", rv->o.listen,
+	fprintf(stderr, "receive: listening on %s%s%s%s%s\n", rv->o.net.addr,
 		rv->auth.token_len ? " (token required)" :
-		" (no --token-file: loopback peers only)");
+		rv->auth.tls ? "" : " (no --token-file: loopback peers only)",
+		rv->auth.tls ? " (TLS 1.3, " : "",
+		rv->auth.tls ? lm_tls_mode(rv->auth.tls) : "",
+		rv->auth.tls ? ")" : "");
 	err = accept_chan(rv, LM_CHAN_REQ, &rv->req, -1);
 	if (!err)
 		err = accept_chan(rv, LM_CHAN_BULK, &rv->bulk, ACCEPT_BULK_MS);
 	if (!err)
-		fprintf(stderr, "receive: sender %s authenticated\n", rv->peer);
+		fprintf(stderr, "receive: sender %s authenticated%s\n", rv->peer,
+			lm_tls_describe(rv->req, how, sizeof(how)));
 	close(rv->lfd);
 	rv->lfd = -1;
 	return err;
-}
-
-static const struct lm_vma_img *vma_of(const struct lm_image *img,
-				       __u64 addr)
-{
-	unsigned int lo = 0, hi = img->proc.nr_vmas;
-
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		const struct lm_vma_img *v = &img->vmas[mid];
-
-		if (addr < v->v.start)
-			hi = mid;
-		else if (addr >= v->v.end)
-			lo = mid + 1;
-		else
-			return v;
-	}
-	return NULL;
-}
-
-static int in_lazy_vma(const struct lm_image *img, const struct lm_pages *p)
-{
-	const struct lm_vma_img *v;
-
-	if (p->space)
-		return 0;
-	v = vma_of(img, p->addr);
-	return v && (v->v.flags & LM_VMA_LAZY) &&
-	       p->addr + p->npages * p->page_size <= v->v.end;
 }
 
 static void count_pages(struct receiver *rv)
@@ -214,7 +191,7 @@ static int read_eager_pages(struct receiver *rv)
 			return 0;
 		if (t != LM_REC_PAGES)
 			continue;
-		if (rv->lazy && in_lazy_vma(&rv->img, &p)) {
+		if (rv->lazy && lm_pages_in_lazy_vma(&rv->img, &p)) {
 			err = lm_lazy_install(rv->lz, p.space, p.addr, p.npages,
 					      data);
 		} else {
@@ -521,12 +498,35 @@ static void mechanism(struct receiver *rv, __u64 f)
 		 f & UFFD_FEATURE_EVENT_UNMAP ? " unmap" : "");
 }
 
+/* send --tree: 1 when the tree was received (and runs), 0: one process. */
+static int restore_tree(struct receiver *rv)
+{
+	struct lm_tree_recv a = {
+		.req = rv->req, .bulk = rv->bulk, .s = &rv->s,
+		.peer = rv->peer, .pidfile = rv->o.pidfile,
+		.stdio = rv->o.stdio, .stats = rv->o.stats,
+	};
+	struct lm_tree_img t;
+	int err = lm_read_tree(&rv->s, &t);
+
+	if (err <= 0)
+		return err;
+	rv->tree = 1;
+	err = lm_receive_tree(&a, &t);
+	lm_tree_free(&t);
+	return err ? err : 1;
+}
+
 static int restore(struct receiver *rv)
 {
 	struct lm_restore_opts ro = { .stdio = rv->o.stdio };
 	int err;
 
 	err = lm_stream_open(&rv->s, rv->req, 0, "request channel");
+	if (!err)
+		err = restore_tree(rv);
+	if (rv->tree)
+		return err > 0 ? 0 : err;
 	if (!err)
 		err = lm_read_meta(&rv->s, &rv->img);
 	if (err && !rv->s.bytes) {
@@ -572,20 +572,19 @@ int cmd_receive(int argc, char **argv)
 
 	if (parse(argc, argv, &rv.o))
 		return 2;
-	if (rv.o.token_file && lm_token_load(&rv.auth, rv.o.token_file))
+	if (lm_netopts_setup(&rv.o.net, &rv.auth, 1))
 		return 1;
 	err = accept_session(&rv);
 	if (!err)
 		err = restore(&rv);
-	if (!err)
+	if (!err && !rv.tree)
 		report(&rv);
 	lm_lazy_destroy(rv.lz);
 	lm_stream_close(&rv.s);
 	lm_image_free(&rv.img);
 	lm_stats_free(&rv.st);
-	if (rv.req >= 0)
-		close(rv.req);
-	if (rv.bulk >= 0)
-		close(rv.bulk);
+	lm_net_close(rv.req);
+	lm_net_close(rv.bulk);
+	lm_netopts_release(&rv.auth);
 	return err ? 1 : 0;
 }

@@ -32,8 +32,10 @@
 #include "lazy.h"
 #include "lazymig.h"
 #include "net.h"
+#include "netopts.h"
 #include "pageserver.h"
 #include "proto.h"
+#include "tree_mig.h"
 
 #define LM_REG_RSP		19	/* index of rsp in struct user_regs_struct */
 #define RED_ZONE	128
@@ -42,8 +44,9 @@
 
 struct send_opts {
 	pid_t pid;
-	const char *to, *stats, *token_file;
-	int eager;
+	struct lm_netopts net;	/* net.addr: --to */
+	const char *stats;
+	int eager, tree;
 	__u64 push_rate;
 };
 
@@ -65,16 +68,17 @@ struct sender {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lazymig send -t PID --to HOST:PORT [--eager] [--stats F] [--token-file F] [--push-rate MIB_PER_S]\n");
+	fprintf(stderr, "usage: lazymig send -t PID --to HOST:PORT [--tree] [--eager] [--stats F] [--push-rate MIB_PER_S] "
+		LM_NETOPTS_USAGE "\n");
 }
 
 static int parse(int argc, char **argv, struct send_opts *o)
 {
 	static const struct option lo[] = {
-		{ "to", required_argument, NULL, 'T' },
+		LM_NETOPTS_LONG("to"),
 		{ "eager", no_argument, NULL, 'e' },
+		{ "tree", no_argument, NULL, 'R' },
 		{ "stats", required_argument, NULL, 's' },
-		{ "token-file", required_argument, NULL, 'k' },
 		{ "push-rate", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -82,21 +86,20 @@ static int parse(int argc, char **argv, struct send_opts *o)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
+		if (lm_netopts_parse(&o->net, c, optarg))
+			continue;
 		switch (c) {
 		case 't':
 			o->pid = atoi(optarg);
 			break;
-		case 'T':
-			o->to = optarg;
-			break;
 		case 'e':
 			o->eager = 1;
 			break;
+		case 'R':
+			o->tree = 1;
+			break;
 		case 's':
 			o->stats = optarg;
-			break;
-		case 'k':
-			o->token_file = optarg;
 			break;
 		case 'r':
 			o->push_rate = strtoull(optarg, NULL, 0) << 20;
@@ -106,7 +109,7 @@ static int parse(int argc, char **argv, struct send_opts *o)
 			return -EINVAL;
 		}
 	}
-	if (o->pid <= 0 || !o->to || optind != argc) {
+	if (o->pid <= 0 || !o->net.addr || optind != argc) {
 		usage();
 		return -EINVAL;
 	}
@@ -117,33 +120,14 @@ static int connect_channels(struct sender *sd)
 {
 	int err;
 
-	err = lm_net_connect(sd->o.to, &sd->req);
+	err = lm_net_connect(sd->o.net.addr, &sd->req);
 	if (!err)
 		err = lm_auth_client(sd->req, &sd->auth, LM_CHAN_REQ);
 	if (!err)
-		err = lm_net_connect(sd->o.to, &sd->bulk);
+		err = lm_net_connect(sd->o.net.addr, &sd->bulk);
 	if (!err)
 		err = lm_auth_client(sd->bulk, &sd->auth, LM_CHAN_BULK);
 	return err;
-}
-
-static const struct lm_vma_img *vma_of(const struct lm_image *img,
-				       __u64 addr)
-{
-	unsigned int lo = 0, hi = img->proc.nr_vmas;
-
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		const struct lm_vma_img *v = &img->vmas[mid];
-
-		if (addr < v->v.start)
-			hi = mid;
-		else if (addr >= v->v.end)
-			lo = mid + 1;
-		else
-			return v;
-	}
-	return NULL;
 }
 
 static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
@@ -153,7 +137,7 @@ static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 	if (m->space)
 		return m->space <= img->proc.nr_shms &&
 		       (img->shms[m->space - 1].s.flags & LM_SHM_LAZY);
-	v = vma_of(img, m->addr);
+	v = lm_image_vma_of(img, m->addr);
 	return v && v->v.start == m->addr && (v->v.flags & LM_VMA_LAZY);
 }
 
@@ -227,7 +211,7 @@ static int send_map_range(struct sender *sd, const struct lm_pagemap_img *pm,
 static const struct lm_pagemap_img *map_of(const struct lm_image *img,
 					   __u64 addr)
 {
-	const struct lm_vma_img *v = vma_of(img, addr);
+	const struct lm_vma_img *v = lm_image_vma_of(img, addr);
 
 	return v ? lm_lazy_vma_map(img, v) : NULL;
 }
@@ -368,7 +352,7 @@ static void finish_ok(struct sender *sd)
 	if (sd->o.stats && sd->json)
 		lm_stats_write_file(sd->o.stats, sd->json);
 	fprintf(stderr, "send: pid %d: migrated to %s; source killed\n",
-		sd->o.pid, sd->o.to);
+		sd->o.pid, sd->o.net.addr);
 }
 
 static void finish_fail(struct sender *sd, int err)
@@ -401,8 +385,17 @@ int cmd_send(int argc, char **argv)
 			sd.o.pid);
 		return 1;
 	}
-	if (sd.o.token_file && lm_token_load(&sd.auth, sd.o.token_file))
+	if (lm_netopts_setup(&sd.o.net, &sd.auth, 0))
 		return 1;
+	if (sd.o.tree) {
+		struct lm_tree_send_opts to = {
+			.pid = sd.o.pid, .to = sd.o.net.addr, .stats = sd.o.stats,
+			.eager = sd.o.eager, .push_rate = sd.o.push_rate,
+			.auth = &sd.auth,
+		};
+
+		return lm_send_tree(&to) ? 1 : 0;
+	}
 	sd.buf = malloc(RUN_BYTES);
 	err = sd.buf ? connect_channels(&sd) : -ENOMEM;
 	if (err)
@@ -426,9 +419,19 @@ out:
 	lm_ps_destroy(sd.ps);
 	free(sd.json);
 	free(sd.buf);
-	if (sd.req >= 0)
-		close(sd.req);
-	if (sd.bulk >= 0)
-		close(sd.bulk);
+	lm_net_close(sd.req);
+	lm_net_close(sd.bulk);
+	lm_netopts_release(&sd.auth);
 	return err ? 1 : 0;
+}
+
+void lm_send_mark_lazy(struct lm_image *img)
+{
+	mark_lazy(img);
+}
+
+int lm_send_is_lazy_map(const struct lm_image *img,
+			const struct lm_pagemap *m)
+{
+	return is_lazy_map(img, m);
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <elf.h>
 #include <sys/mman.h>
@@ -119,6 +120,12 @@ static void thread_proc(struct lm_dump *d, pid_t tid, struct lm_thread *t)
 		free(s);
 	}
 	t->sched_policy = sched_getscheduler(tid);
+	if (t->sched_policy >= 0) {
+		struct sched_param sp = { 0 };
+
+		if (!sched_getparam(tid, &sp))
+			t->rt_prio = sp.sched_priority;
+	}
 	errno = 0;
 	t->nice = getpriority(PRIO_PROCESS, tid);
 	if (errno)
@@ -317,6 +324,21 @@ static int sigactions(struct inj *j)
 	return 0;
 }
 
+/*
+ * A clock as the process itself reads it: in its time namespace, which
+ * may not be ours.  The restorer continues it from there (timens.c).
+ */
+static long long clock_seen(struct inj *j, clockid_t id)
+{
+	struct timespec ts;
+
+	if (inj_call(j, j->d->pid, "clock_gettime", SYS_clock_gettime, id,
+		     j->scratch, 0, 0) < 0 ||
+	    inj_read(j, &ts, sizeof(ts)))
+		return -1;
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static int proc_injected(struct inj *j)
 {
 	struct lm_proc *p = &j->d->img.proc;
@@ -337,6 +359,10 @@ static int proc_injected(struct inj *j)
 	    inj_read(j, &sig, sizeof(sig)))
 		return -EIO;
 	p->pdeathsig = sig;
+	p->clock_mono_ns = clock_seen(j, CLOCK_MONOTONIC);
+	p->clock_boot_ns = clock_seen(j, CLOCK_BOOTTIME);
+	if (p->clock_mono_ns < 0 || p->clock_boot_ns < 0)
+		return -EIO;
 	return sigactions(j);
 }
 
@@ -359,6 +385,11 @@ int lm_collect_threads(struct lm_dump *d)
 		if (!err)
 			err = thread_lists(d, d->tids[i], &t->t);
 		thread_proc(d, d->tids[i], &t->t);
+		if (!err && (t->t.sched_policy & ~SCHED_RESET_ON_FORK) ==
+			    SCHED_DEADLINE)
+			err = lm_dump_fail(d, -EOPNOTSUPP,
+					   "thread %d runs under SCHED_DEADLINE, which lazymig does not carry",
+					   d->tids[i]);
 	}
 	if (err)
 		return err;

@@ -262,7 +262,8 @@ static int dump_tree(pid_t pid, struct lm_dump **members, unsigned int *nr,
 	for (i = 0; !err && i < c.nr; i++) {
 		err = lm_dump_collect(&c.m[i]);
 		if (err)
-			tree_fail(&c, err, "%s", c.m[i].errmsg[0] ?
+			tree_fail(&c, err, "PID %d (member %u of the tree of PID %d): %s",
+				  c.m[i].pid, i, pid, c.m[i].errmsg[0] ?
 				  c.m[i].errmsg + 6 : strerror(-err));
 	}
 	if (!err)

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <zlib.h>
 #include "image.h"
+#include "net.h"
 
 #define WBUF_CAP	(1UL << 20)
 #define XSTATE_MAX	(64UL << 10)
@@ -217,7 +218,7 @@ static int write_full(struct lm_stream *s, const void *p, size_t len)
 	const char *c = p;
 
 	while (len) {
-		ssize_t n = write(s->fd, c, len);
+		ssize_t n = lm_net_write(s->fd, c, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -471,7 +472,7 @@ static int read_full(struct lm_stream *s, void *p, size_t len, int eof_ok,
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = read(s->fd, c + done, len - done);
+		ssize_t n = lm_net_read(s->fd, c + done, len - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1303,9 +1304,44 @@ int lm_stream_seek_pages(struct lm_stream *s, __u64 off,
 			    (unsigned long long)off, strerror(errno));
 	s->bytes = off;
 	s->peeked = 0;
+	lm_stream_member_pages(s, img);
+	return 0;
+}
+
+void lm_stream_member_pages(struct lm_stream *s, const struct lm_image *img)
+{
 	s->state = RS_PAGES;
 	s->img = img;
 	s->pages_due = s->pages_got = 0;
 	count_due(s, img);
-	return 0;
+}
+
+const struct lm_vma_img *lm_image_vma_of(const struct lm_image *img,
+					 __u64 addr)
+{
+	unsigned int lo = 0, hi = img->proc.nr_vmas;
+
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+		const struct lm_vma_img *v = &img->vmas[mid];
+
+		if (addr < v->v.start)
+			hi = mid;
+		else if (addr >= v->v.end)
+			lo = mid + 1;
+		else
+			return v;
+	}
+	return NULL;
+}
+
+int lm_pages_in_lazy_vma(const struct lm_image *img, const struct lm_pages *p)
+{
+	const struct lm_vma_img *v;
+
+	if (p->space)
+		return 0;
+	v = lm_image_vma_of(img, p->addr);
+	return v && (v->v.flags & LM_VMA_LAZY) &&
+	       p->addr + p->npages * p->page_size <= v->v.end;
 }

@@ -18,6 +18,9 @@
  * such stream (HEADER .. END) per member, in the order of the TREE
  * record's members: parents before their children, the root first.
  * A reader that knows no trees stops at the TREE record with a message.
+ * On the wire (send --tree) the same records come in another order:
+ * TREE, every member's metadata, then every member's pages (see
+ * tree_mig.h), so that the receiver has all of it before placing a page.
  *
  * Wire structs are fixed-size, little-endian (x86-64 only), no pointers;
  * variable parts follow the fixed part inside the same record payload.
@@ -103,6 +106,8 @@ struct lm_proc {
 	__u32 uid, gid;
 	__u32 exe_len, cwd_len, root_len;	/* incl. NUL */
 	__u32 pad;
+	/* the clocks as the process saw them at the freeze; 0: unknown */
+	__s64 clock_mono_ns, clock_boot_ns;
 };
 
 /*
@@ -127,10 +132,12 @@ struct lm_thread {
 	__u32 rseq_len, rseq_sig;
 	__u64 ss_sp, ss_size;	/* sigaltstack */
 	__s32 ss_flags;
-	__s32 sched_policy;
+	__s32 sched_policy;	/* with SCHED_RESET_ON_FORK */
 	__s32 nice;
 	__u32 xstate_len;
 	char comm[16];
+	__s32 rt_prio;		/* SCHED_FIFO/RR priority, else 0 */
+	__u32 pad0;
 };
 
 #define LM_THR_IN_SYSCALL	(1U << 0)	/* stopped in a syscall that the
@@ -347,6 +354,11 @@ struct lm_tree_img {
 };
 
 void lm_image_free(struct lm_image *img);
+/* The VMA holding @addr (img->vmas sorted by address), or NULL. */
+const struct lm_vma_img *lm_image_vma_of(const struct lm_image *img,
+					 __u64 addr);
+/* Do the process pages of @p lie inside one lazy VMA? */
+int lm_pages_in_lazy_vma(const struct lm_image *img, const struct lm_pages *p);
 void lm_tree_free(struct lm_tree_img *t);
 /* file_id of fd @fd of member @member, or 0 when the tree has none. */
 __u64 lm_tree_file_id(const struct lm_tree_img *t, unsigned int member,
@@ -422,5 +434,11 @@ __u64 lm_stream_pos(const struct lm_stream *s);
  */
 int lm_stream_seek_pages(struct lm_stream *s, __u64 off,
 			 const struct lm_image *img);
+/*
+ * A tree on the wire (send --tree): every member's metadata first, then
+ * every member's pages in member order.  Makes the records that come
+ * next the pages (PAGES .. META_END [.. END]) of member @img.
+ */
+void lm_stream_member_pages(struct lm_stream *s, const struct lm_image *img);
 
 #endif /* LAZYMIG_IMAGE_H */

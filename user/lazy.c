@@ -75,6 +75,16 @@ struct lm_obj {
 
 #define LM_MAX_ADV	64
 
+/* A member of a process tree (a single process: member 0 only). */
+struct lm_member {
+	const struct lm_image *img;
+	void *shm_ctx;			/* for cfg.shm_fd */
+	pid_t pid;			/* restored PID, 0: not known yet */
+	int pidfd;
+	int pid_tag;			/* epoll cookie of pidfd */
+	struct lm_mm *mm;		/* its own (top) mm */
+};
+
 struct lm_lazy {
 	struct lm_lazy_cfg cfg;
 	struct {
@@ -86,9 +96,11 @@ struct lm_lazy {
 	size_t nr_objs;
 	int own_uffd;		/* the daemon's mappings of lazy objects */
 	struct lm_stats *st;
-	struct lm_mm **mms;	/* [0]: the restored process */
+	struct lm_mm **mms;	/* [0]: the restored process (tree: root) */
 	size_t nr_mms;
-	int epfd, evfd, pidfd;
+	struct lm_member *mem;	/* [nr_mem] */
+	unsigned int nr_mem;
+	int epfd, evfd;
 	struct lm_rx req, bulk;
 	struct lm_ra ra;		/* read-ahead of fault requests */
 	struct fault_vec queued;	/* read, not yet served */
@@ -97,7 +109,7 @@ struct lm_lazy {
 	int resume_req, abort_req;	/* set by another thread */
 	int tty;			/* progress lines on stderr */
 	__u64 tick, lazy0, t_resumed;
-	int req_tag, bulk_tag, ev_tag, pid_tag;	/* epoll cookies */
+	int req_tag, bulk_tag, ev_tag;	/* epoll cookies */
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
@@ -135,7 +147,8 @@ static struct lm_obj *obj_of(struct lm_lazy *l, __u32 space)
 static struct lm_obj *obj_page(struct lm_lazy *l, const struct lm_run *r,
 			       __u64 addr, __u64 *idx)
 {
-	struct lm_obj *o = r->space ? obj_of(l, r->space) : NULL;
+	struct lm_obj *o = LM_SPACE_LOCAL(r->space) ? obj_of(l, r->space) :
+			   NULL;
 
 	if (!o)
 		return NULL;
@@ -160,31 +173,76 @@ __u64 lm_lazy_uffd_features(void)
 	return want & api.features;
 }
 
+/* A member's own mm (the restored process or a tree member). */
 static int is_root(const struct lm_lazy *l, const struct lm_mm *mm)
 {
-	return mm == l->mms[0];
+	(void)l;
+	return mm->top;
+}
+
+/* Per-member figures of a tree, or NULL. */
+static struct lm_member_stats *mstats(struct lm_lazy *l, unsigned int member)
+{
+	return l->st->members && member < l->st->nr_members ?
+	       &l->st->members[member] : NULL;
+}
+
+static void count_pages(struct lm_lazy *l, unsigned int member, __u64 n,
+			int via)
+{
+	struct lm_member_stats *ms = mstats(l, member);
+
+	if (!n)
+		return;
+	if (via == VIA_REQ) {
+		l->st->pages_faulted += n;
+		if (ms)
+			ms->pages_faulted += n;
+	} else {
+		l->st->pages_pushed += n;
+		if (ms)
+			ms->pages_pushed += n;
+		if (via == VIA_EAGER) {
+			l->st->pages_eager += n;
+			if (ms)
+				ms->pages_eager += n;
+		}
+	}
+	l->st->last_install_ns = lm_realtime_ns();
 }
 
 static void count_installed(struct lm_lazy *l, struct lm_mm *mm, __u64 n,
 			    int via)
 {
 	mm->nlazy -= n;
-	if (!is_root(l, mm) || !n)
-		return;
-	if (via == VIA_REQ) {
-		l->st->pages_faulted += n;
-	} else {
-		l->st->pages_pushed += n;
-		if (via == VIA_EAGER)
-			l->st->pages_eager += n;
-	}
-	l->st->last_install_ns = lm_realtime_ns();
+	if (is_root(l, mm))
+		count_pages(l, mm->member, n, via);
+}
+
+static void count_drop(struct lm_lazy *l, unsigned int member, __u64 n)
+{
+	struct lm_member_stats *ms = mstats(l, member);
+
+	l->st->pages_dropped += n;
+	if (ms)
+		ms->pages_dropped += n;
 }
 
 static void count_dropped(struct lm_lazy *l, struct lm_mm *mm, __u64 n)
 {
 	if (is_root(l, mm))
-		l->st->pages_dropped += n;
+		count_drop(l, mm->member, n);
+}
+
+static void count_zero_fault(struct lm_lazy *l, struct lm_mm *mm)
+{
+	struct lm_member_stats *ms = mstats(l, mm->member);
+
+	if (!is_root(l, mm))
+		return;
+	l->st->zero_faults++;
+	if (ms)
+		ms->zero_faults++;
 }
 
 static void uffd_wake(struct lm_mm *mm, __u64 addr, __u64 len)
@@ -213,7 +271,9 @@ static void mm_dead(struct lm_lazy *l, struct lm_mm *mm)
 		else
 			i++;
 	if (is_root(l, mm)) {
-		LOG(l, "the process exited before all its pages arrived");
+		LOG(l, "%s %d exited before all its pages arrived",
+		    l->nr_mem > 1 ? "tree member" : "the process",
+		    l->mem[mm->member].pid);
 	} else if (mm->uffd >= 0) {
 		close(mm->uffd);	/* also leaves the epoll set */
 		mm->uffd = -1;
@@ -335,7 +395,7 @@ static void settle_pending(struct lm_lazy *l)
 		struct lm_obj *o;
 		__u64 oi;
 
-		if (r && r->space) {
+		if (r && LM_SPACE_LOCAL(r->space)) {
 			o = obj_page(l, r, f->addr, &oi);
 			if (o && lm_test_bit(o->lazy, oi)) {
 				i++;
@@ -354,19 +414,11 @@ static void settle_pending(struct lm_lazy *l)
 	}
 }
 
+/* Pages of a shared object count for the member that names it. */
 static void count_obj(struct lm_lazy *l, struct lm_obj *o, __u64 n, int via)
 {
 	o->nlazy -= n;
-	if (!n)
-		return;
-	if (via == VIA_REQ) {
-		l->st->pages_faulted += n;
-	} else {
-		l->st->pages_pushed += n;
-		if (via == VIA_EAGER)
-			l->st->pages_eager += n;
-	}
-	l->st->last_install_ns = lm_realtime_ns();
+	count_pages(l, LM_SPACE_MEMBER(o->space), n, via);
 }
 
 static __u64 obj_clear(struct lm_obj *o, __u64 lo, __u64 hi)
@@ -409,8 +461,8 @@ static int install_obj(struct lm_lazy *l, struct lm_obj *o, __u64 src,
 		}
 		if (errno != EEXIST) {
 			LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
-			    o->space - 1, (unsigned long long)(i * o->ps),
-			    strerror(errno));
+			    LM_SPACE_LOCAL(o->space) - 1,
+			    (unsigned long long)(i * o->ps), strerror(errno));
 			return -errno;
 		}
 		/* some are there (the process wrote them): page by page */
@@ -422,7 +474,8 @@ static int install_obj(struct lm_lazy *l, struct lm_obj *o, __u64 src,
 			if (ioctl(l->own_uffd, UFFDIO_COPY, &c) &&
 			    errno != EEXIST) {
 				LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
-				    o->space - 1, (unsigned long long)(i * o->ps),
+				    LM_SPACE_LOCAL(o->space) - 1,
+				    (unsigned long long)(i * o->ps),
 				    strerror(errno));
 				return -errno;
 			}
@@ -438,7 +491,7 @@ static int install(struct lm_lazy *l, __u32 space, __u64 src, __u64 npages,
 	size_t i;
 	int err;
 
-	if (space) {
+	if (LM_SPACE_LOCAL(space)) {
 		struct lm_obj *o = obj_of(l, space);
 
 		err = o ? install_obj(l, o, src, npages, data, via) : 0;
@@ -518,7 +571,7 @@ static struct lm_run *learn_vma(struct lm_lazy *l, struct lm_mm *mm,
 	char path[64], line[512];
 	struct lm_obj *o = NULL;
 	unsigned int maj, min;
-	__u32 space = 0;
+	__u32 space = LM_TREE_SPACE(mm->member, 0);
 	size_t i;
 	FILE *fp;
 	int found = 0;
@@ -574,8 +627,7 @@ static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
 
 	if (!o || !lm_test_bit(o->lazy, idx)) {
 		/* a hole of the object, or just installed: zero or wake */
-		if (is_root(l, f->mm))
-			l->st->zero_faults++;
+		count_zero_fault(l, f->mm);
 		return zero_page(l, f->mm, addr, LM_PAGE_SIZE);
 	}
 	f->addr = addr;
@@ -600,15 +652,14 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	r = lm_mm_find(mm, f->addr);
 	if (!r && l->nr_objs && f->tid > 0)
 		r = learn_vma(l, mm, f->addr, f->tid);
-	if (r && r->space)
+	if (r && LM_SPACE_LOCAL(r->space))
 		return serve_obj_fault(l, f, r);
 	if (r) {
 		ps = r->page_size;
 		idx = (f->addr - r->start) / ps;
 	}
 	if (!r || !lm_test_bit(r->lazy, idx)) {
-		if (is_root(l, mm))
-			l->st->zero_faults++;
+		count_zero_fault(l, mm);
 		return zero_page(l, mm, f->addr & ~(ps - 1), ps);
 	}
 	f->addr = r->start + idx * ps;
@@ -677,8 +728,8 @@ static int send_drops(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		__u64 s = start > r->start ? start : r->start;
 		__u64 e = end < r->end ? end : r->end;
 
-		if (s >= e || r->space)	/* shm: see handle_remove */
-			continue;
+		if (s >= e || LM_SPACE_LOCAL(r->space))
+			continue;	/* shm: see handle_remove */
 		err = lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, r->space,
 				  r->src + (s - r->start), (e - s) / r->page_size,
 				  NULL, 0);
@@ -787,7 +838,8 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		__u64 e = end < r->end ? end : r->end, lo, hi, n;
 		struct lm_obj *o;
 
-		if (!r->space || s >= e || !(o = obj_page(l, r, s, &lo)))
+		if (!LM_SPACE_LOCAL(r->space) || s >= e ||
+		    !(o = obj_page(l, r, s, &lo)))
 			continue;
 		if (advice == -2)
 			advice = find_advice(l, start, end);
@@ -805,7 +857,8 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 			if (advice < 0)
 				LOG(l, "REMOVE at 0x%llx-0x%llx of shm object %u: its madvise() was not seen; taken as MADV_DONTNEED (content kept)",
 				    (unsigned long long)start,
-				    (unsigned long long)end, o->space - 1);
+				    (unsigned long long)end,
+				    LM_SPACE_LOCAL(o->space) - 1);
 			continue;
 		}
 		hi = lo + (e - s) / o->ps;
@@ -813,7 +866,7 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 			hi = o->npages;
 		n = obj_clear(o, lo, hi);
 		o->nlazy -= n;
-		l->st->pages_dropped += n;
+		count_drop(l, LM_SPACE_MEMBER(o->space), n);
 		lm_msg_send(l->cfg.req_fd, LM_MSG_DROP, o->space, lo * o->ps,
 			    hi - lo, NULL, 0);
 	}
@@ -871,6 +924,7 @@ static int handle_fork(struct lm_lazy *l, struct lm_mm *parent, int ufd)
 	}
 	err = lm_mm_dup(parent, child);
 	child->uffd = ufd;
+	child->member = parent->member;
 	if (!err)
 		err = add_mm(l, child);
 	if (err) {
@@ -888,8 +942,13 @@ static int handle_msg(struct lm_lazy *l, struct lm_mm *mm,
 	switch (m->event) {
 	case UFFD_EVENT_PAGEFAULT:
 		l->st->events[LM_EV_PAGEFAULT]++;
-		if (is_root(l, mm))
+		if (is_root(l, mm)) {
+			struct lm_member_stats *ms = mstats(l, mm->member);
+
 			l->st->faults++;
+			if (ms)
+				ms->faults++;
+		}
 		if (fault_push(&l->queued, mm, m->arg.pagefault.address,
 			       lm_now_ns()))
 			return -ENOMEM;
@@ -975,20 +1034,21 @@ static void close_uffds(struct lm_lazy *l)
 
 static int send_done(struct lm_lazy *l)
 {
-	char json[4096];
-	int len;
+	char *json;
+	int len = 2, err;
 
 	if (!l->st->last_install_ns)
 		l->st->last_install_ns = lm_realtime_ns();
 	l->st->bytes_after_resume = l->req.bytes + l->bulk.bytes;
-	len = lm_stats_json(l->st, json, sizeof(json));
-	if (len >= (int)sizeof(json))
-		len = sizeof(json) - 1;
+	json = lm_stats_json_alloc(l->st, &len);
 	l->done_sent = 1;
 	close_uffds(l);
 	if (l->cfg.bulk_fd >= 0)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cfg.bulk_fd, NULL);
-	return lm_msg_send(l->cfg.req_fd, LM_MSG_DONE, 0, 0, 0, json, len);
+	err = lm_msg_send(l->cfg.req_fd, LM_MSG_DONE, 0, 0, 0,
+			  json ? json : "{}", len);
+	free(json);
+	return err;
 }
 
 /* SPARSE: the pages whose bits are set, runs of them at a time. */
@@ -1046,7 +1106,7 @@ static int error_msg(struct lm_lazy *l, const struct lm_msg *m,
 	return -EPROTO;
 }
 
-static int handle_req(struct lm_lazy *l)
+static int handle_req_once(struct lm_lazy *l)
 {
 	const void *payload;
 	struct lm_msg m;
@@ -1087,6 +1147,17 @@ static int handle_req(struct lm_lazy *l)
 	return err;
 }
 
+/* Until TLS holds nothing more that epoll would not report. */
+static int handle_req(struct lm_lazy *l)
+{
+	int err;
+
+	do {
+		err = handle_req_once(l);
+	} while (!err && lm_rx_pending(&l->req));
+	return err;
+}
+
 /* One bulk message per call; returns 1 if more may be buffered. */
 static int handle_bulk(struct lm_lazy *l)
 {
@@ -1109,8 +1180,8 @@ static int handle_bulk(struct lm_lazy *l)
 			return 0;
 		err = lm_rx_next(&l->bulk, &m, &payload);
 	}
-	if (err <= 0)
-		return err;
+	if (err <= 0)	/* TLS may hold the rest, unseen by epoll */
+		return err < 0 ? err : lm_rx_pending(&l->bulk);
 	if (m.type == LM_MSG_PUSH_END) {
 		l->push_end = 1;
 		return 1;
@@ -1150,10 +1221,18 @@ static void poke(struct lm_lazy *l)
 		LOG(l, "eventfd: %s", strerror(errno));
 }
 
+void lm_lazy_member_pid(struct lm_lazy *l, unsigned int member, pid_t pid)
+{
+	if (member < l->nr_mem)
+		l->mem[member].pid = pid;
+}
+
 void lm_lazy_resumed(struct lm_lazy *l, pid_t pid)
 {
-	if (pid > 0)
+	if (pid > 0) {
 		l->cfg.pid = pid;
+		l->mem[0].pid = pid;
+	}
 	__atomic_store_n(&l->resume_req, 1, __ATOMIC_RELEASE);
 	poke(l);
 }
@@ -1166,6 +1245,7 @@ void lm_lazy_abort(struct lm_lazy *l)
 
 static int on_resumed(struct lm_lazy *l)
 {
+	unsigned int i;
 	__u64 v;
 
 	if (read(l->evfd, &v, sizeof(v)) != sizeof(v))
@@ -1177,22 +1257,40 @@ static int on_resumed(struct lm_lazy *l)
 	l->resumed = 1;
 	l->t_resumed = lm_now_ns();
 	l->st->bytes_before_resume += l->req.bytes + l->bulk.bytes;
-	l->pidfd = syscall(SYS_pidfd_open, l->cfg.pid, 0);
-	if (l->pidfd >= 0) {
+	for (i = 0; i < l->nr_mem; i++) {
+		struct lm_member *m = &l->mem[i];
 		struct epoll_event ev = { .events = EPOLLIN,
-					  .data.ptr = &l->pid_tag };
+					  .data.ptr = &m->pid_tag };
 
-		epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->pidfd, &ev);
+		if (m->pid <= 0)
+			continue;
+		m->pidfd = syscall(SYS_pidfd_open, m->pid, 0);
+		if (m->pidfd >= 0)
+			epoll_ctl(l->epfd, EPOLL_CTL_ADD, m->pidfd, &ev);
+		else if (errno == ESRCH)	/* gone already */
+			mm_dead(l, m->mm);
 	}
 	return lm_msg_send(l->cfg.req_fd, LM_MSG_RESUMED, 0, 0, 0, NULL, 0);
 }
 
-static int on_process_exit(struct lm_lazy *l)
+static int on_process_exit(struct lm_lazy *l, struct lm_member *m)
 {
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->pidfd, NULL);
-	mm_dead(l, l->mms[0]);
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, m->pidfd, NULL);
+	mm_dead(l, m->mm);
 	settle_pending(l);
 	return 0;
+}
+
+/* The member whose pidfd cookie @p is, or NULL (O(1): an array). */
+static struct lm_member *pid_tag_member(struct lm_lazy *l, void *p)
+{
+	char *c = p, *first = (char *)&l->mem[0].pid_tag;
+	size_t i;
+
+	if (c < first || c >= first + l->nr_mem * sizeof(*l->mem))
+		return NULL;
+	i = (size_t)(c - first) / sizeof(*l->mem);
+	return p == &l->mem[i].pid_tag ? &l->mem[i] : NULL;
 }
 
 static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
@@ -1205,7 +1303,7 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 		void *p = evs[i].data.ptr;
 
 		if (p == &l->req_tag || p == &l->bulk_tag ||
-		    p == &l->ev_tag || p == &l->pid_tag)
+		    p == &l->ev_tag || pid_tag_member(l, p))
 			continue;
 		err = read_events(l, p);
 		if (err)
@@ -1219,8 +1317,8 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 			err = handle_req(l);
 		else if (p == &l->ev_tag)
 			err = on_resumed(l);
-		else if (p == &l->pid_tag)
-			err = on_process_exit(l);
+		else if (pid_tag_member(l, p))
+			err = on_process_exit(l, pid_tag_member(l, p));
 		else if (p == &l->bulk_tag)
 			*bulk_ready = 1;
 	}
@@ -1250,14 +1348,14 @@ static int progress(struct lm_lazy *l, int timeout, int last)
 		return timeout;
 	if (!l->tick) {
 		l->tick = now;
-		l->lazy0 = l->mms[0]->nlazy;
+		l->lazy0 = lazy_left(l);
 	}
 	if (now < l->tick && !last) {
 		due = (l->tick - now) / 1000000 + 1;
 		return timeout < 0 || due < timeout ? due : timeout;
 	}
-	left = l->mms[0]->nlazy;
-	in = l->lazy0 - left;
+	left = lazy_left(l);
+	in = left < l->lazy0 ? l->lazy0 - left : 0;
 	el = now - l->t_resumed;
 	rate = el ? in * (double)LM_PAGE_SIZE / (1 << 20) / (el / 1e9) : 0;
 	fprintf(stderr, "\rlazy: pid %d: %llu/%llu MiB in, %.0f MiB/s, ETA %.1f s   %s",
@@ -1323,10 +1421,13 @@ static int epoll_add(int epfd, int fd, void *tag)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
-/* The daemon's mapping of lazy shm object @id, registered on own_uffd. */
-static int add_obj(struct lm_lazy *l, int id)
+/*
+ * The daemon's mapping of lazy shm object @id of @member, registered on
+ * own_uffd.
+ */
+static int add_obj(struct lm_lazy *l, unsigned int member, int id)
 {
-	const struct lm_image *img = l->cfg.img;
+	const struct lm_image *img = l->mem[member].img;
 	const struct lm_shm *sh = &img->shms[id].s;
 	const struct lm_pagemap_img *pm;
 	struct uffdio_register reg;
@@ -1339,7 +1440,7 @@ static int add_obj(struct lm_lazy *l, int id)
 	l->objs = n;
 	o = &l->objs[l->nr_objs];
 	memset(o, 0, sizeof(*o));
-	o->space = id + 1;
+	o->space = LM_TREE_SPACE(member, id + 1);
 	o->ps = LM_PAGE_SIZE;
 	o->npages = (sh->size + o->ps - 1) / o->ps;
 	o->map_len = o->npages * o->ps;
@@ -1347,12 +1448,12 @@ static int add_obj(struct lm_lazy *l, int id)
 	o->req = calloc(LM_BITS_TO_LONGS(o->npages + 1), sizeof(long));
 	if (!o->lazy || !o->req)
 		goto nomem;
-	pm = lm_image_pagemap((struct lm_image *)img, o->space, 0);
-	if (pm && pm->m.space == o->space && pm->m.npages <= o->npages)
+	pm = lm_image_pagemap((struct lm_image *)img, id + 1, 0);
+	if (pm && pm->m.space == (__u32)id + 1 && pm->m.npages <= o->npages)
 		memcpy(o->lazy, pm->bitmap,
 		       LM_BITS_TO_LONGS(pm->m.npages) * sizeof(long));
 	o->nlazy = lm_bitmap_weight(o->lazy, o->npages);
-	fd = l->cfg.shm_fd ? l->cfg.shm_fd(l->cfg.shm_ctx, id) : -1;
+	fd = l->cfg.shm_fd ? l->cfg.shm_fd(l->mem[member].shm_ctx, id) : -1;
 	if (fd < 0) {
 		LOG(l, "no fd on shm object %d to restore it lazily", id);
 		goto inval;
@@ -1403,35 +1504,68 @@ inval:
 	return -EINVAL;
 }
 
+/*
+ * The first member (so far) that has the shm object @id of @member, and
+ * its id there: the object's name in a tree.
+ */
+static void canon_shm(const struct lm_lazy *l, unsigned int member, int id,
+		      unsigned int *cm, int *cid)
+{
+	const struct lm_shm *s = &l->mem[member].img->shms[id].s;
+	unsigned int j, k;
+
+	for (j = 0; j < member; j++) {
+		const struct lm_image *o = l->mem[j].img;
+
+		for (k = 0; k < o->proc.nr_shms; k++) {
+			if (o->shms[k].s.dev == s->dev &&
+			    o->shms[k].s.ino == s->ino) {
+				*cm = j;
+				*cid = k;
+				return;
+			}
+		}
+	}
+	*cm = member;
+	*cid = id;
+}
+
 /* A VMA of a lazy shm object: a run by offset (no lazy bits of its own). */
 static int add_obj_run(struct lm_lazy *l, struct lm_mm *mm,
 		       const struct lm_vma_img *v)
 {
-	const struct lm_image *img = l->cfg.img;
+	const struct lm_image *img = l->mem[mm->member].img;
 	__u64 npages = (v->v.end - v->v.start) / LM_PAGE_SIZE;
 	unsigned long *none;
-	int err;
+	unsigned int cm;
+	int err, cid;
 
 	if ((unsigned int)v->v.shm_id >= img->proc.nr_shms ||
 	    !(img->shms[v->v.shm_id].s.flags & LM_SHM_LAZY))
 		return -EINVAL;
-	if (!obj_of(l, v->v.shm_id + 1)) {
-		err = add_obj(l, v->v.shm_id);
+	canon_shm(l, mm->member, v->v.shm_id, &cm, &cid);
+	if (!(l->mem[cm].img->shms[cid].s.flags & LM_SHM_LAZY)) {
+		LOG(l, "shm object %d of tree member %u is lazy, but not in member %u, which has it too",
+		    v->v.shm_id, mm->member, cm);
+		return -EINVAL;
+	}
+	if (!obj_of(l, LM_TREE_SPACE(cm, cid + 1))) {
+		err = add_obj(l, cm, cid);
 		if (err)
 			return err;
 	}
 	none = calloc(LM_BITS_TO_LONGS(npages + 1), sizeof(long));
 	if (!none)
 		return -ENOMEM;
-	err = lm_mm_add_run(mm, v->v.shm_id + 1, v->v.start, v->v.pgoff,
-			    npages, LM_PAGE_SIZE, none);
+	err = lm_mm_add_run(mm, LM_TREE_SPACE(cm, cid + 1), v->v.start,
+			    v->v.pgoff, npages, LM_PAGE_SIZE, none);
 	free(none);
 	return err;
 }
 
 static int build_root(struct lm_lazy *l, struct lm_mm *mm)
 {
-	const struct lm_image *img = l->cfg.img;
+	const struct lm_image *img = l->mem[mm->member].img;
 	unsigned int i;
 	int err;
 
@@ -1451,7 +1585,8 @@ static int build_root(struct lm_lazy *l, struct lm_mm *mm)
 		pm = lm_lazy_vma_map(img, v);
 		if (!pm)
 			continue;	/* no data: every fault is a zero page */
-		err = lm_mm_add_run(mm, 0, v->v.start, v->v.start,
+		err = lm_mm_add_run(mm, LM_TREE_SPACE(mm->member, 0),
+				    v->v.start, v->v.start,
 				    (v->v.end - v->v.start) / ps, ps,
 				    pm->bitmap);
 		if (err)
@@ -1488,32 +1623,63 @@ static int setup_loop(struct lm_lazy *l)
 	return err;
 }
 
+/* A member's own mm, its lazy state from its image. */
+static int new_member(struct lm_lazy *l, int uffd, const struct lm_image *img,
+		      void *shm_ctx, pid_t pid)
+{
+	struct lm_member *n = realloc(l->mem, (l->nr_mem + 1) * sizeof(*n));
+	struct lm_mm *mm;
+	int err;
+
+	if (!n) {
+		close(uffd);
+		return -ENOMEM;
+	}
+	l->mem = n;
+	n = &l->mem[l->nr_mem];
+	memset(n, 0, sizeof(*n));
+	n->img = img;
+	n->shm_ctx = shm_ctx;
+	n->pid = pid;
+	n->pidfd = -1;
+	mm = calloc(1, sizeof(*mm));
+	if (!mm) {
+		close(uffd);
+		return -ENOMEM;
+	}
+	mm->uffd = uffd;
+	mm->pid = pid;
+	mm->member = l->nr_mem;
+	mm->top = 1;
+	n->mm = mm;
+	l->nr_mem++;
+	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
+	err = add_mm(l, mm);
+	if (err && (!l->nr_mms || l->mms[l->nr_mms - 1] != mm)) {
+		close(uffd);
+		free(mm);
+		n->mm = NULL;
+		l->nr_mem--;
+		return err;
+	}
+	if (!err)
+		err = build_root(l, mm);
+	return err;
+}
+
 int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 {
 	struct lm_lazy *l = calloc(1, sizeof(*l));
-	struct lm_mm *root = calloc(1, sizeof(*root));
 	int err;
 
-	if (!l || !root) {
-		free(l);
-		free(root);
+	if (!l)
 		return -ENOMEM;
-	}
 	l->cfg = *cfg;
 	l->st = cfg->st;
-	l->epfd = l->evfd = l->pidfd = l->own_uffd = -1;
+	l->epfd = l->evfd = l->own_uffd = -1;
 	l->tty = isatty(STDERR_FILENO);
 	lm_ra_init(&l->ra, LM_AROUND_MAX, LM_AROUND_PAGES);
-	root->uffd = cfg->uffd;
-	root->pid = cfg->pid;
-	fcntl(cfg->uffd, F_SETFL, fcntl(cfg->uffd, F_GETFL) | O_NONBLOCK);
-	err = add_mm(l, root);
-	if (err) {
-		free(root);
-		free(l);
-		return err;
-	}
-	err = build_root(l, root);
+	err = new_member(l, cfg->uffd, cfg->img, cfg->shm_ctx, cfg->pid);
 	if (!err)
 		err = setup_loop(l);
 	if (err) {
@@ -1524,6 +1690,22 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	}
 	*out = l;
 	return 0;
+}
+
+int lm_lazy_add_member(struct lm_lazy *l, unsigned int member, int uffd,
+		       const struct lm_image *img, void *shm_ctx)
+{
+	int err;
+
+	if (member != l->nr_mem || member > LM_SPACE_MEMBER(~0U)) {
+		close(uffd);
+		return -EINVAL;
+	}
+	err = new_member(l, uffd, img, shm_ctx, 0);
+	if (err)
+		LOG(l, "cannot serve tree member %u: %s", member,
+		    strerror(-err));
+	return err;
 }
 
 void lm_lazy_destroy(struct lm_lazy *l)
@@ -1546,14 +1728,16 @@ void lm_lazy_destroy(struct lm_lazy *l)
 		free(l->objs[i].req);
 	}
 	free(l->objs);
+	for (i = 0; i < l->nr_mem; i++)
+		if (l->mem[i].pidfd >= 0)
+			close(l->mem[i].pidfd);
+	free(l->mem);
 	if (l->own_uffd >= 0)
 		close(l->own_uffd);
 	if (l->epfd >= 0)
 		close(l->epfd);
 	if (l->evfd >= 0)
 		close(l->evfd);
-	if (l->pidfd >= 0)
-		close(l->pidfd);
 	lm_rx_free(&l->req);
 	lm_rx_free(&l->bulk);
 	free(l->queued.v);

@@ -40,7 +40,23 @@ struct lm_mm {
 	size_t *by_src;		/* run indices sorted by (space, src) */
 	__u64 nlazy;		/* sum of runs' nlazy */
 	int dead;		/* mm gone (ESRCH) */
+	unsigned int member;	/* tree member it belongs to (0: the root) */
+	int top;		/* a member's own mm, not a child it forked */
 };
+
+/*
+ * A process tree migrated lazily: every member's source addresses are
+ * told apart on the wire and in the runs by the member index in the top
+ * bits of the space (member 0, the root, and a single process: as is).
+ * A shm object shared by several members is named by the first member
+ * that has it (the others' pagemaps of it carry no data).
+ */
+#define LM_SPACE_MEMBER_SHIFT	16
+#define LM_TREE_SPACE(member, space) \
+	(((__u32)(member) << LM_SPACE_MEMBER_SHIFT) | (__u32)(space))
+#define LM_SPACE_MEMBER(space)	((__u32)(space) >> LM_SPACE_MEMBER_SHIFT)
+#define LM_SPACE_LOCAL(space) \
+	((__u32)(space) & ((1U << LM_SPACE_MEMBER_SHIFT) - 1))
 
 /* ---- run bookkeeping (lazy_runs.c) ---- */
 
@@ -142,7 +158,19 @@ struct lm_lazy;
  * pagemap.  Counts pages_total/pages_zero of those VMAs into st.
  */
 int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out);
-/* Install pages (eager ones, before resume) into the root mm. */
+/*
+ * A process tree: member @member (1, 2, ... in order; the root is the
+ * one lm_lazy_create made) with its own uffd (taken), image and shm_fd
+ * context.  Before lm_lazy_run.
+ */
+int lm_lazy_add_member(struct lm_lazy *l, unsigned int member, int uffd,
+		       const struct lm_image *img, void *shm_ctx);
+/* Safe from another thread, before lm_lazy_resumed: member's PID. */
+void lm_lazy_member_pid(struct lm_lazy *l, unsigned int member, pid_t pid);
+/*
+ * Install pages (eager ones, before resume); space as on the wire
+ * (LM_TREE_SPACE for a tree member).
+ */
 int lm_lazy_install(struct lm_lazy *l, __u32 space, __u64 addr,
 		    __u64 npages, const void *data);
 /* Safe from another thread: process @pid now runs; start the push. */

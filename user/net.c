@@ -10,6 +10,11 @@
  * directions use different labels, so a MAC cannot be reflected.  A
  * receiver that refuses says why in the message and closes; nothing else
  * is read from or sent to a peer that has not proven the token.
+ *
+ * mode: bit 0 a token, bit 1 --tls.  With --tls the first hello goes in
+ * clear; the sender answers it with a TLS handshake (or, without --tls,
+ * a resp in clear, which gets it refused with the reason on both sides);
+ * then hello, resp and result as above, inside TLS.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,7 +31,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include "net.h"
+#include "tls.h"
 
 #define AUTH_MAGIC	0x55415a4cU	/* "LZAU" */
 #define AUTH_VERSION	1
@@ -36,6 +43,8 @@
 #define AUTH_TIMEOUT_S	10
 
 enum { AUTH_OK = 0, AUTH_REFUSED = 1 };
+enum { MODE_TOKEN = 1, MODE_TLS = 2 };	/* hello/resp mode bits */
+#define TLS_HANDSHAKE_RECORD	22	/* first byte of a ClientHello */
 
 struct auth_hello {
 	uint32_t magic, version, mode, status;
@@ -62,7 +71,7 @@ int lm_read_full(int fd, void *buf, size_t len)
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = lm_net_read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -79,7 +88,10 @@ int lm_read_full(int fd, void *buf, size_t len)
 int lm_write_full(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
+	SSL *ssl = lm_tls_of(fd);
 
+	if (ssl)
+		return lm_tls_write(ssl, fd, buf, len);
 	while (len) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 
@@ -93,6 +105,44 @@ int lm_write_full(int fd, const void *buf, size_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+ssize_t lm_net_read(int fd, void *buf, size_t len)
+{
+	SSL *ssl = lm_tls_of(fd);
+	ssize_t n;
+
+	if (!ssl)
+		return read(fd, buf, len);
+	n = lm_tls_read(ssl, fd, buf, len, 0);
+	if (n < 0) {
+		errno = -n;
+		return -1;
+	}
+	return n;
+}
+
+ssize_t lm_net_write(int fd, const void *buf, size_t len)
+{
+	SSL *ssl = lm_tls_of(fd);
+	int err;
+
+	if (!ssl)
+		return write(fd, buf, len);
+	err = lm_tls_write(ssl, fd, buf, len);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return len;
+}
+
+void lm_net_close(int fd)
+{
+	if (fd < 0)
+		return;
+	lm_tls_drop(fd);
+	close(fd);
 }
 
 int lm_token_load(struct lm_auth *a, const char *path)
@@ -365,11 +415,20 @@ static int server_check_resp(struct lm_auth *a, const struct auth_hello *h,
 			a->prefix, peer);
 		return result_refuse(fd, "protocol error");
 	}
+	if ((r->mode ^ h->mode) & MODE_TLS) {
+		fprintf(stderr, "%s: peer %s %s --tls but this side %s; refused (give --tls on both sides or on neither)\n",
+			a->prefix, peer, r->mode & MODE_TLS ? "uses" : "does not use",
+			h->mode & MODE_TLS ? "requires it" : "does not use it");
+		return result_refuse(fd, h->mode & MODE_TLS ?
+				     "receiver requires --tls" :
+				     "receiver does not use --tls");
+	}
 	if (r->mode != h->mode) {
 		fprintf(stderr, "%s: peer %s %s a token but this side %s; refused (give --token-file on both sides)\n",
-			a->prefix, peer, r->mode ? "has" : "has no",
-			h->mode ? "requires one" : "has none");
-		return result_refuse(fd, h->mode ? "receiver requires --token-file" :
+			a->prefix, peer, r->mode & MODE_TOKEN ? "has" : "has no",
+			h->mode & MODE_TOKEN ? "requires one" : "has none");
+		return result_refuse(fd, h->mode & MODE_TOKEN ?
+				     "receiver requires --token-file" :
 				     "receiver has no --token-file");
 	}
 	if (chan == LM_CHAN_BULK &&
@@ -378,7 +437,7 @@ static int server_check_resp(struct lm_auth *a, const struct auth_hello *h,
 			a->prefix, peer);
 		return result_refuse(fd, "unknown session");
 	}
-	if (!h->mode)
+	if (!(h->mode & MODE_TOKEN))
 		return 0;
 	if (auth_mac(a, 'C', chan, h->nonce, r->nonce, r->session, mac))
 		return -EIO;
@@ -390,8 +449,48 @@ static int server_check_resp(struct lm_auth *a, const struct auth_hello *h,
 	return 0;
 }
 
-int lm_auth_server(int fd, struct lm_auth *a, enum lm_chan chan,
-		   const char *peer)
+/*
+ * --tls: the clear hello went out.  A TLS client answers with its
+ * ClientHello (a handshake record, first byte 22); anything else is a
+ * sender without --tls, told why in clear.  After the handshake, a fresh
+ * hello inside TLS starts the authentication proper.
+ */
+static int server_tls(int fd, struct lm_auth *a, struct auth_hello *h,
+		      enum lm_chan chan, const char *peer)
+{
+	struct auth_resp r;
+	unsigned char first;
+	ssize_t n;
+	int err;
+
+	do {
+		n = recv(fd, &first, 1, MSG_PEEK);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		fprintf(stderr, "%s: peer %s: %s during authentication\n",
+			a->prefix, peer, n ? strerror(errno) : "EOF");
+		return n ? -errno : -ECONNRESET;
+	}
+	if (first != TLS_HANDSHAKE_RECORD) {
+		err = lm_read_full(fd, &r, sizeof(r));
+		if (!err)
+			err = server_check_resp(a, h, &r, chan, peer, fd);
+		if (err)
+			return err;
+		fprintf(stderr, "%s: peer %s answered in clear text instead of starting TLS; refused\n",
+			a->prefix, peer);
+		return result_refuse(fd, "receiver requires --tls");
+	}
+	err = lm_tls_accept(a->tls, fd, peer);
+	if (!err && RAND_bytes(h->nonce, NONCE_LEN) != 1)
+		err = -EIO;
+	if (!err)
+		err = lm_write_full(fd, h, sizeof(*h));
+	return err;
+}
+
+static int auth_server(int fd, struct lm_auth *a, enum lm_chan chan,
+		       const char *peer)
 {
 	struct auth_hello h = { .magic = AUTH_MAGIC, .version = AUTH_VERSION };
 	struct auth_result res = { .magic = AUTH_MAGIC, .status = AUTH_OK };
@@ -399,8 +498,9 @@ int lm_auth_server(int fd, struct lm_auth *a, enum lm_chan chan,
 	int err;
 
 	set_timeout(fd, AUTH_TIMEOUT_S);
-	h.mode = a->token_len ? 1 : 0;
-	if (!a->token_len && !lm_net_peer_is_loopback(fd)) {
+	h.mode = (a->token_len ? MODE_TOKEN : 0) | (a->tls ? MODE_TLS : 0);
+	if (!a->token_len && !lm_tls_peer_verified(a->tls) &&
+	    !lm_net_peer_is_loopback(fd)) {
 		fprintf(stderr, "%s: refused %s: without --token-file only loopback peers are accepted\n",
 			a->prefix, peer);
 		return server_refuse(fd, &h, "receiver without --token-file accepts loopback peers only");
@@ -408,6 +508,11 @@ int lm_auth_server(int fd, struct lm_auth *a, enum lm_chan chan,
 	if (RAND_bytes(h.nonce, NONCE_LEN) != 1)
 		return -EIO;
 	err = lm_write_full(fd, &h, sizeof(h));
+	if (!err && a->tls) {
+		err = server_tls(fd, a, &h, chan, peer);
+		if (err)
+			return err;
+	}
 	if (!err)
 		err = lm_read_full(fd, &r, sizeof(r));
 	if (err) {
@@ -421,15 +526,45 @@ int lm_auth_server(int fd, struct lm_auth *a, enum lm_chan chan,
 	if (chan == LM_CHAN_REQ && RAND_bytes(a->session, LM_SESSION_LEN) != 1)
 		return -EIO;
 	memcpy(res.session, a->session, LM_SESSION_LEN);
-	if (h.mode && auth_mac(a, 'S', chan, r.nonce, h.nonce, res.session,
-			       res.mac))
+	if ((h.mode & MODE_TOKEN) &&
+	    auth_mac(a, 'S', chan, r.nonce, h.nonce, res.session, res.mac))
 		return -EIO;
 	err = lm_write_full(fd, &res, sizeof(res));
 	set_timeout(fd, 0);
 	return err;
 }
 
-static int client_check_hello(struct lm_auth *a, const struct auth_hello *h)
+int lm_auth_server(int fd, struct lm_auth *a, enum lm_chan chan,
+		   const char *peer)
+{
+	int err = auth_server(fd, a, chan, peer);
+
+	if (err)
+		lm_tls_drop(fd);
+	return err;
+}
+
+/* The receiver's --tls differs from ours: say so to both ends. */
+static int client_tls_mismatch(int fd, struct lm_auth *a,
+			       const struct auth_hello *h, enum lm_chan chan)
+{
+	struct auth_resp r = {
+		.magic = AUTH_MAGIC, .chan = chan,
+		.mode = (a->token_len ? MODE_TOKEN : 0) | (a->tls ? MODE_TLS : 0),
+	};
+
+	lm_write_full(fd, &r, sizeof(r));
+	if (h->mode & MODE_TLS)
+		fprintf(stderr, "%s: the receiver requires --tls; refused (give --tls and the same key material on both sides)\n",
+			a->prefix);
+	else
+		fprintf(stderr, "%s: the receiver does not use --tls; refused to send in clear text (give it --tls too)\n",
+			a->prefix);
+	return -EACCES;
+}
+
+static int client_check_hello(int fd, struct lm_auth *a,
+			      const struct auth_hello *h, enum lm_chan chan)
 {
 	if (h->magic != AUTH_MAGIC || h->version != AUTH_VERSION) {
 		fprintf(stderr, "%s: the peer is not a lazymig receiver of this version\n",
@@ -441,12 +576,14 @@ static int client_check_hello(struct lm_auth *a, const struct auth_hello *h)
 			MSG_LEN, h->msg);
 		return -EACCES;
 	}
-	if (h->mode && !a->token_len) {
+	if (!(h->mode & MODE_TLS) != !a->tls)
+		return client_tls_mismatch(fd, a, h, chan);
+	if ((h->mode & MODE_TOKEN) && !a->token_len) {
 		fprintf(stderr, "%s: receiver requires a token; give --token-file with the receiver's secret\n",
 			a->prefix);
 		return -EACCES;
 	}
-	if (!h->mode && a->token_len) {
+	if (!(h->mode & MODE_TOKEN) && a->token_len) {
 		fprintf(stderr, "%s: receiver has no token, so it cannot prove who it is; refusing to send (give it --token-file too)\n",
 			a->prefix);
 		return -EACCES;
@@ -467,7 +604,7 @@ static int client_check_result(struct lm_auth *a, const struct auth_hello *h,
 			MSG_LEN, res->msg);
 		return -EACCES;
 	}
-	if (!h->mode)
+	if (!(h->mode & MODE_TOKEN))
 		return 0;
 	if (auth_mac(a, 'S', chan, r->nonce, h->nonce, res->session, mac))
 		return -EIO;
@@ -479,7 +616,24 @@ static int client_check_result(struct lm_auth *a, const struct auth_hello *h,
 	return 0;
 }
 
-int lm_auth_client(int fd, struct lm_auth *a, enum lm_chan chan)
+/* --tls: handshake, then the receiver's hello again, inside TLS. */
+static int client_tls(int fd, struct lm_auth *a, struct auth_hello *h,
+		      enum lm_chan chan)
+{
+	int err = lm_tls_connect(a->tls, fd, "the receiver");
+
+	if (err)
+		return err;
+	err = lm_read_full(fd, h, sizeof(*h));
+	if (err) {
+		fprintf(stderr, "%s: the receiver refused the TLS connection (%s)\n",
+			a->prefix, strerror(-err));
+		return -EACCES;
+	}
+	return client_check_hello(fd, a, h, chan);
+}
+
+static int auth_client(int fd, struct lm_auth *a, enum lm_chan chan)
 {
 	struct auth_resp r = { .magic = AUTH_MAGIC, .chan = chan };
 	struct auth_result res;
@@ -493,7 +647,9 @@ int lm_auth_client(int fd, struct lm_auth *a, enum lm_chan chan)
 			a->prefix, strerror(-err));
 		return err;
 	}
-	err = client_check_hello(a, &h);
+	err = client_check_hello(fd, a, &h, chan);
+	if (!err && a->tls)
+		err = client_tls(fd, a, &h, chan);
 	if (err)
 		return err;
 	r.mode = h.mode;
@@ -501,8 +657,8 @@ int lm_auth_client(int fd, struct lm_auth *a, enum lm_chan chan)
 		memcpy(r.session, a->session, LM_SESSION_LEN);
 	if (RAND_bytes(r.nonce, NONCE_LEN) != 1)
 		return -EIO;
-	if (h.mode && auth_mac(a, 'C', chan, h.nonce, r.nonce, r.session,
-			       r.mac))
+	if ((h.mode & MODE_TOKEN) &&
+	    auth_mac(a, 'C', chan, h.nonce, r.nonce, r.session, r.mac))
 		return -EIO;
 	err = lm_write_full(fd, &r, sizeof(r));
 	if (!err)
@@ -519,4 +675,13 @@ int lm_auth_client(int fd, struct lm_auth *a, enum lm_chan chan)
 		memcpy(a->session, res.session, LM_SESSION_LEN);
 	set_timeout(fd, 0);
 	return 0;
+}
+
+int lm_auth_client(int fd, struct lm_auth *a, enum lm_chan chan)
+{
+	int err = auth_client(fd, a, chan);
+
+	if (err)
+		lm_tls_drop(fd);
+	return err;
 }

@@ -9,12 +9,17 @@
  * the bulk channel (background push).  Both authenticate; the bulk one
  * also presents the session id the receiver handed out on the first, so
  * the two are known to belong together.
+ *
+ * With --tls (tls.h) the first hello still goes in clear, so that a peer
+ * without --tls is told so; then the TLS handshake, and the whole
+ * authentication again inside TLS, then every byte of the channel.
  */
 #ifndef LAZYMIG_NET_H
 #define LAZYMIG_NET_H
 
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define LM_TOKEN_MAX		4096
 #define LM_SESSION_LEN		16
@@ -24,9 +29,12 @@ enum lm_chan {
 	LM_CHAN_BULK = 2,	/* background push */
 };
 
+struct lm_tls;
+
 struct lm_auth {
 	unsigned char token[LM_TOKEN_MAX];
 	size_t token_len;	/* 0: no token, loopback peers only */
+	struct lm_tls *tls;	/* --tls: every channel; NULL: clear text */
 	unsigned char session[LM_SESSION_LEN];
 	const char *prefix;	/* log prefix: "send" or "receive" */
 };
@@ -53,8 +61,16 @@ int lm_auth_server(int fd, struct lm_auth *a, enum lm_chan chan,
 /* Sender side; for LM_CHAN_REQ fills a->session. */
 int lm_auth_client(int fd, struct lm_auth *a, enum lm_chan chan);
 
-/* Blocking full read/write (EINTR and short transfers handled). */
+/*
+ * Blocking full read/write (EINTR and short transfers handled), through
+ * TLS when the fd has it.
+ */
 int lm_read_full(int fd, void *buf, size_t len);
 int lm_write_full(int fd, const void *buf, size_t len);
+/* read(2)/write(2) of a socket or file, through TLS when fd has it. */
+ssize_t lm_net_read(int fd, void *buf, size_t len);
+ssize_t lm_net_write(int fd, const void *buf, size_t len);
+/* Drop fd's TLS state if any, then close it. */
+void lm_net_close(int fd);
 
 #endif

@@ -92,12 +92,13 @@ static struct ps_space *find_space(struct lm_ps *ps, __u32 space, __u64 addr)
 	return NULL;
 }
 
-static int add_space(struct lm_ps *ps, const struct lm_pagemap_img *pm)
+static int add_space(struct lm_ps *ps, unsigned int member,
+		     const struct lm_pagemap_img *pm)
 {
 	struct ps_space *s = &ps->sp[ps->nr];
 	size_t words = LM_BITS_TO_LONGS(pm->m.npages);
 
-	s->space = pm->m.space;
+	s->space = LM_TREE_SPACE(member, pm->m.space);
 	s->addr = pm->m.addr;
 	s->npages = pm->m.npages;
 	s->page_size = pm->m.page_size ? pm->m.page_size : LM_PAGE_SIZE;
@@ -112,33 +113,21 @@ static int add_space(struct lm_ps *ps, const struct lm_pagemap_img *pm)
 	return 0;
 }
 
-int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
+/* The lazy ranges of one image (member @member of a tree, or 0). */
+static int add_image(struct lm_ps *ps, unsigned int member,
+		     const struct lm_image *img)
 {
-	const struct lm_image *img = cfg->img;
-	struct lm_ps *ps = calloc(1, sizeof(*ps));
 	unsigned int i;
-	int err = -ENOMEM;
 
-	if (!ps)
-		return -ENOMEM;
-	ps->cfg = *cfg;
-	pthread_mutex_init(&ps->lock, NULL);
-	ps->sp = calloc(img->proc.nr_vmas + img->proc.nr_shms + 1,
-			sizeof(*ps->sp));
-	ps->ans = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
-			 LM_AROUND_MAX * LM_PAGE_SIZE);
-	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
-			 LM_BULK_PAGES * LM_PAGE_SIZE);
-	if (!ps->sp || !ps->ans || !ps->out)
-		goto fail;
 	for (i = 0; i < img->proc.nr_vmas; i++) {
 		const struct lm_pagemap_img *pm;
 
 		if (!(img->vmas[i].v.flags & LM_VMA_LAZY))
 			continue;
 		pm = lm_lazy_vma_map(img, &img->vmas[i]);
-		if (pm && pm->m.page_size <= LM_PAGE_SIZE && add_space(ps, pm))
-			goto fail;
+		if (pm && pm->m.page_size <= LM_PAGE_SIZE &&
+		    add_space(ps, member, pm))
+			return -ENOMEM;
 	}
 	for (i = 0; i < img->proc.nr_shms; i++) {
 		const struct lm_pagemap_img *pm;
@@ -146,11 +135,46 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 		if (!(img->shms[i].s.flags & LM_SHM_LAZY))
 			continue;
 		pm = lm_image_pagemap((struct lm_image *)img, i + 1, 0);
-		if (pm && pm->m.page_size <= LM_PAGE_SIZE && add_space(ps, pm))
+		if (pm && pm->m.page_size <= LM_PAGE_SIZE &&
+		    add_space(ps, member, pm))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
+{
+	unsigned int i, nr = cfg->nr_imgs ? cfg->nr_imgs : 1;
+	struct lm_ps *ps = calloc(1, sizeof(*ps));
+	size_t n = 1;
+	int err = -ENOMEM;
+
+	if (!ps)
+		return -ENOMEM;
+	ps->cfg = *cfg;
+	pthread_mutex_init(&ps->lock, NULL);
+	for (i = 0; i < nr; i++) {
+		const struct lm_image *img = cfg->nr_imgs ? cfg->imgs[i] :
+					     cfg->img;
+
+		n += img->proc.nr_vmas + img->proc.nr_shms;
+	}
+	ps->sp = calloc(n, sizeof(*ps->sp));
+	ps->ans = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
+			 LM_AROUND_MAX * LM_PAGE_SIZE);
+	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
+			 LM_BULK_PAGES * LM_PAGE_SIZE);
+	if (!ps->sp || !ps->ans || !ps->out)
+		goto fail;
+	for (i = 0; i < nr; i++) {
+		err = add_image(ps, i, cfg->nr_imgs ? cfg->imgs[i] : cfg->img);
+		if (err)
 			goto fail;
 	}
+	err = -ENOMEM;
 	qsort(ps->sp, ps->nr, sizeof(*ps->sp), cmp_space);
-	err = lm_rx_init(&ps->req, cfg->req_fd, 64 * 1024);
+	/* DONE carries the stats, per member for a tree */
+	err = lm_rx_init(&ps->req, cfg->req_fd, 64 * 1024 + nr * 512);
 	if (err)
 		goto fail;
 	*out = ps;
@@ -336,7 +360,7 @@ static int on_request(struct lm_ps *ps, const struct lm_msg *m,
 	}
 }
 
-static int serve_requests(struct lm_ps *ps)
+static int serve_once(struct lm_ps *ps)
 {
 	const void *payload;
 	struct lm_msg m;
@@ -354,6 +378,17 @@ static int serve_requests(struct lm_ps *ps)
 			return err;
 	}
 	return err < 0 ? err : 0;
+}
+
+/* Until TLS holds nothing more that poll would not report. */
+static int serve_requests(struct lm_ps *ps)
+{
+	int err;
+
+	do {
+		err = serve_once(ps);
+	} while (!err && !ps->done && lm_rx_pending(&ps->req));
+	return err;
 }
 
 /* Next run of unsent pages into ps->out; 0 when none is left. */

@@ -19,6 +19,13 @@ typedef int (*lm_ps_read_fn)(void *ctx, __u32 space, __u64 addr, void *buf,
 struct lm_ps_cfg {
 	int req_fd, bulk_fd;
 	const struct lm_image *img;	/* VMAs flagged LM_VMA_LAZY are served */
+	/*
+	 * A process tree: member i's image is imgs[i] (img is unused), its
+	 * ranges served as LM_TREE_SPACE(i, space) (lazy.h), which is also
+	 * the space @read gets.
+	 */
+	const struct lm_image *const *imgs;
+	unsigned int nr_imgs;
 	lm_ps_read_fn read;
 	void *ctx;
 	__u64 push_rate;	/* bytes/s on the bulk channel, 0: no limit */

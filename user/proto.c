@@ -8,7 +8,11 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <openssl/ssl.h>
 #include "proto.h"
+#include "tls.h"
+
+#define TLS_RECORD	16384	/* TLS plaintext per record, at most */
 
 static const char *const msg_names[LM_MSG__MAX] = {
 	[LM_MSG_REQ] = "REQ",		[LM_MSG_PAGES] = "PAGES",
@@ -25,9 +29,36 @@ const char *lm_msg_name(__u32 type)
 	return "?";
 }
 
+/*
+ * TLS: no sendmsg.  Header and the start of the payload go in one record,
+ * so a small message (a request, an answer's first part) is one record
+ * and one segment, as it is one sendmsg in clear.
+ */
+static int msg_send_tls(SSL *ssl, int fd, const struct lm_msg *m,
+			const void *payload, size_t len)
+{
+	unsigned char rec[TLS_RECORD];
+	size_t first = sizeof(rec) - sizeof(*m);
+	int err;
+
+	if (first > len)
+		first = len;
+	memcpy(rec, m, sizeof(*m));
+	if (first)
+		memcpy(rec + sizeof(*m), payload, first);
+	if (len == first)
+		return lm_tls_write(ssl, fd, rec, sizeof(*m) + first);
+	err = lm_tls_write_more(ssl, fd, rec, sizeof(*m) + first);
+	if (!err)
+		err = lm_tls_write(ssl, fd, (const char *)payload + first,
+				   len - first);
+	return err;
+}
+
 int lm_msg_send(int fd, __u32 type, __u32 space, __u64 addr, __u64 npages,
 		const void *payload, size_t len)
 {
+	SSL *ssl = lm_tls_of(fd);
 	struct lm_msg m = {
 		.magic = LM_MSG_MAGIC, .type = type, .space = space,
 		.len = len, .addr = addr, .npages = npages,
@@ -39,6 +70,8 @@ int lm_msg_send(int fd, __u32 type, __u32 space, __u64 addr, __u64 npages,
 
 	if (len > LM_MSG_MAX_PAYLOAD)
 		return -EMSGSIZE;
+	if (ssl)
+		return msg_send_tls(ssl, fd, &m, payload, len);
 	while (mh.msg_iovlen) {
 		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 
@@ -61,10 +94,19 @@ int lm_msg_send(int fd, __u32 type, __u32 space, __u64 addr, __u64 npages,
 
 static int recv_full(int fd, void *buf, size_t len)
 {
+	SSL *ssl = lm_tls_of(fd);
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
+		ssize_t n;
+
+		if (ssl) {
+			n = lm_tls_read(ssl, fd, p, len, 0);
+			if (n < 0)
+				return n;
+		} else {
+			n = recv(fd, p, len, 0);
+		}
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -105,8 +147,42 @@ void lm_rx_free(struct lm_rx *rx)
 	rx->buf = NULL;
 }
 
+/*
+ * TLS: up to @want bytes (one record may overshoot it), until the TLS
+ * layer needs more from the socket.  What it still holds then, epoll
+ * cannot see: lm_rx_pending() says so, and the caller comes back.
+ */
+static long rx_fill_tls(struct lm_rx *rx, SSL *ssl, size_t want)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (rx->tail < rx->cap && got < want) {
+		n = lm_tls_read(ssl, rx->fd, rx->buf + rx->tail,
+				rx->cap - rx->tail, 1);
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0 && got)
+			break;	/* the end again on the next call */
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -ECONNRESET;
+		rx->tail += n;
+		rx->bytes += n;
+		got += n;
+	}
+	return got;
+}
+
+int lm_rx_pending(const struct lm_rx *rx)
+{
+	return lm_tls_pending(rx->fd);
+}
+
 long lm_rx_fill(struct lm_rx *rx)
 {
+	SSL *ssl = lm_tls_of(rx->fd);
 	size_t want;
 	ssize_t n;
 
@@ -122,6 +198,8 @@ long lm_rx_fill(struct lm_rx *rx)
 	want = rx->cap - rx->tail;
 	if (rx->max_read && want > rx->max_read)
 		want = rx->max_read;
+	if (ssl)
+		return rx_fill_tls(rx, ssl, want);
 	do {
 		n = recv(rx->fd, rx->buf + rx->tail, want, MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);

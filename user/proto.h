@@ -88,6 +88,11 @@ int lm_msg_recv(int fd, struct lm_msg *m, void *buf, size_t cap);
 int lm_rx_init(struct lm_rx *rx, int fd, size_t cap);
 void lm_rx_free(struct lm_rx *rx);
 long lm_rx_fill(struct lm_rx *rx);
+/*
+ * With TLS: does the TLS layer hold bytes lm_rx_fill did not take?  Then
+ * call it again without waiting for the socket to become readable.
+ */
+int lm_rx_pending(const struct lm_rx *rx);
 int lm_rx_next(struct lm_rx *rx, struct lm_msg *m, const void **payload);
 const char *lm_msg_name(__u32 type);
 

@@ -407,10 +407,6 @@ int lm_restore_tree_prepare(const struct lm_tree_img *t,
 	int err = 0;
 
 	*out = NULL;
-	if (o && o->lazy) {
-		rst_err("a process tree can only be restored eagerly for now");
-		return -EOPNOTSUPP;
-	}
 	rs = calloc(nr, sizeof(*rs));
 	tr = calloc(1, sizeof(*tr));
 	if (!rs || !tr) {

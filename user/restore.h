@@ -72,7 +72,10 @@ int lm_restore_resume(struct lm_restorer *r, pid_t *pid);
  * descriptions) are shared again.  Then lm_restore_write_pages and
  * lm_restore_resume on each member, and lm_restore_tree_free (or
  * lm_restore_tree_abort, which kills every member not yet resumed).
- * Eager only (opts.lazy refused).  @t and @imgs must outlive *out.
+ * With opts.lazy every member gets its own userfaultfd
+ * (lm_restore_take_uffd on each), created once every stub exists, so no
+ * FORK event is raised by the restore itself.  @t and @imgs must outlive
+ * *out.
  */
 int lm_restore_tree_prepare(const struct lm_tree_img *t,
 			    struct lm_image *imgs,

@@ -98,6 +98,14 @@ int rst_find_gap(const struct lm_image *img, pid_t pid, unsigned long len,
 		 unsigned long avoid_start, unsigned long avoid_end,
 		 unsigned long *out);
 int rst_add_carrier(struct lm_restorer *r, int fd);
+/*
+ * Make the next process this thread creates (the stub) start in a new
+ * time namespace whose CLOCK_MONOTONIC and CLOCK_BOOTTIME continue from
+ * the dumped values (timens.c); returns what rst_leave_timens() takes
+ * once the stub exists.  Never fails: says why when it cannot.
+ */
+int rst_enter_timens(const struct lm_image *img);
+void rst_leave_timens(int own);
 int rst_start_stub(struct lm_restorer *r);
 int rst_start_tree(struct rst_tree *tr);
 int rst_clean_stub(struct lm_restorer *r);

@@ -527,7 +527,7 @@ int rst_start_stub(struct lm_restorer *r)
 {
 	pid_t want = r->img->proc.pid;
 	struct stub_report rep;
-	int pfd[2], pidfd = -1, why = 0;
+	int pfd[2], pidfd = -1, why = 0, timens;
 	pid_t pid;
 	ssize_t n;
 
@@ -537,7 +537,9 @@ int rst_start_stub(struct lm_restorer *r)
 	r->status_wr = rst_add_carrier(r, pfd[1]);
 	if (r->status_wr < 0)
 		return r->status_wr;
+	timens = rst_enter_timens(r->img);
 	pid = clone3_stub_any(r, want, &pidfd, &why);
+	rst_leave_timens(timens);
 	if (pid < 0) {
 		rst_err("cannot create the stub process: %s", strerror(-pid));
 		return pid;
@@ -910,12 +912,14 @@ int rst_start_tree(struct rst_tree *tr)
 	struct lm_restorer *root = tr->rs[0];
 	pid_t want = root->img->proc.pid, pid;
 	unsigned int i;
-	int pidfd = -1, err;
+	int pidfd = -1, err, timens;
 
 	err = tree_pipes(tr);
 	if (err)
 		return err;
+	timens = rst_enter_timens(root->img);
 	pid = clone3_stub_any(root, want, &pidfd, NULL);
+	rst_leave_timens(timens);
 	if (pid < 0) {
 		rst_err("cannot create the stub process: %s", strerror(-pid));
 		return pid;

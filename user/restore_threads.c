@@ -31,6 +31,25 @@
 #include "inject.h"
 #include "restore_priv.h"
 
+/*
+ * Scheduling policy (with SCHED_RESET_ON_FORK), real-time priority and
+ * nice, where the destination allows them: a refusal (no CAP_SYS_NICE,
+ * RLIMIT_RTPRIO) is said, and the thread runs on with what it has.
+ */
+static void restore_sched(pid_t tid, const struct lm_thread *t)
+{
+	struct sched_param sp = { .sched_priority = t->rt_prio };
+
+	if (t->sched_policy > 0 &&
+	    sched_setscheduler(tid, t->sched_policy, &sp))
+		rst_err("warning: thread %d: cannot set scheduling policy %d priority %d: %s; it runs under SCHED_OTHER",
+			tid, t->sched_policy & ~SCHED_RESET_ON_FORK, t->rt_prio,
+			strerror(errno));
+	if (t->nice && setpriority(PRIO_PROCESS, tid, t->nice))
+		rst_err("warning: thread %d: cannot set nice %d: %s", tid,
+			t->nice, strerror(errno));
+}
+
 #ifndef PTRACE_SETSIGMASK
 #define PTRACE_SETSIGMASK 0x420b
 #endif
@@ -155,13 +174,7 @@ static int thread_state(struct lm_restorer *r, int i)
 		}
 	}
 	write_comm(r->pid, tid, t->comm);
-	if (t->sched_policy == SCHED_BATCH || t->sched_policy == SCHED_IDLE) {
-		struct sched_param sp = { 0 };
-
-		sched_setscheduler(tid, t->sched_policy, &sp);
-	}
-	if (t->nice)
-		setpriority(PRIO_PROCESS, tid, t->nice);
+	restore_sched(tid, t);
 	return 0;
 fail_tid:
 	rst_err("thread %d: set_tid_address: %s", tid, strerror(-ret));

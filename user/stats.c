@@ -84,6 +84,32 @@ static void out(char *buf, size_t len, size_t *off, const char *fmt, ...)
 		*off += n;
 }
 
+static void members_json(const struct lm_stats *st, char *buf, size_t len,
+			 size_t *off)
+{
+	unsigned int i;
+
+	out(buf, len, off, "\"members\":[");
+	for (i = 0; i < st->nr_members; i++) {
+		const struct lm_member_stats *m = &st->members[i];
+
+		out(buf, len, off, "%s{\"member\":%u,\"pid\":%d,\"restored_pid\":%d,",
+		    i ? "," : "", i, m->pid, m->restored_pid);
+		out(buf, len, off, "\"pages_total\":%llu,\"pages_faulted\":%llu,\"pages_pushed\":%llu,",
+		    (unsigned long long)m->pages_total,
+		    (unsigned long long)m->pages_faulted,
+		    (unsigned long long)m->pages_pushed);
+		out(buf, len, off, "\"pages_zero\":%llu,\"pages_dropped\":%llu,\"pages_eager\":%llu,",
+		    (unsigned long long)m->pages_zero,
+		    (unsigned long long)m->pages_dropped,
+		    (unsigned long long)m->pages_eager);
+		out(buf, len, off, "\"faults\":%llu,\"zero_faults\":%llu}",
+		    (unsigned long long)m->faults,
+		    (unsigned long long)m->zero_faults);
+	}
+	out(buf, len, off, "],");
+}
+
 int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
 {
 	size_t off = 0;
@@ -115,8 +141,22 @@ int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
 		    (unsigned long long)st->events[i]);
 	out(buf, len, &off, "},\"mechanism_by_kind\":{%s},", st->kinds);
 	out(buf, len, &off, "\"eager_shm\":[%s],", st->eager_shm);
+	if (st->nr_members)
+		members_json(st, buf, len, &off);
 	out(buf, len, &off, "\"mechanism\":\"%s\"}", st->mechanism[0] ? st->mechanism : "none");
 	return off;
+}
+
+char *lm_stats_json_alloc(struct lm_stats *st, int *len)
+{
+	char one;
+	int n = lm_stats_json(st, &one, 1);
+	char *buf = malloc(n + 1);
+
+	if (!buf)
+		return NULL;
+	*len = lm_stats_json(st, buf, n + 1);
+	return buf;
 }
 
 int lm_stats_write_file(const char *path, const char *json)
@@ -140,5 +180,8 @@ void lm_stats_free(struct lm_stats *st)
 {
 	free(st->lat);
 	st->lat = NULL;
+	free(st->members);
+	st->members = NULL;
+	st->nr_members = 0;
 	st->nr_lat = st->cap_lat = 0;
 }

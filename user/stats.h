@@ -30,6 +30,14 @@ enum lm_ev {
 	LM_EV__MAX,
 };
 
+/* One member of a process tree migrated lazily (same meanings). */
+struct lm_member_stats {
+	__s32 pid, restored_pid;
+	__u64 pages_total, pages_faulted, pages_pushed, pages_zero;
+	__u64 pages_eager, pages_dropped;
+	__u64 faults, zero_faults;
+};
+
 struct lm_stats {
 	__u64 freeze_ns, resume_ns, last_install_ns;	/* REALTIME */
 	__u64 bytes_before_resume, bytes_after_resume;
@@ -48,6 +56,9 @@ struct lm_stats {
 	 */
 	char kinds[512];
 	char eager_shm[768];
+	/* A process tree: per member (JSON "members":[...]), NULL: none. */
+	struct lm_member_stats *members;
+	unsigned int nr_members;
 };
 
 __u64 lm_now_ns(void);		/* CLOCK_MONOTONIC */
@@ -55,6 +66,8 @@ __u64 lm_realtime_ns(void);	/* CLOCK_REALTIME */
 void lm_stats_lat(struct lm_stats *st, __u64 ns);
 /* One JSON object (NUL-terminated) into buf; bytes needed, like snprintf. */
 int lm_stats_json(struct lm_stats *st, char *buf, size_t len);
+/* The same, malloc'd whole (*len: its length), or NULL. */
+char *lm_stats_json_alloc(struct lm_stats *st, int *len);
 int lm_stats_write_file(const char *path, const char *json);
 void lm_stats_free(struct lm_stats *st);
 

@@ -66,6 +66,9 @@ FIXTURE_VARIANT_ADD(refuse, guard_region) {
 FIXTURE_VARIANT_ADD(refuse, tracer) {
 	.mode = "tracer", .words = { "traces PID", "ptrace relations are not supported" },
 };
+FIXTURE_VARIANT_ADD(refuse, sched_deadline) {
+	.mode = "deadline", .words = { "SCHED_DEADLINE", "does not carry" },
+};
 FIXTURE_VARIANT_ADD(refuse, traced) {
 	.mode = "none", .words = { "already traced", "detach it first" },
 };

@@ -32,10 +32,6 @@
 #include "kselftest_harness.h"
 #include "migtest.h"
 
-#define SRC_IP	"10.78.0.1"
-#define DST_IP	"10.78.0.2"
-#define SRC_IP6	"fd78::1"
-#define DST_IP6	"fd78::2"
 #define UNITS_4K	1024	/* 4 MiB */
 #define UNITS_HUGE	16	/* 32 MiB */
 /*
@@ -48,9 +44,9 @@
 #define FREE_HUGE	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
 FIXTURE(ev) {
-	char src[32], dst[32];
-	char dir[64];
-	char tool[PATH_MAX], wl[PATH_MAX];
+	struct lm_net net;
+	char *src, *dst, *dir;	/* in net */
+	char *tool, *wl;	/* net's copies */
 	char addr[64];
 	pid_t wl_pid, recv_pid, send_pid, restored;
 	long huge_old;		/* nr_hugepages before, or -1 */
@@ -138,109 +134,36 @@ static void restore_huge(FIXTURE_DATA(ev) *self)
 	self->huge_old = -1;
 }
 
-static void paths(FIXTURE_DATA(ev) *self)
-{
-	char exe[PATH_MAX], *d;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-	exe[n > 0 ? n : 0] = 0;
-	d = dirname(exe);	/* build/selftests/host */
-	snprintf(self->tool, sizeof(self->tool), "%s/../../lazymig", d);
-	snprintf(self->wl, sizeof(self->wl), "%s/../workloads/events_wl", d);
-}
-
-/*
- * Run copies: a `make` in the same tree relinks build/lazymig while a
- * test runs, and an exec in that window fails (seen as a sender that
- * exits 127 with nothing in its log).  Copy until the copy runs.
- */
-static int snapshot_binaries(FIXTURE_DATA(ev) *self)
-{
-	char *bins[] = { self->tool, self->wl };
-	const char *names[] = { "lazymig", "events_wl" };
-	char to[PATH_MAX];
-	size_t i;
-	int try;
-
-	for (i = 0; i < 2; i++) {
-		snprintf(to, sizeof(to), "%s/%s", self->dir, names[i]);
-		for (try = 0; try < 20; try++) {
-			if (!lm_sh("cp %s %s.tmp && mv %s.tmp %s && test -x %s",
-				bins[i], to, to, to, to) &&
-			    (i || !lm_sh("%s --help >/dev/null 2>&1", to)))
-				break;
-			usleep(500 * 1000);
-		}
-		if (try == 20)
-			return -1;
-		snprintf(bins[i], PATH_MAX, "%s", to);
-	}
-	return 0;
-}
-
 FIXTURE_SETUP(ev)
 {
-	int me = getpid();
+	static const char *const bins[] = {
+		"lazymig",
+		"selftests/workloads/events_wl"
+	};
+	int r;
 
-	paths(self);
 	self->huge_old = -1;
 	if (variant->huge && reserve_huge(self)) {
 		SKIP(return, "cannot reserve %d huge pages of 2 MiB (vm.nr_hugepages)",
 		     HUGE_NEED);
 	}
-	snprintf(self->src, sizeof(self->src), "lmsrc%d", me);
-	snprintf(self->dst, sizeof(self->dst), "lmdst%d", me);
-	snprintf(self->addr, sizeof(self->addr), "%s:%d", DST_IP,
-		 7000 + me % 20000);
-	strcpy(self->dir, "/tmp/lazymig-ev.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(self->dir));
-	if (snapshot_binaries(self)) {
-		lm_sh("rm -rf %s", self->dir);	/* no teardown after a failed setup */
+	r = lm_net_setup(&self->net, "ev", 78, bins, 2);
+	self->src = self->net.src;
+	self->dst = self->net.dst;
+	self->dir = self->net.dir;
+	self->tool = self->net.bin[0];
+	self->wl = self->net.bin[1];
+	if (r) {
 		restore_huge(self);
-		ASSERT_TRUE(0) TH_LOG("cannot copy the binaries to test");
+		if (r > 0)
+			SKIP(return, "cannot create network namespaces");
+		ASSERT_TRUE(0) TH_LOG("cannot set up the namespaces or copy the binaries");
 	}
-	if (lm_sh("ip netns add %s && ip netns add %s", self->src, self->dst)) {
-		lm_sh("ip netns del %s 2>/dev/null; rm -rf %s", self->src, self->dir);
-		restore_huge(self);
-		SKIP(return, "cannot create network namespaces");
-	}
-	if (lm_sh("ip link add lmv%da type veth peer name lmv%db && "
-			"ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
-			"ip -n %s addr add " SRC_IP "/24 dev lmv%da && "
-			"ip -n %s addr add " DST_IP "/24 dev lmv%db && "
-			"ip -n %s link set lmv%da up && ip -n %s link set lmv%db up && "
-			"ip -n %s link set lo up && ip -n %s link set lo up && "
-			"ip -n %s addr add " SRC_IP6 "/64 dev lmv%da nodad && "
-			"ip -n %s addr add " DST_IP6 "/64 dev lmv%db nodad",
-			me, me, me, self->src, me, self->dst, self->src, me,
-			self->dst, me, self->src, me, self->dst, me,
-			self->src, self->dst, self->src, me, self->dst, me)) {
-		lm_sh("ip netns del %s; ip netns del %s; rm -rf %s", self->src,
-		   self->dst, self->dir);
-		restore_huge(self);
-		ASSERT_TRUE(0) TH_LOG("cannot set up the veth pair");
-	}
-}
-
-/* wl_mem lists the files it made (some outside dir, in /dev/shm). */
-static void remove_wl_files(FIXTURE_DATA(ev) *self)
-{
-	char buf[8192], *line, *save;
-
-	if (lm_slurp(self->dir, "state", buf, sizeof(buf)))
-		return;
-	for (line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char name[256], path[PATH_MAX];
-
-		if (sscanf(line, "file %255s %4095s", name, path) == 2)
-			unlink(path);
-	}
+	snprintf(self->addr, sizeof(self->addr), "%s", self->net.addr);
 }
 
 FIXTURE_TEARDOWN(ev)
 {
-	remove_wl_files(self);
 	if (self->restored > 0)
 		kill(self->restored, SIGKILL);
 	lm_reap(&self->send_pid);
@@ -248,9 +171,7 @@ FIXTURE_TEARDOWN(ev)
 	lm_reap(&self->wl_pid);
 	if (self->restored > 0)
 		kill(self->restored, SIGKILL);
-	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
-	   self->src, self->dst);
-	lm_sh("rm -rf %s", self->dir);
+	lm_net_teardown(&self->net);
 	restore_huge(self);
 }
 

@@ -116,6 +116,9 @@ FIXTURE_VARIANT_ADD(restore, spinning_thread) {
 FIXTURE_VARIANT_ADD(restore, signals) {
 	.prog = "wl_mem", .opts = "--signals",
 };
+FIXTURE_VARIANT_ADD(restore, clocks) {
+	.prog = "wl_mem", .opts = "--clocks",
+};
 FIXTURE_VARIANT_ADD(restore, fds) {
 	.prog = "wl_mem", .opts = "--fds",
 };

@@ -226,7 +226,7 @@ struct rseq_conf {
 /*
  * What only the thread itself or a tracer sees: the rseq registration
  * (seize + interrupt: a blocked syscall restarts as the kernel would),
- * the robust list, nice and policy.
+ * the robust list, nice, real-time priority and policy.
  */
 static void snap_thread(struct snap *s, pid_t pid, pid_t tid)
 {
@@ -251,8 +251,9 @@ static void snap_thread(struct snap *s, pid_t pid, pid_t tid)
 	p = t ? strrchr(t, ')') : NULL;
 	for (p = p ? strtok_r(p + 2, " ", &save) : NULL; p;
 	     p = strtok_r(NULL, " ", &save), field++)
-		if (field == 19 || field == 41)
-			put(s, " %s %s", field == 19 ? "nice" : "policy", p);
+		if (field == 19 || field == 40 || field == 41)
+			put(s, " %s %s", field == 19 ? "nice" :
+			    field == 40 ? "rt_priority" : "policy", p);
 	put(s, "\n");
 	free(t);
 }
@@ -327,6 +328,9 @@ FIXTURE_VARIANT_ADD(layout, memory) {
 };
 FIXTURE_VARIANT_ADD(layout, threads_signals) {
 	.opts = "--threads --signals",
+};
+FIXTURE_VARIANT_ADD(layout, sched) {
+	.opts = "--threads --sched",
 };
 FIXTURE_VARIANT_ADD(layout, spin) {
 	.opts = "--spin --threads",

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -135,4 +138,147 @@ char *lm_in_dir(const char *dir, const char *name)
 
 	snprintf(b, PATH_MAX, "%s/%s", dir, name);
 	return b;
+}
+
+/*
+ * Run copies: a `make` in the same tree relinks build/lazymig while a
+ * test runs, and an exec in that window fails (seen as a sender that
+ * exits 127 with nothing in its log).  Copy until the copy runs.
+ */
+static int snapshot_bin(const char *from, const char *to, int is_tool)
+{
+	int try;
+
+	for (try = 0; try < 20; try++) {
+		if (!lm_sh("cp %s %s.tmp && mv %s.tmp %s && test -x %s",
+			   from, to, to, to, to) &&
+		    (!is_tool || !lm_sh("%s --help >/dev/null 2>&1", to)))
+			return 0;
+		usleep(500 * 1000);
+	}
+	fprintf(stderr, "cannot copy %s to %s\n", from, to);
+	return -1;
+}
+
+/* lmsrcPID/lmdstPID namespaces whose test process is gone. */
+static void sweep_stale_netns(void)
+{
+	struct dirent *e;
+	DIR *d = opendir("/run/netns");
+	int pid;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if ((sscanf(e->d_name, "lmsrc%d", &pid) == 1 ||
+		     sscanf(e->d_name, "lmdst%d", &pid) == 1) && pid > 0 &&
+		    kill(pid, 0) && errno == ESRCH)
+			lm_sh("ip netns del %s 2>/dev/null", e->d_name);
+	}
+	closedir(d);
+}
+
+int lm_net_setup(struct lm_net *n, const char *tag, int net,
+		 const char *const rel[], int nbins)
+{
+	char exe[PATH_MAX], from[PATH_MAX + 64], *build, ip4[2][16];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int me = getpid(), i;
+
+	memset(n, 0, sizeof(*n));
+	exe[len > 0 ? len : 0] = 0;
+	build = dirname(dirname(dirname(exe)));	/* build/selftests/host/x */
+	snprintf(n->src, sizeof(n->src), "lmsrc%d", me);
+	snprintf(n->dst, sizeof(n->dst), "lmdst%d", me);
+	snprintf(n->addr, sizeof(n->addr), "10.%d.0.2:%d", net,
+		 7000 + me % 20000);
+	snprintf(n->dir, sizeof(n->dir), "/tmp/lazymig-%s.XXXXXX", tag);
+	if (nbins > 4 || !mkdtemp(n->dir)) {
+		perror("mkdtemp");
+		n->dir[0] = 0;
+		return -1;
+	}
+	for (i = 0; i < nbins; i++) {
+		const char *base = strrchr(rel[i], '/');
+
+		snprintf(from, sizeof(from), "%s/%s", build, rel[i]);
+		snprintf(n->bin[i], sizeof(n->bin[i]), "%s/%s", n->dir,
+			 base ? base + 1 : rel[i]);
+		if (snapshot_bin(from, n->bin[i], !strcmp(rel[i], "lazymig")))
+			goto fail;
+	}
+	sweep_stale_netns();
+	if (lm_sh("ip netns add %s", n->src)) {
+		lm_sh("rm -rf %s", n->dir);
+		return 1;
+	}
+	lm_sh("ip netns del %s", n->src);
+	snprintf(ip4[0], sizeof(ip4[0]), "10.%d.0.1", net);
+	snprintf(ip4[1], sizeof(ip4[1]), "10.%d.0.2", net);
+	if (lm_netns_pair(n->src, n->dst, me, ip4[0], ip4[1]) ||
+	    lm_sh("ip -n %s addr add fd%d::1/64 dev lmv%da nodad && "
+		  "ip -n %s addr add fd%d::2/64 dev lmv%db nodad",
+		  n->src, net, me, n->dst, net, me)) {
+		fprintf(stderr, "cannot set up the veth pair\n");
+		lm_netns_del(n->src, n->dst);
+		goto fail;
+	}
+	return 0;
+fail:
+	lm_sh("rm -rf %s", n->dir);
+	n->dir[0] = 0;
+	return -1;
+}
+
+/* wl_mem and friends list the files they made (some in /dev/shm). */
+static void remove_wl_files(const char *dir)
+{
+	char buf[8192], *line, *save;
+
+	if (lm_slurp(dir, "state", buf, sizeof(buf)))
+		return;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[256], path[PATH_MAX];
+
+		if (sscanf(line, "file %255s %4095s", name, path) == 2)
+			unlink(path);
+	}
+}
+
+void lm_net_teardown(struct lm_net *n)
+{
+	if (!n->dir[0])
+		return;
+	remove_wl_files(n->dir);
+	lm_netns_del(n->src, n->dst);
+	lm_sh("rm -rf %s", n->dir);
+	n->dir[0] = 0;
+}
+
+int lm_netns_pair(const char *src, const char *dst, int tag,
+		  const char *src_ip, const char *dst_ip)
+{
+	if (lm_sh("ip netns add %s && ip netns add %s", src, dst)) {
+		lm_sh("ip netns del %s 2>/dev/null", src);
+		return -1;
+	}
+	if (lm_sh("ip link add lmv%da type veth peer name lmv%db && "
+		  "ip link set lmv%da netns %s && ip link set lmv%db netns %s && "
+		  "ip -n %s addr add %s/24 dev lmv%da && "
+		  "ip -n %s addr add %s/24 dev lmv%db && "
+		  "ip -n %s link set lmv%da up && ip -n %s link set lmv%db up && "
+		  "ip -n %s link set lo up && ip -n %s link set lo up",
+		  tag, tag, tag, src, tag, dst, src, src_ip, tag, dst, dst_ip,
+		  tag, src, tag, dst, tag, src, dst)) {
+		lm_netns_del(src, dst);
+		return -1;
+	}
+	return 0;
+}
+
+void lm_netns_del(const char *src, const char *dst)
+{
+	lm_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
+	      src, dst);
 }

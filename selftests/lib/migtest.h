@@ -7,6 +7,7 @@
 #ifndef MIGTEST_H
 #define MIGTEST_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -30,5 +31,36 @@ long long lm_json_num(const char *json, const char *key);
 void lm_write_token(const char *dir, const char *name, const char *tok);
 /* "dir/name" in one of 8 rotating static buffers. */
 char *lm_in_dir(const char *dir, const char *name);
+/*
+ * Network namespaces src and dst joined by a veth pair lmv<tag>a/b with
+ * src_ip and dst_ip (/24), loopback up in both.  0, or -1 (nothing left).
+ */
+int lm_netns_pair(const char *src, const char *dst, int tag,
+		  const char *src_ip, const char *dst_ip);
+void lm_netns_del(const char *src, const char *dst);
+
+/*
+ * Two network namespaces lmsrcPID and lmdstPID joined by a veth pair
+ * (10.NET.0.1 / 10.NET.0.2 and fdNET::1 / fdNET::2), and a per-test
+ * directory holding copies of the binaries the test runs.
+ */
+struct lm_net {
+	char src[32], dst[32];	/* namespace names */
+	char dir[64];		/* /tmp/lazymig-TAG.XXXXXX */
+	char addr[64];		/* the destination's "10.NET.0.2:PORT" */
+	char bin[4][PATH_MAX];	/* copies of the binaries asked for */
+};
+
+/*
+ * Make the directory, copy build/<rel[i]> (e.g. "lazymig",
+ * "selftests/workloads/lazy_wl") for each of the nbins (at most 4) into it, and
+ * set up the namespaces.  Namespaces left behind by test processes that
+ * no longer exist are removed first.  0: ready; 1: no namespaces here
+ * (skip); -1: failure, said on stderr.  On non-zero nothing is left.
+ */
+int lm_net_setup(struct lm_net *n, const char *tag, int net,
+		 const char *const rel[], int nbins);
+/* Remove the workload files listed in dir/state, namespaces, dir. */
+void lm_net_teardown(struct lm_net *n);
 
 #endif

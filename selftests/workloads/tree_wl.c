@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tree_wl DIR: a four-process tree for dump --tree / restore.
+ * tree_wl DIR [events]: a four-process tree for dump --tree / restore and
+ * send --tree.
  *
  *	R (root) ---- A ---- G
  *	          \-- B
@@ -22,6 +23,14 @@
  * exits 0 or with the number of the first failed check; each parent
  * wait()s for its children and checks their status.  R writes "ok" or
  * "fail: ..." to DIR/result and exits 0 or 1.
+ *
+ * With "events" (for a lazy migration, its pages still arriving), every
+ * member also fills an 8 MiB private mapping of its own after its fork,
+ * and on SIGUSR1, after the checks above: R moves it (mremap, grown to
+ * twice the size: the new half must read zeros) and verifies it; A forks
+ * a child that verifies A's copy and writes its own, and wait()s for it;
+ * B drops the second half (MADV_DONTNEED: must read zeros) and verifies
+ * the first; G unmaps the second half and verifies the first.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -48,6 +57,9 @@ static unsigned char *mine;	/* filled by each member */
 static int pipefd[2], sv[2], filefd;
 static pid_t pid_r, pid_a, pid_b, pid_g;
 static char dir[3000];
+static int events;		/* argv[2] == "events" */
+static unsigned char *big;	/* BIG bytes, filled by each member */
+#define BIG	(8 << 20)
 
 static void on_usr1(int sig)
 {
@@ -68,6 +80,18 @@ static int check(const unsigned char *p, size_t n, unsigned int seed)
 	size_t i;
 
 	for (i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(seed * 131 + i * 7 + (i >> 12)))
+			return 0;
+	return 1;
+}
+
+/* Bytes [from, to) of a buffer filled whole with @seed. */
+static int check_from(const unsigned char *p, size_t from, size_t to,
+		      unsigned int seed)
+{
+	size_t i;
+
+	for (i = from; i < to; i++)
 		if (p[i] != (unsigned char)(seed * 131 + i * 7 + (i >> 12)))
 			return 0;
 	return 1;
@@ -102,6 +126,64 @@ static int check_common(int idx, unsigned int seed)
 	return 0;
 }
 
+static int zeros(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* The events of member @idx on its big mapping; 0 or the failed check. */
+static int big_events(int idx, unsigned int seed)
+{
+	unsigned char *p;
+	pid_t c;
+	int st;
+
+	if (!events)
+		return 0;
+	switch (idx) {
+	case 0:			/* R: mremap (moved, grown), every byte */
+		p = mremap(big, BIG, 2 * BIG, MREMAP_MAYMOVE);
+		if (p == MAP_FAILED)
+			return 61;
+		big = p;
+		if (!zeros(big + BIG, BIG))
+			return 62;
+		return check(big, BIG, seed) ? 0 : 50;
+	case 1:			/* A: fork while pages are pending */
+		c = fork();
+		if (c < 0)
+			return 51;
+		if (!c) {
+			if (!check(big, BIG, seed))
+				_exit(52);
+			fill(big, BIG / 4, seed + 50);	/* its own copy now */
+			_exit(check(big, BIG / 4, seed + 50) &&
+			      check_from(big, BIG / 4, BIG, seed) ? 0 : 53);
+		}
+		if (waitpid(c, &st, 0) != c || !WIFEXITED(st))
+			return 54;
+		if (WEXITSTATUS(st))
+			return WEXITSTATUS(st);
+		return check(big, BIG, seed) ? 0 : 55;	/* A's untouched */
+	case 2:			/* B: MADV_DONTNEED on the second half */
+		if (madvise(big + BIG / 2, BIG / 2, MADV_DONTNEED))
+			return 56;
+		if (!zeros(big + BIG / 2, BIG / 2))
+			return 57;
+		return check(big, BIG / 2, seed) ? 0 : 58;
+	case 3:			/* G: munmap of the second half */
+		if (munmap(big + BIG / 2, BIG / 2))
+			return 59;
+		return check(big, BIG / 2, seed) ? 0 : 60;
+	}
+	return 0;
+}
+
 static int child_status(pid_t pid, int *code)
 {
 	int st;
@@ -121,6 +203,8 @@ static int member_g(void)
 	if (getppid() != pid_a)
 		return 20;
 	r = check_common(3, 7);
+	if (!r)
+		r = big_events(3, 7);
 	if (r)
 		return r;
 	if (read(pipefd[0], buf, 10) != 10 || memcmp(buf, "hello-pipe", 10))
@@ -153,6 +237,8 @@ static int member_a(void)
 	if (getppid() != pid_r)
 		return 30;
 	r = check_common(1, 5);
+	if (!r)
+		r = big_events(1, 5);
 	if (r)
 		return r;
 	kill(pid_g, SIGUSR1);
@@ -170,6 +256,8 @@ static int member_b(void)
 	if (getppid() != pid_r)
 		return 40;
 	r = check_common(2, 6);
+	if (!r)
+		r = big_events(2, 6);
 	if (r)
 		return r;
 	if (lseek(filefd, 0, SEEK_CUR) != 100)
@@ -209,6 +297,8 @@ static int member_r(void)
 
 	wait_go();
 	r = check_common(0, 4);
+	if (!r)
+		r = big_events(0, 4);
 	if (r) {
 		result("fail: R check %d", r);
 		return 1;
@@ -244,7 +334,8 @@ static int member_r(void)
 		       (long)lseek(filefd, 0, SEEK_CUR));
 		return 1;
 	}
-	result("ok: 4 processes: parents, private and COW memory, shared anon and memfd mappings, pipe, socketpair, shared offset");
+	result("ok: 4 processes: parents, private and COW memory, shared anon and memfd mappings, pipe, socketpair, shared offset%s",
+	       events ? "; mremap, fork, MADV_DONTNEED, munmap" : "");
 	return 0;
 }
 
@@ -256,6 +347,13 @@ static void ready_one(int ready, int idx, unsigned int seed)
 
 	mine = malloc(BUF);
 	fill(mine, BUF, seed);
+	if (events) {
+		big = mmap(NULL, BIG, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (big == MAP_FAILED)
+			_exit(95);
+		fill(big, BIG, seed);
+	}
 	slots[idx] = getpid();
 	if (write(ready, &c, 1) != 1)
 		_exit(99);
@@ -268,8 +366,9 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	FILE *f;
 
-	if (argc != 2)
+	if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "events")))
 		return 2;
+	events = argc == 3;
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;

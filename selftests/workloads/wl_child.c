@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,23 @@ static int seccomp_allow_all(void)
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
 		return -errno;
 	return 0;
+}
+
+/* SCHED_DEADLINE: 1 ms of every 100 ms (glibc has no sched_setattr). */
+static int deadline(void)
+{
+	struct {
+		uint32_t size, policy;
+		uint64_t flags;
+		int32_t nice;
+		uint32_t prio;
+		uint64_t runtime, deadline, period;
+	} a = {
+		.size = sizeof(a), .policy = 6 /* SCHED_DEADLINE */,
+		.runtime = 1000000, .deadline = 100000000, .period = 100000000,
+	};
+
+	return syscall(SYS_sched_setattr, 0, &a, 0) ? -errno : 0;
 }
 
 static int guard(void)
@@ -124,6 +142,8 @@ static int thing(const char *mode)
 		return guard();
 	else if (!strcmp(mode, "tracer"))
 		return tracer();
+	else if (!strcmp(mode, "deadline"))
+		return deadline();
 	else if (!strcmp(mode, "none"))
 		return 0;
 	else

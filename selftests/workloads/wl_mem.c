@@ -35,6 +35,15 @@
  *                with count 42 (EFD_NONBLOCK)
  *   --cwd        chdir to DIR
  *   --rlimits    RLIMIT_NOFILE soft 1000, RLIMIT_CORE soft 12345, umask 027
+ *   --sched      (with --threads; root, not in --all) sleeper thread
+ *                SCHED_FIFO|SCHED_RESET_ON_FORK priority 7, reader
+ *                SCHED_RR priority 3, futex thread SCHED_IDLE, main thread
+ *                nice 4; checked after restore
+ *   --clocks     (root, not in --all) enter a time namespace whose
+ *                CLOCK_MONOTONIC and CLOCK_BOOTTIME are 10^6 s ahead of
+ *                this machine's, as on a machine up for 11 days; after
+ *                restore both must have gone on from their values at
+ *                "ready": never back, less than an hour forward
  *   --spin       a thread running in user space (bursts of ~0.5 ms, then a
  *                1 ms nanosleep) whose r12-r15 and xmm8/xmm9 evolve each
  *                from its own previous value and are cross-checked every
@@ -62,6 +71,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -92,6 +102,7 @@ enum {
 	O_FSHARED = 1 << 7, O_TMPFS = 1 << 8, O_HUGETLB = 1 << 9,
 	O_THREADS = 1 << 10, O_SIGNALS = 1 << 11, O_FDS = 1 << 12,
 	O_CWD = 1 << 13, O_RLIMITS = 1 << 14, O_SPIN = 1 << 15,
+	O_SCHED = 1 << 16, O_CLOCKS = 1 << 17,
 };
 
 static const struct { const char *name; unsigned int bit; } opts[] = {
@@ -101,7 +112,9 @@ static const struct { const char *name; unsigned int bit; } opts[] = {
 	{ "--fshared", O_FSHARED }, { "--tmpfs", O_TMPFS },
 	{ "--hugetlb", O_HUGETLB }, { "--threads", O_THREADS },
 	{ "--signals", O_SIGNALS }, { "--fds", O_FDS }, { "--cwd", O_CWD },
-	{ "--rlimits", O_RLIMITS }, { "--spin", O_SPIN }, { "--all", ~0U },
+	{ "--rlimits", O_RLIMITS }, { "--spin", O_SPIN },
+	{ "--sched", O_SCHED }, { "--clocks", O_CLOCKS },
+	{ "--all", ~0U & ~(O_SCHED | O_CLOCKS) },
 };
 
 struct region {
@@ -617,6 +630,110 @@ static int check_threads(void)
 	return fail_msg[0] ? -1 : 0;
 }
 
+/* ---- clocks ---- */
+
+#define CLOCK_AHEAD	1000000LL	/* s */
+static long long clock_ready[2];
+static const clockid_t clock_ids[2] = { CLOCK_MONOTONIC, CLOCK_BOOTTIME };
+
+static long long clock_now(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Single-threaded, before anything else: a namespace takes offsets only
+ * before its first process enters it. */
+static void setup_clocks(void)
+{
+	char buf[96];
+	int fd, n;
+
+	if (unshare(0x80 /* CLONE_NEWTIME */))
+		die("unshare(CLONE_NEWTIME)");
+	n = snprintf(buf, sizeof(buf), "monotonic %lld 0\nboottime %lld 0\n",
+		     CLOCK_AHEAD, CLOCK_AHEAD);
+	fd = open("/proc/self/timens_offsets", O_WRONLY);
+	if (fd < 0 || write(fd, buf, n) != n)
+		die("timens_offsets");
+	close(fd);
+	fd = open("/proc/self/ns/time_for_children", O_RDONLY);
+	if (fd < 0 || setns(fd, 0x80))
+		die("setns(time_for_children)");
+	close(fd);
+}
+
+static void mark_clocks(void)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		clock_ready[i] = clock_now(clock_ids[i]);
+}
+
+static int check_clocks(void)
+{
+	static const char *const names[2] = { "CLOCK_MONOTONIC",
+					      "CLOCK_BOOTTIME" };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		long long now = clock_now(clock_ids[i]);
+		long long d = now - clock_ready[i];
+
+		if (d < 0 || d > 3600 * 1000000000LL)
+			failf("%s went from %lld s to %lld s", names[i],
+			      clock_ready[i] / 1000000000LL,
+			      now / 1000000000LL);
+	}
+	return fail_msg[0] ? -1 : 0;
+}
+
+/* ---- scheduling ---- */
+
+static const struct { int policy, prio; } sched_want[3] = {
+	{ SCHED_FIFO | SCHED_RESET_ON_FORK, 7 }, { SCHED_RR, 3 },
+	{ SCHED_IDLE, 0 },
+};
+
+static void setup_sched(void)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct sched_param sp = { .sched_priority = sched_want[i].prio };
+
+		if (sched_setscheduler(workers[i].tid, sched_want[i].policy, &sp))
+			die("sched_setscheduler");
+	}
+	if (setpriority(PRIO_PROCESS, 0, 4))
+		die("setpriority");
+}
+
+static int check_sched(void)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct sched_param sp = { 0 };
+		int pol = sched_getscheduler(workers[i].tid);
+
+		sched_getparam(workers[i].tid, &sp);
+		if (pol != sched_want[i].policy ||
+		    sp.sched_priority != sched_want[i].prio)
+			failf("thread %s: policy %#x priority %d, expected %#x %d",
+			      workers[i].name, pol, sp.sched_priority,
+			      sched_want[i].policy, sched_want[i].prio);
+	}
+	errno = 0;
+	i = getpriority(PRIO_PROCESS, 0);
+	if (i != 4)
+		failf("main thread nice %d, expected 4", i);
+	return fail_msg[0] ? -1 : 0;
+}
+
 /* ---- a thread computing in user space ---- */
 
 static volatile int spin_stop;
@@ -951,6 +1068,12 @@ static int check_rlimits(void)
 
 static int verify(void)
 {
+	if ((what & O_CLOCKS) && check_clocks())
+		return -1;
+	/* before check_threads() ends the threads */
+	if ((what & (O_THREADS | O_SCHED)) == (O_THREADS | O_SCHED) &&
+	    check_sched())
+		return -1;
 	if (check_regions() || check_memfd() || check_threads() ||
 	    check_spin() ||
 	    check_fds() || check_cwd() || check_rlimits())
@@ -1031,6 +1154,8 @@ static int run(void)
 	sigset_t mask;
 	int ok;
 
+	if (what & O_CLOCKS)
+		setup_clocks();
 	sigaction(SIGUSR1, &sa, NULL);
 	if (what & O_STACK)
 		fill_region("stack", "anon-private", stack_area,
@@ -1046,12 +1171,16 @@ static int run(void)
 		setup_rlimits();
 	if (what & O_THREADS)
 		setup_threads();
+	if ((what & (O_THREADS | O_SCHED)) == (O_THREADS | O_SCHED))
+		setup_sched();
 	if (what & O_SPIN)
 		setup_spin();
 	{
 		char head[64];
 		char *all;
 
+		if (what & O_CLOCKS)
+			mark_clocks();
 		snprintf(head, sizeof(head), "ready %d\n", getpid());
 		if (asprintf(&all, "%s%s", head, manifest) < 0)
 			die("asprintf");
