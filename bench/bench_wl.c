@@ -18,6 +18,15 @@
  * real fault; a present page costs ~0.1 us); times are CLOCK_REALTIME
  * stamps, comparable with lazymig's stats.  Exit 0, or 1 on bad data.
  *
+ * touch_sum_ns is the time all TOUCHES took together.  With
+ * LM_BENCH_ORDER=seq in the environment the timed touches go in address
+ * order over the last TOUCHES pages instead (a sequential reader, where
+ * an address-order push arrives last).
+ *
+ * With LM_BENCH_IDLE set it sleeps (no thread runs) until SIGUSR1
+ * instead of napping: bench/migrate.sh then sends it once every page is
+ * in (first-touch figures mean nothing then; downtime does).
+ *
  * Usage: bench_wl MIB VMAS THREADS STATEFILE [TOUCHES]
  */
 #include <pthread.h>
@@ -146,7 +155,10 @@ static int write_atomic(const char *path, const char *text)
 int main(int argc, char **argv)
 {
 	size_t mib, nvma, touches = 4096, i, nslow = 0;
-	uint64_t *lat, *slow, detect, last;
+	uint64_t *lat, *slow, detect, last, sum = 0;
+	const char *order = getenv("LM_BENCH_ORDER");
+	sigset_t usr1, old;
+	size_t *seq = NULL;
 	char msg[512], path[4096];
 	pid_t ppid;
 	pthread_t *th;
@@ -189,16 +201,31 @@ int main(int argc, char **argv)
 	o = shuffled(0x2545f4914f6cdd1dULL);
 	if (!o)
 		return 1;
+	if (order && !strcmp(order, "seq")) {
+		seq = calloc(touches, sizeof(*seq));
+		if (!seq)
+			return 1;
+		for (i = 0; i < touches; i++)	/* the push comes last there */
+			seq[i] = npages - touches + i;
+	}
 	if (pipe(wake))
 		return 1;
 	for (i = 1; i < (size_t)nthr; i++)
 		if (pthread_create(&th[i], NULL, worker, (void *)i))
 			return 1;
 	signal(SIGUSR1, on_usr1);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old);
 	ppid = getppid();
 	snprintf(msg, sizeof(msg), "ready %d\n", getpid());
 	if (write_atomic(argv[4], msg))
 		return 1;
+	if (getenv("LM_BENCH_IDLE")) {	/* asleep until SIGUSR1 */
+		while (!go)
+			sigsuspend(&old);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	while (!go && getppid() == ppid)
 		usleep(200);
 	detect = now_ns(CLOCK_REALTIME);
@@ -209,8 +236,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < touches; i++) {
 		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 
-		rc |= check(o[i]);
+		rc |= check(seq ? seq[i] : o[i]);
 		lat[i] = now_ns(CLOCK_MONOTONIC) - t0;
+		sum += lat[i];
 		if (lat[i] >= SLOW_NS)
 			slow[nslow++] = lat[i];
 	}
@@ -221,8 +249,9 @@ int main(int argc, char **argv)
 	qsort(lat, touches, sizeof(*lat), cmp_u64);
 	qsort(slow, nslow, sizeof(*slow), cmp_u64);
 	snprintf(msg, sizeof(msg),
-		 "%s detect_ns=%llu touches=%zu touch_p50_ns=%llu touch_p99_ns=%llu slow=%zu slow_p50_ns=%llu slow_p99_ns=%llu last_ns=%llu pages=%zu\n",
+		 "%s detect_ns=%llu touches=%zu touch_sum_ns=%llu touch_p50_ns=%llu touch_p99_ns=%llu slow=%zu slow_p50_ns=%llu slow_p99_ns=%llu last_ns=%llu pages=%zu\n",
 		 rc ? "fail" : "ok", (unsigned long long)detect, touches,
+		 (unsigned long long)sum,
 		 (unsigned long long)lat[touches / 2],
 		 (unsigned long long)lat[touches * 99 / 100], nslow,
 		 (unsigned long long)(nslow ? slow[nslow / 2] : 0),

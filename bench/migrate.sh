@@ -72,6 +72,8 @@ PIDS+=("$SEND")
 rc=0
 wait "$SEND" || rc=$?
 wait "$RECV" || rc=$?
+# LM_BENCH_IDLE: bench_wl sleeps until told (see bench/bench_wl.c)
+[ -n "${LM_BENCH_IDLE:-}" ] && [ -s "$DIR/pid" ] && kill -USR1 "$(cat "$DIR/pid")"
 t1=$(now_ns)
 wait "$WLPID" 2>/dev/null || true	# the source, killed by send
 if [ $rc -ne 0 ] || ! wait_for "$DIR/state.result" . 600 ||

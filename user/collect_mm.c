@@ -13,9 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/magic.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <linux/lazymig_pagemap.h>
 #include "dump.h"
 
 #define PM_PFN_MASK	((1ULL << 55) - 1)
@@ -26,6 +28,11 @@
 #define PM_CHUNK	4096		/* pagemap entries read at once */
 #define MAX_VMA_PAGES	(1ULL << 29)	/* bitmap fits one record */
 #define QUIET_MIN	(256UL << 20)	/* smaps may spare a pagemap scan */
+
+#define SCAN_REGIONS		512
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL	102
+#endif
 
 #ifndef F_GET_SEALS
 #define F_GET_SEALS	1034
@@ -501,6 +508,122 @@ oom:
 	return NULL;
 }
 
+/*
+ * Which PAGEMAP_SCAN categories this kernel takes: 0 if the ioctl is
+ * missing, or if the kernel has guard regions (MADV_GUARD_INSTALL) but
+ * cannot report them in a scan (6.13/6.14): then the scan would count a
+ * guard marker as a swapped page, and the pagemap read sees PM_GUARD.
+ */
+static __u64 scan_categories(int pm_fd)
+{
+	static int probed;
+	static __u64 cats;
+	struct lm_page_region r;
+	struct lm_pm_scan_arg a;
+	char *p;
+	int guards;
+
+	if (probed)
+		return cats;
+	probed = 1;
+	p = mmap(NULL, LM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 0;
+	guards = !madvise(p, LM_PAGE_SIZE, MADV_GUARD_INSTALL);
+	munmap(p, LM_PAGE_SIZE);
+	cats = LM_PAGE_IS_FILE | LM_PAGE_IS_PRESENT | LM_PAGE_IS_SWAPPED |
+	       LM_PAGE_IS_PFNZERO | LM_PAGE_IS_GUARD;
+	/* an empty range: only the masks are checked */
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.vec = (unsigned long)&r;
+	a.vec_len = 1;
+	a.category_anyof_mask = cats;
+	a.return_mask = cats;
+	if (ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) >= 0)
+		return cats;
+	cats &= ~LM_PAGE_IS_GUARD;
+	a.category_anyof_mask = a.return_mask = cats;
+	if (guards || ioctl(pm_fd, LM_PAGEMAP_SCAN, &a) < 0)
+		cats = 0;
+	return cats;
+}
+
+static int region_has_data(__u32 kind, __u64 c)
+{
+	if (c & LM_PAGE_IS_SWAPPED)
+		return 1;
+	if (!(c & LM_PAGE_IS_PRESENT))
+		return 0;
+	switch (kind) {
+	case LM_MEM_ANON_PRIVATE:
+		return !(c & LM_PAGE_IS_PFNZERO);
+	case LM_MEM_FILE_PRIVATE:
+		return !(c & LM_PAGE_IS_FILE);	/* COW'd anonymous pages */
+	default:
+		return 1;
+	}
+}
+
+/*
+ * The same bitmap as vma_pagemap() from PAGEMAP_SCAN: the kernel returns
+ * runs of pages with equal categories, so only pages with something in
+ * them cost a few bytes each, instead of 8 bytes read per page.
+ */
+static int vma_scan(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
+		    struct lm_pagemap_img *m, __u64 cats)
+{
+	__u64 ps = v->page_size, addr = v->start, p, last;
+	struct lm_page_region *r;
+	struct lm_pm_scan_arg a;
+	long n, i;
+
+	r = malloc(SCAN_REGIONS * sizeof(*r));
+	if (!r)
+		return lm_dump_fail(d, -ENOMEM, "out of memory");
+	while (addr < v->end) {
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		a.start = addr;
+		a.end = v->end;
+		a.vec = (unsigned long)r;
+		a.vec_len = SCAN_REGIONS;
+		a.category_anyof_mask = LM_PAGE_IS_PRESENT |
+					LM_PAGE_IS_SWAPPED;
+		a.return_mask = cats;
+		n = ioctl(pm_fd, LM_PAGEMAP_SCAN, &a);
+		if (n < 0) {
+			free(r);
+			return lm_dump_fail(d, -errno, "PAGEMAP_SCAN of PID %d at %llx: %s",
+					    d->pid, (unsigned long long)addr,
+					    strerror(errno));
+		}
+		for (i = 0; i < n; i++) {
+			if (r[i].categories & LM_PAGE_IS_GUARD) {
+				free(r);
+				return lm_dump_fail(d, -EOPNOTSUPP,
+						    "PID %d has a guard region (MADV_GUARD_INSTALL) at %llx; guard regions are not supported",
+						    d->pid, (unsigned long long)
+						    r[i].start);
+			}
+			if (!region_has_data(v->kind, r[i].categories))
+				continue;
+			last = (r[i].end - 1 - v->start) / ps;
+			for (p = (r[i].start - v->start) / ps; p <= last; p++)
+				set_bit64(m->bitmap, p);
+		}
+		if (a.walk_end <= addr) {
+			free(r);
+			return lm_dump_fail(d, -EIO, "PAGEMAP_SCAN of PID %d made no progress at %llx",
+					    d->pid, (unsigned long long)addr);
+		}
+		addr = a.walk_end;
+	}
+	free(r);
+	return 0;
+}
+
 static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
 		       int quiet)
 {
@@ -513,6 +636,8 @@ static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
 		return -ENOMEM;
 	if (quiet)
 		return 0;
+	if (scan_categories(pm_fd))
+		return vma_scan(d, pm_fd, v, m, scan_categories(pm_fd));
 	n4k = (v->end - v->start) / LM_PAGE_SIZE;
 	buf = malloc(PM_CHUNK * 8);
 	if (!buf)

@@ -116,6 +116,7 @@ struct lm_lazy {
 	unsigned int nr_mem;
 	int epfd, evfd;
 	struct lm_rx req, bulk;
+	struct lm_ra ra;		/* read-ahead of fault requests */
 	struct fault_vec queued;	/* read, not yet served */
 	struct fault_vec pending;	/* requested, answer not yet in */
 	int resumed, push_end, forked, done_sent, bye;
@@ -804,7 +805,11 @@ static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
 	if (lm_test_bit(o->req, idx))
 		return 0;
 	lm_set_bit(o->req, idx);
-	return req_send(l, LM_MSG_REQ, o->space, idx * o->ps, 1, NULL, 0);
+	/* a huge page comes whole and alone: no read-ahead window */
+	return req_send(l, LM_MSG_REQ, o->space, idx * o->ps,
+			o->ps > LM_PAGE_SIZE ? 1 :
+			lm_ra_window(&l->ra, o->space, idx * o->ps, o->ps),
+			NULL, 0);
 }
 
 static int serve_fault(struct lm_lazy *l, struct fault *f)
@@ -834,7 +839,15 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	if (lm_test_bit(r->req, idx))
 		return 0;	/* already asked; the answer wakes all */
 	lm_set_bit(r->req, idx);
-	return req_send(l, LM_MSG_REQ, r->space, r->src + idx * ps, 1, NULL, 0);
+	/*
+	 * Read-ahead pages are installed only where still lazy when they
+	 * arrive: a REMOVE or UNMAP handled meanwhile has cleared their
+	 * bits, so they are not refilled.  A huge page comes alone.
+	 */
+	return req_send(l, LM_MSG_REQ, r->space, r->src + idx * ps,
+			ps > LM_PAGE_SIZE ? 1 :
+			lm_ra_window(&l->ra, r->space, r->src + idx * ps, ps),
+			NULL, 0);
 }
 
 static int serve_queued(struct lm_lazy *l)
@@ -2079,7 +2092,8 @@ static int setup_loop(struct lm_lazy *l)
 	/* fault answers: runs of small pages, or a whole huge page */
 	if (!err)
 		err = lm_rx_init(&l->req, l->cfg.req_fd,
-				 LM_AROUND_PAGES * LM_PAGE_SIZE * 4 +
+				 4 * (sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
+				      LM_AROUND_MAX * LM_PAGE_SIZE) +
 				 LM_HUGE_PAGE_MAX);
 	if (!err)
 		err = lm_rx_init(&l->bulk, l->cfg.bulk_fd,
@@ -2147,6 +2161,7 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	if (!cfg->auth)
 		l->cfg.lfd = -1;
 	l->tty = isatty(STDERR_FILENO);
+	lm_ra_init(&l->ra, LM_AROUND_MAX, LM_AROUND_PAGES);
 	err = new_member(l, cfg->uffd, cfg->img, cfg->shm_ctx, cfg->pid);
 	if (!err)
 		err = setup_loop(l);

@@ -103,6 +103,30 @@ __u64 lm_find_next_bit(const unsigned long *b, __u64 n, __u64 i);
 __u64 lm_find_next_zero_bit(const unsigned long *b, __u64 n, __u64 i);
 __u64 lm_bitmap_weight(const unsigned long *b, __u64 n);
 
+/* ---- sequential read-ahead of fault requests (lazy_ra.c) ---- */
+
+#define LM_RA_STREAMS	8
+
+struct lm_ra {
+	struct lm_ra_stream {
+		__u64 start, end;	/* source range last asked for */
+		__u64 used;		/* tick of the last fault in it; 0: free */
+		__u32 space;
+		__u32 win;		/* pages asked for last time */
+	} s[LM_RA_STREAMS];
+	__u64 tick;
+	__u32 max;		/* largest window, pages (1: none) */
+	__u32 cover;		/* pages an answer brings at least */
+};
+
+void lm_ra_init(struct lm_ra *ra, __u32 max, __u32 cover);
+/*
+ * A fault at source page space/src (page size ps) is about to be asked
+ * for: how many pages from src to ask for.  1 for a fault out of every
+ * stream, doubling (up to max) while faults follow each other.
+ */
+__u32 lm_ra_window(struct lm_ra *ra, __u32 space, __u64 src, __u64 ps);
+
 /*
  * The pagemap of a VMA restored lazily (LM_VMA_LAZY, space 0), or NULL
  * when it has none (then all its pages are zero).

@@ -5,7 +5,9 @@
  * State: per lazy range, the pagemap's data bits and a "todo" bitmap of
  * pages not yet sent.  A fault answer sends the page and up to
  * LM_AROUND_PAGES-1 following still-unsent pages with data, within
- * LM_AROUND_WINDOW pages; for a hot page, the following unsent hot pages
+ * LM_AROUND_WINDOW pages, or, when the request asks for a longer window
+ * (the destination's read-ahead), the unsent pages with data in that
+ * window (proto.h); for a hot page on a short request, the following unsent hot pages
  * within LM_BULK_WINDOW instead (the working set comes in faster than the
  * first push pass alone brings it); the push walks
  * todo in runs of up to LM_BULK_PAGES: first the pages marked hot (the
@@ -191,7 +193,7 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 	ps->sp = calloc(n, sizeof(*ps->sp));
 	/* room for a run of small pages, or one huge page */
 	ps->ans = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
-			 MAX(LM_AROUND_PAGES * LM_PAGE_SIZE, LM_HUGE_PAGE_MAX));
+			 MAX(LM_AROUND_MAX * LM_PAGE_SIZE, LM_HUGE_PAGE_MAX));
 	ps->out = malloc(sizeof(struct lm_msg) + LM_BULK_WINDOW / 8 +
 			 MAX(LM_BULK_PAGES * LM_PAGE_SIZE, LM_HUGE_PAGE_MAX));
 	if (cfg->compress)
@@ -414,12 +416,18 @@ done:
 	return n;
 }
 
-/* The faulted page and unsent neighbours after it, on the request channel. */
-static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
+/*
+ * The faulted page and unsent neighbours after it, on the request channel:
+ * for a window of up to LM_AROUND_PAGES, the fault-around (up to that many
+ * pages found within LM_AROUND_WINDOW); for a longer one (read-ahead), the
+ * unsent pages with data among the @npages (at most LM_AROUND_MAX).
+ */
+static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 {
 	struct ps_space *s = find_space(ps, space, addr);
 	struct lm_msg *m = (struct lm_msg *)ps->ans;
-	const unsigned long *hot;
+	const unsigned long *hot = NULL;
+	__u64 max, window;
 	char why[160];
 	__u64 span, i;
 	int err;
@@ -431,12 +439,20 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr)
 		return send_error(ps, why);
 	}
 	i = (addr - s->addr) / s->page_size;
-	pthread_mutex_lock(&ps->lock);
-	hot = s->hot && lm_test_bit(s->hot, i) ? s->hot : NULL;
-	pthread_mutex_unlock(&ps->lock);
-	/* a hot page brings unsent hot pages after it, from further away */
-	err = gather(ps, s, i, 1, LM_AROUND_PAGES,
-		     hot ? LM_BULK_WINDOW : LM_AROUND_WINDOW, m, &span, hot);
+	max = npages < LM_AROUND_MAX ? npages : LM_AROUND_MAX;
+	window = max;
+	if (max <= LM_AROUND_PAGES) {
+		max = LM_AROUND_PAGES;
+		window = LM_AROUND_WINDOW;
+		pthread_mutex_lock(&ps->lock);
+		hot = s->hot && lm_test_bit(s->hot, i) ? s->hot : NULL;
+		pthread_mutex_unlock(&ps->lock);
+		/* a hot page brings unsent hot pages after it, from further */
+		if (hot)
+			window = LM_BULK_WINDOW;
+	}
+	/* gather() sends a huge page whole and alone */
+	err = gather(ps, s, i, 1, max, window, m, &span, hot);
 	if (err < 0)
 		return send_error(ps, "cannot read the source's memory");
 	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
@@ -447,7 +463,7 @@ static int on_request(struct lm_ps *ps, const struct lm_msg *m,
 {
 	switch (m->type) {
 	case LM_MSG_REQ:
-		return answer(ps, m->space, m->addr);
+		return answer(ps, m->space, m->addr, m->npages);
 	case LM_MSG_DROP:
 		lm_ps_mark_sent(ps, m->space, m->addr, m->npages);
 		return 0;

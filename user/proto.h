@@ -25,7 +25,8 @@
 #define LM_MSG_MAGIC		0x4d5a4cU	/* "LZM" + type in top byte */
 #define LM_MSG_MAX_PAYLOAD	(4UL << 20)
 #define LM_BULK_PAGES		64		/* 256 KiB per push message */
-#define LM_AROUND_PAGES		16		/* answer + neighbours, max */
+#define LM_AROUND_MAX		128		/* pages a REQ may ask for */
+#define LM_AROUND_PAGES		16		/* answer of a short REQ, max */
 #define LM_AROUND_WINDOW	64		/* ... found within this many */
 #define LM_BULK_WINDOW		1024		/* a push run spans at most */
 #define LM_SPARSE_WINDOW_MAX	4096		/* what a receiver accepts */
@@ -33,6 +34,13 @@
 #define LM_HUGE_PAGE_MAX	(2UL << 20)
 
 /*
+ * REQ: a fault at space/addr; npages is the destination's read-ahead
+ * window.  Up to LM_AROUND_PAGES, the answer is the page and the unsent
+ * pages with data after it, up to LM_AROUND_PAGES in all, found within
+ * LM_AROUND_WINDOW pages (fault-around); above, the page and the unsent
+ * pages with data among the npages - 1 after it (at most LM_AROUND_MAX).
+ * One message either way.
+ *
  * SPARSE: pages of space/addr..+npages, not all of them: the payload is a
  * bitmap of npages bits (LM_BITS_TO_LONGS(npages) longs, bit i = page i
  * is here) followed by the data of the pages that are, in order.  Lets
@@ -47,7 +55,7 @@
 #define LM_FEAT_ZBULK		0x1
 
 enum lm_msg_type {
-	LM_MSG_REQ = 1,		/* page fault at space/addr: send it */
+	LM_MSG_REQ = 1,		/* page fault at space/addr: see below */
 	LM_MSG_PAGES,		/* npages of data at space/addr */
 	LM_MSG_DROP,		/* dest no longer needs space/addr+npages */
 	LM_MSG_RESUMED,		/* dest process runs: start the push */

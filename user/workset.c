@@ -17,6 +17,7 @@
 #include <sys/user.h>
 #include <linux/userfaultfd.h>
 #include <linux/lazymig_uffd.h>
+#include <linux/lazymig_pagemap.h>
 #include "dump.h"
 #include "inject.h"
 #include "lazy.h"
@@ -33,21 +34,6 @@
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY	1
 #endif
-
-/* PAGEMAP_SCAN (Linux >= 6.7), for headers that lack it */
-struct ws_region {
-	__u64 start, end, categories;
-};
-
-struct ws_scan_arg {
-	__u64 size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	__u64 category_inverted, category_mask, category_anyof_mask;
-	__u64 return_mask;
-};
-
-#define WS_PAGEMAP_SCAN		_IOWR('f', 16, struct ws_scan_arg)
-#define WS_PAGE_IS_WRITTEN	(1ULL << 1)
-#define WS_PAGE_IS_SOFT_DIRTY	(1ULL << 7)
 
 static int add_range(struct lm_ws_range **v, size_t *nr, __u64 start,
 		     __u64 end)
@@ -282,18 +268,18 @@ int lm_ws_begin(struct lm_ws *ws, pid_t pid, char *why, size_t len)
 static int scan(int fd, __u64 start, __u64 end, __u64 cat,
 		int (*found)(void *arg, __u64 start, __u64 end), void *arg)
 {
-	struct ws_region vec[SCAN_VEC];
-	struct ws_scan_arg a;
+	struct lm_page_region vec[SCAN_VEC];
+	struct lm_pm_scan_arg a;
 	long n, i;
 	int err;
 
 	while (start < end) {
-		a = (struct ws_scan_arg){
+		a = (struct lm_pm_scan_arg){
 			.size = sizeof(a), .start = start, .end = end,
 			.vec = (unsigned long)vec, .vec_len = SCAN_VEC,
 			.category_mask = cat, .return_mask = cat,
 		};
-		n = ioctl(fd, WS_PAGEMAP_SCAN, &a);
+		n = ioctl(fd, LM_PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return -errno;
 		for (i = 0; i < n; i++) {
@@ -328,7 +314,7 @@ void lm_ws_end(struct lm_ws *ws)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	for (i = 0; fd >= 0 && i < ws->nr_reg; i++)
 		if (scan(fd, ws->reg[i].start, ws->reg[i].end,
-			 WS_PAGE_IS_WRITTEN, found_wp, ws))
+			 LM_PAGE_IS_WRITTEN, found_wp, ws))
 			break;	/* e.g. unmapped meanwhile: what we have */
 	if (fd >= 0)
 		close(fd);
@@ -394,7 +380,7 @@ static int mark_softdirty(struct lm_ws *ws, const struct lm_image *img,
 		    v->kind != LM_MEM_ANON_PRIVATE)
 			continue;
 		if (use_ioctl) {
-			err = scan(fd, v->start, v->end, WS_PAGE_IS_SOFT_DIRTY,
+			err = scan(fd, v->start, v->end, LM_PAGE_IS_SOFT_DIRTY,
 				   found_sd, &a);
 			if (err != -ENOTTY && err != -EINVAL)
 				continue;

@@ -190,6 +190,54 @@ TEST(auth)
 	EXPECT_EQ(-EACCES, serr);
 }
 
+/*
+ * Read-ahead windows: a stream of faults each after the last window
+ * doubles the next one up to the maximum; a fault elsewhere asks for one
+ * page and starts its own stream; interleaved streams keep their windows.
+ */
+TEST(readahead_windows)
+{
+	struct lm_ra ra;
+	__u64 a = 1 << 20, b = 64 << 20, at = a;
+	__u32 w, want = 1;
+	int i;
+
+	lm_ra_init(&ra, 16, 1);
+	for (i = 0; i < 8; i++) {	/* a sequential reader */
+		w = lm_ra_window(&ra, 0, at, PS);
+		ASSERT_EQ(want, w);
+		at += w * PS;
+		want = want * 2 < 16 ? want * 2 : 16;
+	}
+	/* a second stream elsewhere starts at one page ... */
+	ASSERT_EQ(1, lm_ra_window(&ra, 0, b, PS));
+	ASSERT_EQ(2, lm_ra_window(&ra, 0, b + PS, PS));
+	/* ... while the first keeps its window */
+	ASSERT_EQ(16, lm_ra_window(&ra, 0, at, PS));
+	/* same address in another space: not the same stream */
+	ASSERT_EQ(1, lm_ra_window(&ra, 3, at + 16 * PS, PS));
+	/* random faults far apart: one page each */
+	for (i = 0; i < 3 * LM_RA_STREAMS; i++)
+		ASSERT_EQ(1, lm_ra_window(&ra, 0, (__u64)(1000 + 37 * i) << 24,
+					  PS));
+	/* a stride of two pages still counts as sequential */
+	lm_ra_init(&ra, 64, 1);
+	ASSERT_EQ(1, lm_ra_window(&ra, 0, a, PS));
+	ASSERT_EQ(2, lm_ra_window(&ra, 0, a + 2 * PS, PS));
+	/* an answer that brings 16 pages (fault-around): the next fault
+	 * after them continues the stream */
+	lm_ra_init(&ra, 128, 16);
+	ASSERT_EQ(1, lm_ra_window(&ra, 0, a, PS));
+	ASSERT_EQ(32, lm_ra_window(&ra, 0, a + 16 * PS, PS));
+	ASSERT_EQ(64, lm_ra_window(&ra, 0, a + 48 * PS, PS));
+	ASSERT_EQ(128, lm_ra_window(&ra, 0, a + 112 * PS, PS));
+	ASSERT_EQ(1, lm_ra_window(&ra, 0, a + 4096 * PS, PS));
+	/* max 1: no read-ahead at all */
+	lm_ra_init(&ra, 1, 1);
+	ASSERT_EQ(1, lm_ra_window(&ra, 0, a, PS));
+	ASSERT_EQ(1, lm_ra_window(&ra, 0, a + PS, PS));
+}
+
 /* ---- the daemon and the page server, in process ---- */
 
 #define REGION	(16UL << 20)
@@ -525,6 +573,7 @@ TEST(page_server_protocol)
 	unsigned char *seen = calloc(NPAGES, 1);
 	char *buf = malloc(LM_MSG_MAX_PAYLOAD);
 	__u64 i, fault = 100, drop0 = 1000, ndrop = 50;
+	long n;
 	int done = 0;
 
 	ASSERT_EQ(0, rig_image(&g));
@@ -535,13 +584,33 @@ TEST(page_server_protocol)
 	ASSERT_EQ(0, lm_ps_create(&pc, &g.rp.ps));
 	pthread_create(&g.tp, NULL, run_ps, &g.rp);
 
-	/* a fault at page 100: 16 pages with data from 100 on, holes skipped */
+	/* a fault at page 100 asking for 1 page: 16 pages with data from 100
+	 * on within 64, holes skipped (the fault-around) */
 	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_REQ, 0,
 				 src_base + fault * PS, 1, NULL, 0));
 	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
 	ASSERT_EQ(LM_MSG_SPARSE, m.type);
 	ASSERT_EQ(src_base + fault * PS, m.addr);
+	ASSERT_GE(LM_AROUND_WINDOW, m.npages);
 	ASSERT_EQ(LM_AROUND_PAGES, count_pages(&m, buf, seen, 1));
+	/* read-ahead of 32 from page 200: its pages with data, holes skipped */
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_REQ, 0,
+				 src_base + 200 * PS, 32, NULL, 0));
+	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+	ASSERT_EQ(LM_MSG_SPARSE, m.type);
+	ASSERT_EQ(src_base + 200 * PS, m.addr);
+	ASSERT_GE(32, m.npages);
+	for (i = 200, n = 0; i < 232; i++)
+		n += !zero_page_idx(i);
+	ASSERT_EQ(n, count_pages(&m, buf, seen, 1));
+	/* asking for more than LM_AROUND_MAX gets LM_AROUND_MAX at most */
+	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_REQ, 0,
+				 src_base + 400 * PS, 100000, NULL, 0));
+	ASSERT_EQ(0, recv_msg(g.req[1], &m, buf, LM_MSG_MAX_PAYLOAD));
+	ASSERT_GE(LM_AROUND_MAX, m.npages);
+	for (i = 400, n = 0; i < 400 + LM_AROUND_MAX; i++)
+		n += !zero_page_idx(i);
+	ASSERT_EQ(n, count_pages(&m, buf, seen, 1));
 	/* drop 1000..1049, then let the push run */
 	ASSERT_EQ(0, lm_msg_send(g.req[1], LM_MSG_DROP, 0,
 				 src_base + drop0 * PS, ndrop, NULL, 0));

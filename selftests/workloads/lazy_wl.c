@@ -17,6 +17,9 @@
  *   STATEFILE.result "ok first_touch_ns=T0 last_touch_ns=T1 pages=N"
  *                    or "fail: <first mismatch>"; exit 0 or 1.
  * Times are CLOCK_REALTIME, comparable with the stats of lazymig.
+ * With LAZY_WL_LINGER set in its environment it stays (paused) after
+ * reporting, until killed: pages it never touches (other mappings) are
+ * then never dropped by an exit that beats the push.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -280,5 +283,7 @@ int main(int argc, char **argv)
 		rc = wait_checker(child, msg, sizeof(msg));
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
 	write_atomic(path, msg);
+	while (getenv("LAZY_WL_LINGER"))
+		pause();
 	return rc;
 }

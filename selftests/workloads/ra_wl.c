@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ra_wl: the read-ahead workload.  Fills MIB MiB of private anonymous
+ * memory with a known pattern (every 16th page left untouched: it must
+ * read zero), says ready, waits for SIGUSR1, then touches every page once
+ * in the ORDER given, verifying each, and reports.
+ *
+ * Usage: ra_wl MIB STATEFILE seq|rand|seq-drop
+ *   seq       pages in address order (one sequential stream)
+ *   rand      pages in a random order
+ *   seq-drop  address order; when the reader is half way, a second thread
+ *             drops (MADV_DONTNEED) 32 pages 8 ahead of it, racing with
+ *             the reader's faults and their read-ahead (which covers
+ *             them): those pages must then read zero, never the source's
+ *             data.  The reader waits for the drop before reaching them.
+ *   STATEFILE        "ready PID ADDR LEN" (written atomically)
+ *   STATEFILE.result "ok pages=N data_pages=D" or "fail: <first mismatch>"
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include "lmtest.h"
+
+#define DROP_GAP	8	/* the dropped range starts this far ahead */
+#define DROP_PAGES	32
+
+static volatile sig_atomic_t go;
+static char *mem;
+static size_t drop_lo;		/* first dropped page, 0: none */
+static volatile int drop_now;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	go = 1;
+}
+
+static int write_atomic(const char *path, const char *text)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		return -1;
+	return rename(tmp, path);
+}
+
+static int is_zero_page(size_t i)
+{
+	return i % 16 == 5 || (drop_lo && i >= drop_lo &&
+			       i < drop_lo + DROP_PAGES);
+}
+
+static void *dropper(void *arg)
+{
+	(void)arg;
+	while (!drop_now)
+		sched_yield();
+	if (madvise(mem + drop_lo * LM_PAGE, DROP_PAGES * LM_PAGE,
+		    MADV_DONTNEED))
+		return (void *)(intptr_t)errno;
+	return NULL;
+}
+
+static int check_page(size_t k, char *msg, size_t len)
+{
+	char *p = mem + k * LM_PAGE;
+	long bad = is_zero_page(k) ? lm_check_zero(p, LM_PAGE) :
+				     lm_check(p, LM_PAGE, k + 1);
+
+	if (bad < 0)
+		return 0;
+	snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n", k, bad,
+		 (unsigned char)p[bad]);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib, npages, i, *order, data = 0;
+	char path[4096], msg[256];
+	sigset_t block, old;
+	pthread_t th;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	void *thr_rc = NULL;
+	int rc = 0;
+
+	if (argc != 4 || (strcmp(argv[3], "seq") && strcmp(argv[3], "rand") &&
+			  strcmp(argv[3], "seq-drop"))) {
+		fprintf(stderr, "usage: ra_wl MIB STATEFILE seq|rand|seq-drop\n");
+		return 2;
+	}
+	mib = strtoul(argv[1], NULL, 0);
+	npages = (mib << 20) / LM_PAGE;
+	order = malloc(npages * sizeof(*order));
+	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!order || mem == MAP_FAILED || npages < 4 * DROP_PAGES)
+		return 1;
+	for (i = 0; i < npages; i++)
+		if (!is_zero_page(i))
+			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
+	for (i = 0; i < npages; i++)
+		order[i] = i;
+	if (!strcmp(argv[3], "rand")) {
+		for (i = npages - 1; i > 0; i--) {	/* xorshift Fisher-Yates */
+			size_t j, t;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			j = x % (i + 1);
+			t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+	}
+	signal(SIGUSR1, on_usr1);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
+		 mib << 20);
+	if (write_atomic(argv[2], msg))
+		return 1;
+	while (!go)
+		sigsuspend(&old);
+	if (!strcmp(argv[3], "seq-drop")) {
+		drop_lo = npages / 2 + DROP_GAP;
+		if (pthread_create(&th, NULL, dropper, NULL))
+			return 1;
+	}
+	for (i = 0; i < npages && !rc; i++) {
+		if (drop_lo && i == npages / 2)
+			drop_now = 1;	/* races with the faults from here */
+		if (drop_lo && i == drop_lo) {
+			pthread_join(th, &thr_rc);
+			if (thr_rc) {
+				snprintf(msg, sizeof(msg), "fail: madvise: %s\n",
+					 strerror((int)(intptr_t)thr_rc));
+				rc = 1;
+				break;
+			}
+		}
+		rc = check_page(order[i], msg, sizeof(msg));
+	}
+	for (i = 0; i < npages; i++)
+		data += !is_zero_page(i);
+	if (!rc)
+		snprintf(msg, sizeof(msg), "ok pages=%zu data_pages=%zu\n",
+			 npages, data);
+	snprintf(path, sizeof(path), "%s.result", argv[2]);
+	write_atomic(path, msg);
+	return rc;
+}
