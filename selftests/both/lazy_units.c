@@ -309,6 +309,13 @@ static int rig_image(struct rig *g)
 	g->bits = calloc(LM_BITS_TO_LONGS(NPAGES), sizeof(long));
 	if (src_mem == MAP_FAILED || g->dst == MAP_FAILED || !g->bits)
 		return -ENOMEM;
+	/*
+	 * The two mappings may be neighbours merged into one VMA: under THP
+	 * "always" (Debian's 6.1) a huge page filling src_mem could reach
+	 * into dst and populate it with zeros before it is registered.
+	 */
+	if (madvise(src_mem, REGION, MADV_NOHUGEPAGE))
+		return -errno;
 	src_base = (unsigned long)g->dst;	/* same addresses, as in a migration */
 	for (i = 0; i < NPAGES; i++) {
 		if (zero_page_idx(i))
