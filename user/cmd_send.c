@@ -11,8 +11,9 @@
  * only the ones under each thread's stack pointer go before resume.
  * Shared anon objects and unsealed memfds that no fd or path reaches are
  * LM_SHM_LAZY (their VMAs LM_VMA_LAZY): none of their pages go before
- * resume.  Every other
- * kind goes before resume.  --eager: everything goes
+ * resume.  So are unsealed memfds and tmpfs files that an fd or a path
+ * reaches, when the destination said (CAPS) that lazymig.ko intercepts
+ * fd access there.  Every other kind goes before resume.  --eager: everything goes
  * before resume (full pre-copy over the same path, for comparison).
  *
  * If anything fails before the destination resumed, the source process
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <linux/userfaultfd.h>
 #include "dump.h"
 #include "lazy.h"
@@ -60,6 +62,7 @@ struct sender {
 	__u64 sp_pages[MAX_SP_PAGES];
 	size_t nr_sp;
 	int resumed;
+	__u64 caps;		/* LM_CAP_* of the destination */
 	char *json;
 };
 
@@ -127,6 +130,33 @@ static int connect_channels(struct sender *sd)
 	return err;
 }
 
+/*
+ * The destination's first message: what it can do (LM_CAP_*).  Read
+ * before anything is frozen; a destination that does not send it in time
+ * is refused.
+ */
+static int recv_caps(struct sender *sd)
+{
+	struct timeval tv = { .tv_sec = LM_CAPS_TIMEOUT_MS / 1000 };
+	struct timeval none = { 0 };
+	char buf[64];
+	struct lm_msg m;
+	int err;
+
+	setsockopt(sd->req, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	err = lm_msg_recv(sd->req, &m, buf, sizeof(buf));
+	setsockopt(sd->req, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	if (!err && m.type != LM_MSG_CAPS)
+		err = -EPROTO;
+	if (err) {
+		fprintf(stderr, "send: %s did not say what it supports (no CAPS: %s); is it a lazymig receive of this version?\n",
+			sd->o.to, strerror(-err));
+		return err;
+	}
+	sd->caps = m.addr;
+	return 0;
+}
+
 static const struct lm_vma_img *vma_of(const struct lm_image *img,
 				       __u64 addr)
 {
@@ -157,7 +187,24 @@ static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 	return v && v->v.start == m->addr && (v->v.flags & LM_VMA_LAZY);
 }
 
-static void mark_lazy(struct lm_image *img)
+static int shm_lazy_ok(const struct lm_shm *s, __u64 caps)
+{
+	if (s->page_size && s->page_size != LM_PAGE_SIZE)
+		return 0;
+	if (!(lm_lazy_uffd_features() & UFFD_FEATURE_MISSING_SHMEM))
+		return 0;
+	/* a write seal cannot be added while the daemon maps it writable */
+	if (s->kind == LM_MEM_MEMFD && s->seals)
+		return 0;
+	if (!(s->flags & LM_SHM_FD_REACHABLE))
+		return s->kind == LM_MEM_ANON_SHARED ||
+		       s->kind == LM_MEM_MEMFD;
+	/* read()/write() bypass userfaultfd: only with lazymig.ko there */
+	return (caps & LM_CAP_LMDEV) &&
+	       (s->kind == LM_MEM_MEMFD || s->kind == LM_MEM_TMPFS);
+}
+
+static void mark_lazy(struct lm_image *img, __u64 caps)
 {
 	unsigned int i;
 
@@ -165,17 +212,13 @@ static void mark_lazy(struct lm_image *img)
 	/*
 	 * Shared anon objects and memfds no fd or path reaches: every
 	 * access faults, so userfaultfd sees them all (missing faults on
-	 * shmem).  Not a sealed memfd: a write seal cannot be added while
-	 * the daemon maps it writable.
+	 * shmem).  Fd-reachable memfd and tmpfs objects too when the
+	 * destination's lazymig.ko reports the accesses that do not fault.
 	 */
 	for (i = 0; i < img->proc.nr_shms; i++) {
 		struct lm_shm *s = &img->shms[i].s;
 
-		if ((s->kind == LM_MEM_ANON_SHARED ||
-		     (s->kind == LM_MEM_MEMFD && !s->seals)) &&
-		    !(s->flags & LM_SHM_FD_REACHABLE) &&
-		    (!s->page_size || s->page_size == LM_PAGE_SIZE) &&
-		    (lm_lazy_uffd_features() & UFFD_FEATURE_MISSING_SHMEM))
+		if (shm_lazy_ok(s, caps))
 			s->flags |= LM_SHM_LAZY;
 	}
 	for (i = 0; i < img->proc.nr_vmas; i++) {
@@ -184,7 +227,8 @@ static void mark_lazy(struct lm_image *img)
 		if (v->kind == LM_MEM_ANON_PRIVATE &&
 		    (!v->page_size || v->page_size == LM_PAGE_SIZE))
 			v->flags |= LM_VMA_LAZY;
-		if ((v->kind == LM_MEM_ANON_SHARED || v->kind == LM_MEM_MEMFD) &&
+		if ((v->kind == LM_MEM_ANON_SHARED || v->kind == LM_MEM_MEMFD ||
+		     v->kind == LM_MEM_TMPFS) &&
 		    v->shm_id >= 0 &&
 		    (unsigned int)v->shm_id < img->proc.nr_shms &&
 		    (img->shms[v->shm_id].s.flags & LM_SHM_LAZY))
@@ -313,7 +357,7 @@ static int run_lazy(struct sender *sd)
 	};
 	int err;
 
-	mark_lazy(&sd->d.img);
+	mark_lazy(&sd->d.img, sd->caps);
 	err = lm_ps_create(&c, &sd->ps);
 	if (!err)
 		err = send_meta(sd);
@@ -405,6 +449,8 @@ int cmd_send(int argc, char **argv)
 		return 1;
 	sd.buf = malloc(RUN_BYTES);
 	err = sd.buf ? connect_channels(&sd) : -ENOMEM;
+	if (!err)
+		err = recv_caps(&sd);
 	if (err)
 		goto out;
 	err = lm_dump_freeze_collect(sd.o.pid, &sd.d);

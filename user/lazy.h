@@ -109,6 +109,14 @@ struct lm_lazy_cfg {
 	 */
 	int (*shm_fd)(void *ctx, int shm_id);
 	void *shm_ctx;
+	/*
+	 * lazymig.ko, opened (NULL: not there).  Every lazy shm object is
+	 * then registered with it: fd access, punch and truncate of its
+	 * pending pages come as events, pages go in with LAZYMIG_IOC_FILL.
+	 */
+	struct lmdev *dev;
+	/* UFFD_FEATURE_EVENT_SHMEM_REMOVE works (patched kernel) */
+	int shmem_remove;
 };
 
 struct lm_lazy;
@@ -136,5 +144,7 @@ void lm_lazy_destroy(struct lm_lazy *l);
 
 /* UFFD_FEATURE_* the daemon asks for, limited to what the kernel has. */
 __u64 lm_lazy_uffd_features(void);
+/* 1 if this kernel reports shmem punch/truncate (UFFD bit 30) to us. */
+int lm_lazy_shmem_remove(void);
 
 #endif
