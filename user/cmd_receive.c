@@ -158,7 +158,8 @@ static int accept_session(struct receiver *rv)
 /* lazymig.ko features the daemon needs to restore fd-reachable shm lazily */
 #define LMDEV_NEEDS	(LAZYMIG_FEAT_READ | LAZYMIG_FEAT_WRITE | \
 			 LAZYMIG_FEAT_ALLOC | LAZYMIG_FEAT_PUNCH | \
-			 LAZYMIG_FEAT_TRUNCATE | LAZYMIG_FEAT_FILL)
+			 LAZYMIG_FEAT_TRUNCATE | LAZYMIG_FEAT_FILL | \
+			 LAZYMIG_FEAT_FAULT)
 
 /*
  * Tell the source what this side can do, before it freezes anything:
@@ -518,8 +519,9 @@ static const char *eager_why(const struct receiver *rv,
 {
 	if (s->page_size && s->page_size != LM_PAGE_SIZE)
 		return "huge pages: lazy hugetlb not implemented yet";
-	if (s->kind == LM_MEM_MEMFD && s->seals)
-		return "sealed memfd: a write seal cannot be added while the daemon maps it";
+	if (s->kind == LM_MEM_MEMFD &&
+	    (s->seals & ~(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)))
+		return "write-sealed memfd: the seal cannot be added while the daemon maps it";
 	if (!(s->flags & LM_SHM_FD_REACHABLE))
 		return "only shared anon, memfd and tmpfs (4 KiB) are restored lazily";
 	if (rv->dev.fd < 0)

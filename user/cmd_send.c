@@ -21,6 +21,7 @@
  * (two running copies would be worse) and the message says how to go on.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -187,14 +188,20 @@ static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 	return v && v->v.start == m->addr && (v->v.flags & LM_VMA_LAZY);
 }
 
+#define LAZY_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)
+
 static int shm_lazy_ok(const struct lm_shm *s, __u64 caps)
 {
 	if (s->page_size && s->page_size != LM_PAGE_SIZE)
 		return 0;
 	if (!(lm_lazy_uffd_features() & UFFD_FEATURE_MISSING_SHMEM))
 		return 0;
-	/* a write seal cannot be added while the daemon maps it writable */
-	if (s->kind == LM_MEM_MEMFD && s->seals)
+	/*
+	 * A write seal cannot be added while the daemon maps it writable;
+	 * F_SEAL_SEAL alone (every memfd made without MFD_ALLOW_SEALING)
+	 * and the size seals restrict nothing the daemon does.
+	 */
+	if (s->kind == LM_MEM_MEMFD && (s->seals & ~LAZY_SEALS))
 		return 0;
 	if (!(s->flags & LM_SHM_FD_REACHABLE))
 		return s->kind == LM_MEM_ANON_SHARED ||
