@@ -1140,11 +1140,16 @@ static int check_mevs(struct lm_lazy *l)
 	return 0;
 }
 
-/* An urgent REQ for every lazy page of [first, end) not asked for yet. */
+/*
+ * Urgent REQs for the lazy pages of [first, end) not asked for yet.  The
+ * answer to a REQ brings the source's next LM_AROUND_PAGES - 1 unsent
+ * pages within LM_AROUND_WINDOW along: the next lazy pages here are among
+ * them (or already on their way), so one REQ covers them all.
+ */
 static int request_obj(struct lm_lazy *l, struct lm_obj *o, __u64 first,
 		       __u64 end)
 {
-	__u64 i;
+	__u64 i, wend = 0, along = 0;
 	int err;
 
 	for (i = lm_find_next_bit(o->lazy, end, first); i < end;
@@ -1152,10 +1157,16 @@ static int request_obj(struct lm_lazy *l, struct lm_obj *o, __u64 first,
 		if (lm_test_bit(o->req, i))
 			continue;
 		lm_set_bit(o->req, i);
+		if (along && i < wend) {
+			along--;
+			continue;
+		}
 		err = lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, o->space,
 				  i * o->ps, 1, NULL, 0);
 		if (err)
 			return err;
+		along = LM_AROUND_PAGES - 1;
+		wend = i + LM_AROUND_WINDOW;
 	}
 	return 0;
 }
@@ -1596,7 +1607,11 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 			return err;
 	}
 	/* faults that came in while installing */
-	return serve_queued(l);
+	err = serve_queued(l);
+	/* lazymig.ko events whose pages were installed or dropped */
+	if (!err && l->nr_mevs)
+		err = check_mevs(l);
+	return err;
 }
 
 /*
