@@ -13,7 +13,7 @@
  *  - bulk channel: pushed runs, installed with one UFFDIO_COPY per run of
  *    still-lazy pages, one message per loop turn so faults never wait
  *    behind more than one run;
- *  - /dev/lazymig (lazy_dev.c's counterpart in lazymig.ko): fd access,
+ *  - /dev/lazymig (lazymig.ko, with lmdev.c): fd access,
  *    hole punch and truncate of the pending pages of a lazy shm object;
  *    the caller sleeps until the event is acked, after the pages it
  *    needs came in (an urgent REQ, as for a fault) and the pages it
