@@ -20,6 +20,11 @@
  *                   and count their events; no shm object stays eager.
  *   without_module  lazymig.ko unloaded: the source keeps both objects
  *                   eager, the stats say why, the data is as right.
+ *   mapped_only     lazymig.ko unloaded, only the memfd, its fd closed
+ *                   (shm_wl nofd): lazy without the module; MADV_REMOVE
+ *                   (zeros) and MADV_DONTNEED (data) on its mapping are
+ *                   told apart by the native REMOVE where the kernel has
+ *                   it (the stats name and count it), else as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,10 +58,12 @@ FIXTURE(ml) {
 
 FIXTURE_VARIANT(ml) {
 	int module;
+	int nofd;
 };
 
 FIXTURE_VARIANT_ADD(ml, with_module) { .module = 1 };
 FIXTURE_VARIANT_ADD(ml, without_module) { .module = 0 };
+FIXTURE_VARIANT_ADD(ml, mapped_only) { .module = 0, .nofd = 1 };
 
 static void paths(FIXTURE_DATA(ml) *self)
 {
@@ -167,11 +174,11 @@ static void logs(struct __test_metadata *_metadata, FIXTURE_DATA(ml) *self)
 
 /* Migrate shm_wl, run its two stages; *json gets the receiver's stats. */
 static void migrate(struct __test_metadata *_metadata, FIXTURE_DATA(ml) *self,
-		    char *json, size_t len)
+		    int nofd, char *json, size_t len)
 {
 	char buf[4096], sjson[4096], pid[16];
 	char *wl_argv[] = { self->wl, lm_in_dir(self->dir, "state"), self->mnt,
-			    NPAGES, NULL };
+			    NPAGES, nofd ? "nofd" : NULL, NULL };
 	char *recv_argv[] = {
 		self->tool, "receive", "--listen", self->addr,
 		"--stats", lm_in_dir(self->dir, "r.json"),
@@ -245,7 +252,19 @@ TEST_F_TIMEOUT(ml, shm_by_fd, 1800)
 
 	if (_metadata->skip)
 		return;
-	migrate(_metadata, self, json, sizeof(json));
+	migrate(_metadata, self, variant->nofd, json, sizeof(json));
+	if (variant->nofd) {
+		EXPECT_NE(NULL, strstr(json, "\"memfd\":\"uffd-missing-shmem"));
+		EXPECT_NE(NULL, strstr(json, "\"eager_shm\":[]"));
+		EXPECT_EQ(0, lm_json_num(json, "lazymig_ko"));
+		EXPECT_LE(1, lm_json_num(json, "remove"));
+		if (rm) {
+			EXPECT_LE(1, lm_json_num(json, "shmem_remove"));
+		} else {
+			EXPECT_EQ(0, lm_json_num(json, "shmem_remove"));
+		}
+		return;
+	}
 	if (!variant->module) {
 		EXPECT_NE(NULL, strstr(json, "\"memfd\":\"eager (see eager_shm)\""));
 		EXPECT_NE(NULL, strstr(json, "\"tmpfs\":\"eager (see eager_shm)\""));

@@ -4,7 +4,7 @@
  * while their pages are still arriving (lazymig.ko at the destination),
  * every byte verified against a model of what the object must hold.
  *
- * Usage: shm_wl STATEFILE DIR NPAGES
+ * Usage: shm_wl STATEFILE DIR NPAGES [nofd]
  *   Two objects of NPAGES pages (>= 128), each with its fd kept open and
  *   mapped MAP_SHARED whole: a memfd and the tmpfs file DIR/shm_wl.data.
  *   Every page holds lm_pat(seed, offset) but pages with i % 16 == 5,
@@ -21,6 +21,8 @@
  *     (d) ftruncate into a page, then back to the full size -> zeros
  *         past the cut
  *   then the whole object through the fd and through the mapping.
+ *   nofd: only the memfd, its fd closed once mapped (no fd reaches it):
+ *   only (m), then the whole object through the mapping.
  *
  * STATEFILE  "ready PID" (+ "file tmpfs PATH")
  * SIGUSR1    do the above, write STATEFILE.stage "ok" or "fail: ..."
@@ -52,6 +54,7 @@ struct obj {
 };
 
 static struct obj objs[2];
+static int nr_objs = 2;
 static size_t npages;
 static char msg[512];
 static volatile sig_atomic_t got1, got2;
@@ -140,7 +143,7 @@ static int check_all(struct obj *o, const char *when)
 	char how[96];
 
 	snprintf(how, sizeof(how), "%s, whole object by pread", when);
-	if (check_pread(o, how, 0, npages * PS))
+	if (o->fd >= 0 && check_pread(o, how, 0, npages * PS))
 		return 1;
 	snprintf(how, sizeof(how), "%s, whole object by its mapping", when);
 	return cmp(o, how, 0, o->map, npages * PS);
@@ -235,6 +238,8 @@ static int stage(struct obj *o)
 	size_t J = N - 70, K = N - 66, G = N - 60, H = N - 56, E = N - 40;
 	static const char w[100] = "written by shm_wl after its restore";
 
+	if (o->fd < 0)
+		goto madv;
 	/* (a) */
 	if (check_pread(o, "(a) pread of a pending page", A * PS, PS))
 		return 1;
@@ -250,7 +255,7 @@ static int stage(struct obj *o)
 	if (check_pread(o, "(c) after punching", C * PS, 2 * PS) ||
 	    check_pread(o, "(c) after punching", D * PS, 2 * PS))
 		return 1;
-	/* (m) */
+madv:	/* (m) */
 	if (madvise(o->map + J * PS, 2 * PS, MADV_DONTNEED))
 		return fail("%s: MADV_DONTNEED: %s", o->name, strerror(errno));
 	if (cmp(o, "(m) after MADV_DONTNEED", J * PS, o->map + J * PS, 2 * PS))
@@ -258,8 +263,11 @@ static int stage(struct obj *o)
 	if (madvise(o->map + K * PS, 2 * PS, MADV_REMOVE))
 		return fail("%s: MADV_REMOVE: %s", o->name, strerror(errno));
 	model_zero(o, K * PS, 2 * PS);
-	if (cmp(o, "(m) after MADV_REMOVE", K * PS, o->map + K * PS, 2 * PS) ||
-	    check_pread(o, "(m) after MADV_REMOVE", K * PS, 2 * PS))
+	if (cmp(o, "(m) after MADV_REMOVE", K * PS, o->map + K * PS, 2 * PS))
+		return 1;
+	if (o->fd < 0)
+		return check_all(o, "after the operations");
+	if (check_pread(o, "(m) after MADV_REMOVE", K * PS, 2 * PS))
 		return 1;
 	/* (e) */
 	if (child_reads(o, G, H))
@@ -301,18 +309,27 @@ int main(int argc, char **argv)
 	sigset_t block, old;
 	int rc = 0, i;
 
-	if (argc != 4 || (npages = strtoul(argv[3], NULL, 0)) < 128) {
-		fprintf(stderr, "usage: shm_wl STATEFILE DIR NPAGES (>= 128)\n");
+	if ((argc != 4 && (argc != 5 || strcmp(argv[4], "nofd"))) ||
+	    (npages = strtoul(argv[3], NULL, 0)) < 128) {
+		fprintf(stderr, "usage: shm_wl STATEFILE DIR NPAGES [nofd] (NPAGES >= 128)\n");
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/shm_wl.data", argv[2]);
 	unlink(path);
+	if (argc == 5)
+		nr_objs = 1;
 	if (make_obj(&objs[0], memfd_create("shm_wl", 0), "memfd", 11) ||
-	    make_obj(&objs[1], open(path, O_RDWR | O_CREAT, 0600), "tmpfs",
-		     12)) {
+	    (nr_objs == 2 &&
+	     make_obj(&objs[1], open(path, O_RDWR | O_CREAT, 0600), "tmpfs",
+		      12))) {
 		fprintf(stderr, "shm_wl: cannot set up the objects: %s\n",
 			strerror(errno));
 		return 1;
+	}
+	if (nr_objs == 1) {
+		close(objs[0].fd);
+		objs[0].fd = -1;
+		path[0] = 0;
 	}
 	signal(SIGUSR1, on_sig);
 	signal(SIGUSR2, on_sig);
@@ -320,18 +337,18 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGUSR1);
 	sigaddset(&block, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	snprintf(ready, sizeof(ready), "ready %d\nfile tmpfs %s\n", getpid(),
-		 path);
+	snprintf(ready, sizeof(ready), "ready %d\n%s%s%s", getpid(),
+		 path[0] ? "file tmpfs " : "", path, path[0] ? "\n" : "");
 	if (write_atomic(argv[1], ready))
 		return 1;
 	while (!got1)
 		sigsuspend(&old);
-	for (i = 0; i < 2 && !rc; i++)
+	for (i = 0; i < nr_objs && !rc; i++)
 		rc = stage(&objs[i]);
 	report(argv[1], "stage", rc);
 	while (!got2)
 		sigsuspend(&old);
-	for (i = 0; i < 2 && !rc; i++)
+	for (i = 0; i < nr_objs && !rc; i++)
 		rc = check_all(&objs[i], "after the migration");
 	return report(argv[1], "result", rc);
 }
