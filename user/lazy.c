@@ -1835,8 +1835,14 @@ static int register_obj(struct lm_lazy *l, struct lm_obj *o)
 	}
 	err = lmdev_register(l->cfg.dev, o->fd, o->npages,
 			     (const uint64_t *)o->lazy, o->space, &o->dev_id);
+	if (err && !(sh->flags & LM_SHM_FD_REACHABLE)) {
+		/* only its mappings reach it: userfaultfd sees every access */
+		LOG(l, "lazymig.ko: cannot register shm object %u (%s): %s; its mappings are served without it",
+		    o->space - 1, lm_mem_kind_name(sh->kind), strerror(-err));
+		return 0;
+	}
 	if (err) {
-		LOG(l, "lazymig.ko: cannot register shm object %u (%s, %llu pages): %s",
+		LOG(l, "lazymig.ko: cannot register shm object %u (%s, %llu pages), which an fd or a path reaches: %s",
 		    o->space - 1, lm_mem_kind_name(sh->kind),
 		    (unsigned long long)o->npages, strerror(-err));
 		return err;
