@@ -74,6 +74,8 @@ struct receiver {
 	struct lm_restorer *r;
 	struct lm_lazy *lz;
 	struct lm_stats st;
+	struct lmdev dev;	/* /dev/lazymig, or fd -1 */
+	__u64 caps;		/* LM_CAP_* told the source */
 	pid_t pid;
 	int lazy, resumed, daemon_err;
 	int tree;		/* a process tree: receive_tree.c did it all */
@@ -208,6 +210,39 @@ static int accept_session(struct receiver *rv)
 	return err;
 }
 
+/* lazymig.ko features the daemon needs to restore fd-reachable shm lazily */
+#define LMDEV_NEEDS	(LAZYMIG_FEAT_READ | LAZYMIG_FEAT_WRITE | \
+			 LAZYMIG_FEAT_ALLOC | LAZYMIG_FEAT_PUNCH | \
+			 LAZYMIG_FEAT_TRUNCATE | LAZYMIG_FEAT_FILL | \
+			 LAZYMIG_FEAT_FAULT)
+
+/*
+ * Tell the source what this side can do, before it freezes anything:
+ * lazymig.ko (opened here and kept for the daemon, so that what was
+ * promised holds) and the patched kernel's shmem REMOVE events.
+ */
+static int send_caps(struct receiver *rv)
+{
+	int err = lmdev_open(&rv->dev, NULL, 1);
+
+	if (!err && (rv->dev.features & LMDEV_NEEDS) != LMDEV_NEEDS) {
+		fprintf(stderr, "receive: lazymig.ko lacks features 0x%x; fd-reachable shm is restored eagerly\n",
+			LMDEV_NEEDS & ~rv->dev.features);
+		lmdev_close(&rv->dev);
+	} else if (!err) {
+		rv->caps |= LM_CAP_LMDEV;
+	} else if (err == -EPROTONOSUPPORT) {
+		fprintf(stderr, "receive: lazymig.ko speaks ABI %u, this lazymig %u: not used; fd-reachable shm is restored eagerly\n",
+			rv->dev.abi, LAZYMIG_ABI_VERSION);
+	} else if (err != -ENOENT) {
+		fprintf(stderr, "receive: cannot open /dev/%s (%s): not used; fd-reachable shm is restored eagerly\n",
+			LAZYMIG_DEV_NAME, strerror(-err));
+	}
+	if (lm_lazy_shmem_remove())
+		rv->caps |= LM_CAP_SHMEM_REMOVE;
+	return lm_msg_send(rv->req, LM_MSG_CAPS, 0, rv->caps, 0, NULL, 0);
+}
+
 static void count_pages(struct receiver *rv)
 {
 	unsigned int i;
@@ -326,6 +361,8 @@ static int setup_daemon(struct receiver *rv)
 		.st = &rv->st, .shm_fd = shm_fd, .shm_ctx = rv->r,
 		.lfd = rv->lfd, .auth = &rv->auth,
 		.peer_timeout = rv->o.peer_timeout,
+		.dev = rv->dev.fd >= 0 ? &rv->dev : NULL,
+		.shmem_remove = !!(rv->caps & LM_CAP_SHMEM_REMOVE),
 	};
 	int err;
 
@@ -534,18 +571,45 @@ static void report(struct receiver *rv)
 		(unsigned long long)rv->st.pages_zero);
 }
 
+/* Names of the mechanisms beyond plain userfaultfd, for the stats. */
+#define MECH_LMDEV	"lazymig.ko fd-access"
+#define MECH_REMOVE	"uffd-native-shmem-remove"
+
+/* Does this migration restore any shm object lazily? */
+static int lazy_shm(const struct lm_image *img)
+{
+	unsigned int i;
+
+	for (i = 0; i < img->proc.nr_shms; i++)
+		if (img->shms[i].s.flags & LM_SHM_LAZY)
+			return 1;
+	return 0;
+}
+
 /* How the pages of one memory kind come in this migration. */
-static const char *kind_mechanism(const struct lm_vma_img *vi, __u64 f,
+static const char *kind_mechanism(const struct receiver *rv,
+				  const struct lm_vma_img *vi, __u64 f,
 				  char *buf, size_t len)
 {
 	const struct lm_vma *v = &vi->v;
+	int dev = rv->dev.fd >= 0;
+	int rm = !!(rv->caps & LM_CAP_SHMEM_REMOVE);
 	const char *why;
 
 	if ((v->flags & LM_VMA_LAZY) && (v->kind == LM_MEM_HUGETLB_PRIVATE ||
 					 v->kind == LM_MEM_HUGETLB_SHARED))
 		return "uffd-missing-hugetlb";
-	if (v->flags & LM_VMA_LAZY)
-		return v->shm_id >= 0 ? "uffd-missing-shmem" : "uffd-missing";
+	if ((v->flags & LM_VMA_LAZY) && v->shm_id < 0)
+		return "uffd-missing";
+	if (v->flags & LM_VMA_LAZY) {
+		if (dev && rm)
+			return "uffd-missing-shmem + " MECH_LMDEV " + " MECH_REMOVE;
+		if (dev)
+			return "uffd-missing-shmem + " MECH_LMDEV;
+		if (rm)
+			return "uffd-missing-shmem + " MECH_REMOVE;
+		return "uffd-missing-shmem";
+	}
 	switch (v->kind) {
 	case LM_MEM_ANON_SHARED:
 	case LM_MEM_MEMFD:
@@ -570,6 +634,25 @@ static const char *kind_mechanism(const struct lm_vma_img *vi, __u64 f,
 	}
 }
 
+/* Why shm object @s was restored eagerly in a lazy migration. */
+static const char *eager_why(const struct receiver *rv,
+			     const struct lm_shm *s, __u64 f)
+{
+	if (s->kind == LM_MEM_HUGETLB_SHARED)
+		return lm_huge_shm_eager_why(s, f) ?:
+		       "the source's kernel could not serve it lazily";
+	if (s->kind == LM_MEM_MEMFD &&
+	    (s->seals & ~(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)))
+		return "write-sealed memfd: the seal cannot be added while the daemon maps it";
+	if (!(s->flags & LM_SHM_FD_REACHABLE))
+		return "only shared anon, memfd and tmpfs (4 KiB) are restored lazily";
+	if (rv->dev.fd < 0)
+		return "fd-reachable, no lazymig.ko: fd access would bypass userfaultfd";
+	if (s->kind != LM_MEM_MEMFD && s->kind != LM_MEM_TMPFS)
+		return "fd-reachable and neither memfd nor tmpfs";
+	return "the source did not make it lazy (its kernel lacks shmem missing faults?)";
+}
+
 static void append(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -591,11 +674,7 @@ static void kinds_used(struct receiver *rv, __u64 f)
 	const struct lm_image *img = &rv->img;
 	char buf[160];
 	unsigned int seen = 0, i, n = 0;
-	struct lmdev d;
-	int module = !lmdev_open(&d, NULL, 1);
 
-	if (module)
-		lmdev_close(&d);
 	for (i = 0; i < img->proc.nr_vmas; i++) {
 		const struct lm_vma *v = &img->vmas[i].v;
 
@@ -604,23 +683,15 @@ static void kinds_used(struct receiver *rv, __u64 f)
 		seen |= 1U << v->kind;
 		append(rv->st.kinds, sizeof(rv->st.kinds), "%s\"%s\":\"%s\"",
 		       rv->st.kinds[0] ? "," : "", lm_mem_kind_name(v->kind),
-		       rv->lazy ? kind_mechanism(&img->vmas[i], f, buf,
+		       rv->lazy ? kind_mechanism(rv, &img->vmas[i], f, buf,
 						 sizeof(buf)) :
 		       "eager (--eager)");
 	}
 	for (i = 0; rv->lazy && i < img->proc.nr_shms; i++) {
 		const struct lm_shm *s = &img->shms[i].s;
-		const char *why = "only shared anon and unsealed memfd (4 KiB) are restored lazily yet";
 
 		if (s->flags & LM_SHM_LAZY)
 			continue;
-		if ((s->flags & LM_SHM_FD_REACHABLE) && !module)
-			why = "fd-reachable, no lazymig.ko: fd access would bypass userfaultfd";
-		else if (s->flags & LM_SHM_FD_REACHABLE)
-			why = "fd-reachable: lazymig.ko is there but the daemon does not use it yet";
-		else if (s->kind == LM_MEM_HUGETLB_SHARED)
-			why = lm_huge_shm_eager_why(s, f) ?:
-			      "the source's kernel could not serve it lazily";
 		if (n++ == 8) {
 			append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
 			       ",{\"more\":%u}", img->proc.nr_shms - 8);
@@ -628,13 +699,16 @@ static void kinds_used(struct receiver *rv, __u64 f)
 		}
 		append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
 		       "%s{\"id\":%d,\"kind\":\"%s\",\"why\":\"%s\"}",
-		       n > 1 ? "," : "", s->id, lm_mem_kind_name(s->kind), why);
+		       n > 1 ? "," : "", s->id, lm_mem_kind_name(s->kind),
+		       eager_why(rv, s, f));
 	}
 }
 
 /* What the kernel offered and what this migration used, for the stats. */
 static void mechanism(struct receiver *rv, __u64 f)
 {
+	int shm = lazy_shm(&rv->img);
+
 	kinds_used(rv, f);
 	if (!rv->lazy) {
 		snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
@@ -642,11 +716,14 @@ static void mechanism(struct receiver *rv, __u64 f)
 		return;
 	}
 	snprintf(rv->st.mechanism, sizeof(rv->st.mechanism),
-		 "userfaultfd missing faults, events:%s%s%s%s; lazy: anon, shared anon, fd-less memfd, hugetlb<=2M; else eager",
+		 "userfaultfd missing faults, events:%s%s%s%s%s%s; lazy: anon, shared anon, memfd%s, hugetlb<=2M; else eager",
 		 f & UFFD_FEATURE_EVENT_FORK ? " fork" : "",
 		 f & UFFD_FEATURE_EVENT_REMAP ? " remap" : "",
 		 f & UFFD_FEATURE_EVENT_REMOVE ? " remove" : "",
-		 f & UFFD_FEATURE_EVENT_UNMAP ? " unmap" : "");
+		 f & UFFD_FEATURE_EVENT_UNMAP ? " unmap" : "",
+		 shm && (rv->caps & LM_CAP_SHMEM_REMOVE) ? " " MECH_REMOVE : "",
+		 shm && rv->dev.fd >= 0 ? "; " MECH_LMDEV : "",
+		 rv->dev.fd >= 0 ? " and tmpfs (fds too)" : " without fd");
 }
 
 /* send --tree: 1 when the tree was received (and runs), 0: one process. */
@@ -722,10 +799,13 @@ static int one_migration(struct receiver *rv)
 
 	err = accept_session(rv);
 	if (!err)
+		err = send_caps(rv);
+	if (!err)
 		err = restore(rv);
 	if (!err && !rv->tree)
 		report(rv);
 	lm_lazy_destroy(rv->lz);
+	lmdev_close(&rv->dev);
 	lm_guard_free(rv->guard);
 	lm_stream_close(&rv->s);
 	lm_image_free(&rv->img);
@@ -737,6 +817,7 @@ static int one_migration(struct receiver *rv)
 	rv->auth = keep.auth;
 	rv->lfd = keep.lfd;
 	rv->req = rv->bulk = -1;
+	rv->dev.fd = -1;
 	return err;
 }
 
@@ -761,6 +842,7 @@ int cmd_receive(int argc, char **argv)
 		rv.auth.tls ? " (TLS 1.3, " : "",
 		rv.auth.tls ? lm_tls_mode(rv.auth.tls) : "",
 		rv.auth.tls ? ")" : "");
+	rv.dev.fd = -1;
 	do {
 		err = one_migration(&rv);
 		n++;

@@ -12,8 +12,10 @@
  * Shared anon objects and unsealed memfds that no fd or path reaches are
  * LM_SHM_LAZY (their VMAs LM_VMA_LAZY): none of their pages go before
  * resume.  hugetlb (private anonymous, and shared objects no fd reaches)
- * likewise, with pages of up to 2 MiB (lazy_hugetlb.c).  Every other
- * kind goes before resume.  --eager: everything goes
+ * likewise, with pages of up to 2 MiB (lazy_hugetlb.c).  So are unsealed
+ * memfds and tmpfs files that an fd or a path reaches, when the
+ * destination said (CAPS) that lazymig.ko intercepts fd access there.
+ * Every other kind goes before resume.  --eager: everything goes
  * before resume (full pre-copy over the same path, for comparison).
  *
  * Working set (lazy only): for --ws-sample MS before the freeze the
@@ -44,6 +46,7 @@
  * is resumed at once.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +57,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/uio.h>
+#include <sys/time.h>
 #include <linux/userfaultfd.h>
 #include "dump.h"
 #include "inject.h"
@@ -98,6 +102,7 @@ struct sender {
 	size_t nr_sp;
 	int resumed;
 	struct lm_ws ws;	/* --ws-sample */
+	__u64 caps;		/* LM_CAP_* of the destination */
 	char *json;
 };
 
@@ -209,6 +214,33 @@ static int connect_channels(struct sender *sd)
 		lm_net_watch(sd->bulk, watch_secs(sd->o.peer_timeout));
 	}
 	return err;
+}
+
+/*
+ * The destination's first message: what it can do (LM_CAP_*).  Read
+ * before anything is frozen; a destination that does not send it in time
+ * is refused.
+ */
+int lm_send_recv_caps(int req, const char *to, __u64 *caps)
+{
+	struct timeval tv = { .tv_sec = LM_CAPS_TIMEOUT_MS / 1000 };
+	struct timeval none = { 0 };
+	char buf[64];
+	struct lm_msg m;
+	int err;
+
+	setsockopt(req, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	err = lm_msg_recv(req, &m, buf, sizeof(buf));
+	setsockopt(req, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	if (!err && m.type != LM_MSG_CAPS)
+		err = -EPROTO;
+	if (err) {
+		fprintf(stderr, "send: %s did not say what it supports (no CAPS: %s); is it a lazymig receive of this version?\n",
+			to, strerror(-err));
+		return err;
+	}
+	*caps = m.addr;
+	return 0;
 }
 
 /*
@@ -349,7 +381,30 @@ static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 	return v && v->v.start == m->addr && (v->v.flags & LM_VMA_LAZY);
 }
 
-static void mark_lazy(struct lm_image *img)
+#define LAZY_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)
+
+static int shm_lazy_ok(const struct lm_shm *s, __u64 caps)
+{
+	if (s->page_size && s->page_size != LM_PAGE_SIZE)
+		return 0;
+	if (!(lm_lazy_uffd_features() & UFFD_FEATURE_MISSING_SHMEM))
+		return 0;
+	/*
+	 * A write seal cannot be added while the daemon maps it writable;
+	 * F_SEAL_SEAL alone (every memfd made without MFD_ALLOW_SEALING)
+	 * and the size seals restrict nothing the daemon does.
+	 */
+	if (s->kind == LM_MEM_MEMFD && (s->seals & ~LAZY_SEALS))
+		return 0;
+	if (!(s->flags & LM_SHM_FD_REACHABLE))
+		return s->kind == LM_MEM_ANON_SHARED ||
+		       s->kind == LM_MEM_MEMFD;
+	/* read()/write() bypass userfaultfd: only with lazymig.ko there */
+	return (caps & LM_CAP_LMDEV) &&
+	       (s->kind == LM_MEM_MEMFD || s->kind == LM_MEM_TMPFS);
+}
+
+static void mark_lazy(struct lm_image *img, __u64 caps)
 {
 	__u64 f = lm_lazy_uffd_features();
 	unsigned int i;
@@ -358,20 +413,15 @@ static void mark_lazy(struct lm_image *img)
 	/*
 	 * Shared anon objects and memfds no fd or path reaches: every
 	 * access faults, so userfaultfd sees them all (missing faults on
-	 * shmem).  Not a sealed memfd: a write seal cannot be added while
-	 * the daemon maps it writable.
+	 * shmem).  Fd-reachable memfd and tmpfs objects too when the
+	 * destination's lazymig.ko reports the accesses that do not fault.
 	 */
 	for (i = 0; i < img->proc.nr_shms; i++) {
 		struct lm_shm *s = &img->shms[i].s;
 
-		if ((s->kind == LM_MEM_ANON_SHARED ||
-		     (s->kind == LM_MEM_MEMFD && !s->seals)) &&
-		    !(s->flags & LM_SHM_FD_REACHABLE) &&
-		    (!s->page_size || s->page_size == LM_PAGE_SIZE) &&
-		    (f & UFFD_FEATURE_MISSING_SHMEM))
-			s->flags |= LM_SHM_LAZY;
-		if (s->kind == LM_MEM_HUGETLB_SHARED &&
-		    !lm_huge_shm_eager_why(s, f))
+		if (shm_lazy_ok(s, caps) ||
+		    (s->kind == LM_MEM_HUGETLB_SHARED &&
+		     !lm_huge_shm_eager_why(s, f)))
 			s->flags |= LM_SHM_LAZY;
 	}
 	for (i = 0; i < img->proc.nr_vmas; i++) {
@@ -384,7 +434,7 @@ static void mark_lazy(struct lm_image *img)
 		    !lm_huge_vma_eager_why(&img->vmas[i], f))
 			v->flags |= LM_VMA_LAZY;
 		if ((v->kind == LM_MEM_ANON_SHARED || v->kind == LM_MEM_MEMFD ||
-		     v->kind == LM_MEM_HUGETLB_SHARED) &&
+		     v->kind == LM_MEM_TMPFS || v->kind == LM_MEM_HUGETLB_SHARED) &&
 		    v->shm_id >= 0 &&
 		    (unsigned int)v->shm_id < img->proc.nr_shms &&
 		    (img->shms[v->shm_id].s.flags & LM_SHM_LAZY))
@@ -590,7 +640,7 @@ static int run_lazy(struct sender *sd)
 	int err;
 
 	c.ctx = sd;
-	mark_lazy(&sd->d.img);
+	mark_lazy(&sd->d.img, sd->caps);
 	err = lm_ps_create(&c, &sd->ps);
 	if (!err)
 		err = send_meta(sd);
@@ -694,6 +744,8 @@ int cmd_send(int argc, char **argv)
 	}
 	sd.buf = malloc(RUN_BYTES);
 	err = sd.buf ? connect_channels(&sd) : -ENOMEM;
+	if (!err)
+		err = lm_send_recv_caps(sd.req, sd.o.net.addr, &sd.caps);
 	if (err)
 		goto out;
 	ws_sample(&sd);
@@ -725,9 +777,9 @@ out:
 	return err ? 1 : 0;
 }
 
-void lm_send_mark_lazy(struct lm_image *img)
+void lm_send_mark_lazy(struct lm_image *img, __u64 caps)
 {
-	mark_lazy(img);
+	mark_lazy(img, caps);
 }
 
 int lm_send_is_lazy_map(const struct lm_image *img,

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 #include <zlib.h>
 #include "image.h"
 #include "net.h"
@@ -46,6 +48,18 @@ static const char *rec_name(__u32 type)
 	if (type && type < LM_REC__MAX)
 		return rec_names[type];
 	return "unknown";
+}
+
+int lm_shm_same_file(const struct lm_image *img, const struct lm_shm *s,
+		     int fd)
+{
+	struct utsname u;
+	struct stat st;
+
+	if (s->kind != LM_MEM_TMPFS || fstat(fd, &st) || uname(&u))
+		return 0;
+	return st.st_dev == s->dev && st.st_ino == s->ino &&
+	       !strcmp(u.nodename, img->hdr.hostname);
 }
 
 const char *lm_mem_kind_name(unsigned int kind)

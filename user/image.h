@@ -367,6 +367,13 @@ __u64 lm_tree_file_id(const struct lm_tree_img *t, unsigned int member,
 struct lm_pagemap_img *lm_image_pagemap(struct lm_image *img, __u32 space,
 					__u64 addr);
 const char *lm_mem_kind_name(unsigned int kind);
+/*
+ * Is @fd the very tmpfs file shm object @s was dumped from (same host
+ * name, same device and inode)?  A migration between two namespaces of
+ * one machine reopens the source's own file at its path.
+ */
+int lm_shm_same_file(const struct lm_image *img, const struct lm_shm *s,
+		     int fd);
 const char *lm_fd_type_name(unsigned int type);
 
 /* ---- stream ---- */

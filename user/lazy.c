@@ -14,6 +14,14 @@
  *    still-lazy pages, one message per loop turn so faults never wait
  *    behind more than one run; a ZBULK run (send --compress) is
  *    inflated first.
+ *  - /dev/lazymig (lazymig.ko, with lmdev.c): fd access,
+ *    hole punch and truncate of the pending pages of a lazy shm object;
+ *    the caller sleeps until the event is acked, after the pages it
+ *    needs came in (an urgent REQ, as for a fault) and the pages it
+ *    removed were forgotten;
+ *  - the daemon's own uffd, on a kernel that reports shmem punch and
+ *    truncate (UFFD_FEATURE_EVENT_SHMEM_REMOVE): REMOVE events in the
+ *    daemon's own mapping of an object name the removed offsets exactly.
  *
  * When no page of any live mm is lazy any more: DONE (with the stats) to
  * the source, wait for its BYE, return.
@@ -46,6 +54,7 @@
 #include <linux/lazymig_uffd.h>
 #include "lazy.h"
 #include "net.h"
+#include "lmdev.h"
 #include "proto.h"
 
 #define LOG(l, fmt, ...) \
@@ -84,6 +93,22 @@ struct lm_obj {
 	__u64 nlazy;
 	char *map;
 	size_t map_len;
+	int fd;			/* the restorer's, not ours */
+	int registered;		/* with lazymig.ko, as dev_id */
+	__u32 dev_id;
+	/*
+	 * punch and truncate are reported exactly (lazymig.ko or the native
+	 * shmem REMOVE): a REMOVE on a mapping of it is then never taken
+	 * for MADV_REMOVE by a guess.
+	 */
+	int exact;
+};
+
+/* A lazymig.ko event waiting for pages from the source before its ack. */
+struct mev {
+	struct lazymig_event ev;
+	__u32 space;
+	struct lmdev_plan p;	/* clamped to the object */
 };
 
 #define LM_MAX_ADV	64
@@ -109,6 +134,9 @@ struct lm_lazy {
 	size_t nr_objs;
 	int own_uffd;		/* the daemon's mappings of lazy objects */
 	char *zeros;		/* LM_HUGE_PAGE_MAX of zeros, for hugetlb */
+	int own_rm;		/* ... with UFFD_FEATURE_EVENT_SHMEM_REMOVE */
+	struct mev *mevs;	/* lazymig.ko events waiting for pages */
+	size_t nr_mevs, cap_mevs;
 	struct lm_stats *st;
 	struct lm_mm **mms;	/* [0]: the restored process (tree: root) */
 	size_t nr_mms;
@@ -127,6 +155,7 @@ struct lm_lazy {
 	int lost, own_fds;	/* channels gone; ours since a rejoin */
 	__u64 lost_t0, lost_end;
 	unsigned char *zbuf;		/* an inflated ZBULK */
+	int dev_tag, own_tag;
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
@@ -209,6 +238,20 @@ __u64 lm_lazy_uffd_features(void)
 		api.features = 0;
 	close(fd);
 	return want & api.features;
+}
+
+int lm_lazy_shmem_remove(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API, .features = UFFD_FEATURE_EVENT_SHMEM_REMOVE,
+	};
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK), ok;
+
+	if (fd < 0)
+		return 0;
+	ok = !ioctl(fd, UFFDIO_API, &api);
+	close(fd);
+	return ok;
 }
 
 /* A member's own mm (the restored process or a tree member). */
@@ -552,6 +595,101 @@ static __u64 obj_clear(struct lm_obj *o, __u64 lo, __u64 hi)
 	return n;
 }
 
+static int read_own(struct lm_lazy *l);
+
+/*
+ * Forget the lazy pages [lo, hi) of @o: removed (punched, truncated) at
+ * the destination, they read zeros now and must never be filled.  The
+ * source stops pushing them; lazymig.ko stops reporting them.
+ */
+static int obj_drop(struct lm_lazy *l, struct lm_obj *o, __u64 lo, __u64 hi)
+{
+	__u64 n;
+	int err;
+
+	if (hi > o->npages)
+		hi = o->npages;
+	if (lo >= hi)
+		return 0;
+	n = obj_clear(o, lo, hi);
+	o->nlazy -= n;
+	count_drop(l, LM_SPACE_MEMBER(o->space), n);
+	if (o->registered) {
+		err = lmdev_update(l->cfg.dev, o->dev_id, LAZYMIG_UPDATE_CLEAR,
+				   lo, hi - lo, NULL);
+		if (err) {
+			LOG(l, "lazymig.ko: cannot clear pages %llu-%llu of shm object %u: %s",
+			    (unsigned long long)lo, (unsigned long long)hi,
+			    LM_SPACE_LOCAL(o->space) - 1, strerror(-err));
+			return err;
+		}
+	}
+	if (!n)
+		return 0;
+	return req_send(l, LM_MSG_DROP, o->space, lo * o->ps,
+			(hi - lo) * (o->ps / LM_PAGE_SIZE), NULL, 0);
+}
+
+/*
+ * A registered object: LAZYMIG_IOC_FILL installs each page atomically
+ * for every reader of the file and clears it in the module's pending set
+ * in one step (a page that already has data keeps it).
+ */
+static int fill_obj(struct lm_lazy *l, struct lm_obj *o, __u64 lo, __u64 hi,
+		    const char *data, int via)
+{
+	__u64 i, j;
+	int n;
+
+	for (i = lm_find_next_bit(o->lazy, hi, lo); i < hi;
+	     i = lm_find_next_bit(o->lazy, hi, j)) {
+		j = lm_find_next_zero_bit(o->lazy, hi, i);
+		n = lmdev_fill(l->cfg.dev, o->dev_id, i, j - i,
+			       data + (i - lo) * o->ps);
+		if (n < 0) {
+			LOG(l, "lazymig.ko: cannot fill pages %llu-%llu of shm object %u: %s",
+			    (unsigned long long)i, (unsigned long long)j,
+			    LM_SPACE_LOCAL(o->space) - 1, strerror(-n));
+			return n;
+		}
+		count_obj(l, o, obj_clear(o, i, j), via);
+	}
+	return 0;
+}
+
+/* UFFDIO_COPY of page @i of @o; 0, 1 (there already) or -errno. */
+static int copy_obj_page(struct lm_lazy *l, struct lm_obj *o, __u64 i,
+			 const char *src)
+{
+	for (;;) {
+		struct uffdio_copy c = {
+			.dst = (unsigned long)o->map + i * o->ps,
+			.src = (unsigned long)src, .len = o->ps, .copy = 0,
+		};
+		int err;
+
+		if (!ioctl(l->own_uffd, UFFDIO_COPY, &c))
+			return 0;
+		if (errno == EEXIST && o->ps > LM_PAGE_SIZE &&
+		    huge_eexist(l, NULL, c.dst, o->ps))
+			return -ENOMEM;	/* no huge page could be had */
+		if (errno == EEXIST)
+			return 1;
+		if (errno != EAGAIN) {
+			LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
+			    LM_SPACE_LOCAL(o->space) - 1, (unsigned long long)(i * o->ps),
+			    strerror(errno));
+			return -errno;
+		}
+		/* a punch or truncate is being reported: read it first */
+		err = read_own(l);
+		if (err)
+			return err;
+		if (!lm_test_bit(o->lazy, i))
+			return 1;
+	}
+}
+
 /*
  * UFFDIO_COPY of the lazy pages of @o among offset src..+npages (4 KiB
  * pages); a huge page of a hugetlb object only whole.
@@ -561,11 +699,14 @@ static int install_obj(struct lm_lazy *l, struct lm_obj *o, __u64 src,
 {
 	__u64 lo = src / o->ps, hi = (src + npages * LM_PAGE_SIZE) / o->ps;
 	__u64 i, j;
+	int err;
 
 	if (src % o->ps || lo >= o->npages || hi <= lo)
 		return 0;
 	if (hi > o->npages)
 		hi = o->npages;
+	if (o->registered)
+		return fill_obj(l, o, lo, hi, data, via);
 	for (i = lm_find_next_bit(o->lazy, hi, lo); i < hi;
 	     i = lm_find_next_bit(o->lazy, hi, j)) {
 		struct uffdio_copy c = {
@@ -580,37 +721,30 @@ static int install_obj(struct lm_lazy *l, struct lm_obj *o, __u64 src,
 			count_obj(l, o, obj_clear(o, i, j), via);
 			continue;
 		}
-		if (errno != EEXIST) {
+		if (errno != EEXIST && errno != EAGAIN) {
 			LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
 			    LM_SPACE_LOCAL(o->space) - 1,
 			    (unsigned long long)(i * o->ps), strerror(errno));
 			return -errno;
 		}
-		/* some are there (the process wrote them): page by page */
+		/*
+		 * some are there (the process wrote them), or a removal is
+		 * being reported: page by page, each still lazy
+		 */
 		for (; i < j; i++) {
-			c.dst = (unsigned long)o->map + i * o->ps;
-			c.src = (unsigned long)data + (i - lo) * o->ps;
-			c.len = o->ps;
-			c.copy = 0;
-			if (ioctl(l->own_uffd, UFFDIO_COPY, &c)) {
-				int e = errno;
-
-				if (e == EEXIST && o->ps > LM_PAGE_SIZE &&
-				    huge_eexist(l, NULL, c.dst, o->ps))
-					return -ENOMEM;
-				if (e != EEXIST) {
-					LOG(l, "UFFDIO_COPY into shm object %u at offset 0x%llx: %s",
-					    LM_SPACE_LOCAL(o->space) - 1,
-					    (unsigned long long)(i * o->ps),
-					    strerror(e));
-					return -e;
-				}
-			}
-			count_obj(l, o, obj_clear(o, i, i + 1), via);
+			if (!lm_test_bit(o->lazy, i))
+				continue;
+			err = copy_obj_page(l, o, i, data + (i - lo) * o->ps);
+			if (err < 0)
+				return err;
+			if (lm_test_bit(o->lazy, i))
+				count_obj(l, o, obj_clear(o, i, i + 1), via);
 		}
 	}
 	return 0;
 }
+
+static int check_mevs(struct lm_lazy *l);
 
 static int install(struct lm_lazy *l, __u32 space, __u64 src, __u64 npages,
 		   const char *data, int via)
@@ -622,6 +756,8 @@ static int install(struct lm_lazy *l, __u32 space, __u64 src, __u64 npages,
 		struct lm_obj *o = obj_of(l, space);
 
 		err = o ? install_obj(l, o, src, npages, data, via) : 0;
+		if (!err)
+			err = check_mevs(l);
 		if (err)
 			return err;
 		settle_pending(l);
@@ -1024,12 +1160,13 @@ static int find_advice(struct lm_lazy *l, __u64 start, __u64 end)
 	return -1;
 }
 
+/* Lazy pages of an object whose removals only a guess can tell? */
 static int objs_pending(const struct lm_lazy *l)
 {
 	size_t i;
 
 	for (i = 0; i < l->nr_objs; i++)
-		if (l->objs[i].nlazy)
+		if (l->objs[i].nlazy && !l->objs[i].exact)
 			return 1;
 	return 0;
 }
@@ -1038,7 +1175,10 @@ static int objs_pending(const struct lm_lazy *l)
  * REMOVE on a mapping of a lazy shm object: MADV_REMOVE punches the
  * object (its lazy pages must read zeros: forget them), MADV_DONTNEED
  * only drops page table entries (the object keeps its content: the lazy
- * pages still come).  The event does not say which.
+ * pages still come).  The event does not say which.  An object whose
+ * punches are reported exactly (lazymig.ko's PUNCH, or the native shmem
+ * REMOVE in the daemon's own mapping) keeps its content here: the
+ * MADV_REMOVE punch that follows is reported on its own.
  */
 static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 		       __u64 end)
@@ -1049,11 +1189,11 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 	for (i = 0; i < mm->nr; i++) {
 		struct lm_run *r = &mm->runs[i];
 		__u64 s = start > r->start ? start : r->start;
-		__u64 e = end < r->end ? end : r->end, lo, hi, n;
+		__u64 e = end < r->end ? end : r->end, lo, hi;
 		struct lm_obj *o;
 
 		if (!LM_SPACE_LOCAL(r->space) || s >= e ||
-		    !(o = obj_page(l, r, s, &lo)))
+		    !(o = obj_page(l, r, s, &lo)) || o->exact)
 			continue;
 		if (advice == -2)
 			advice = find_advice(l, start, end);
@@ -1076,13 +1216,7 @@ static void remove_obj(struct lm_lazy *l, struct lm_mm *mm, __u64 start,
 			continue;
 		}
 		hi = lo + (e - s) / o->ps;
-		if (hi > o->npages)
-			hi = o->npages;
-		n = obj_clear(o, lo, hi);
-		o->nlazy -= n;
-		count_drop(l, LM_SPACE_MEMBER(o->space), n);
-		req_send(l, LM_MSG_DROP, o->space, lo * o->ps,
-			 (hi - lo) * (o->ps / LM_PAGE_SIZE), NULL, 0);
+		obj_drop(l, o, lo, hi);
 	}
 }
 
@@ -1262,6 +1396,246 @@ static int read_events(struct lm_lazy *l, struct lm_mm *mm)
 	}
 }
 
+/* ---- lazymig.ko events and the native shmem REMOVE ---- */
+
+/* Pages among the fill ranges of @m still lazy? */
+static int mev_waits(const struct lm_obj *o, const struct mev *m)
+{
+	int k;
+
+	for (k = 0; k < 2; k++)
+		if (m->p.fill[k].first < m->p.fill[k].end &&
+		    lm_find_next_bit(o->lazy, m->p.fill[k].end,
+				     m->p.fill[k].first) < m->p.fill[k].end)
+			return 1;
+	return 0;
+}
+
+/* Its pages are in: forget what it removed, let the caller go on. */
+static int mev_finish(struct lm_lazy *l, struct lm_obj *o, struct mev *m)
+{
+	int err = o ? obj_drop(l, o, m->p.drop_first, m->p.drop_end) : 0;
+
+	if (err)
+		return err;
+	err = lmdev_ack(l->cfg.dev, m->ev.seq, 0);
+	if (err == -ENOENT)	/* its caller was killed or gave up */
+		err = 0;
+	if (err)
+		LOG(l, "lazymig.ko: cannot ack event %u: %s", m->ev.seq,
+		    strerror(-err));
+	return err;
+}
+
+static int check_mevs(struct lm_lazy *l)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < l->nr_mevs;) {
+		struct mev m = l->mevs[i];
+		struct lm_obj *o = obj_of(l, m.space);
+
+		if (o && mev_waits(o, &m)) {
+			i++;
+			continue;
+		}
+		l->mevs[i] = l->mevs[--l->nr_mevs];
+		err = mev_finish(l, o, &m);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Urgent REQs for the lazy pages of [first, end) not asked for yet.  The
+ * answer to a REQ brings the source's next LM_AROUND_PAGES - 1 unsent
+ * pages within LM_AROUND_WINDOW along: the next lazy pages here are among
+ * them (or already on their way), so one REQ covers them all.
+ */
+static int request_obj(struct lm_lazy *l, struct lm_obj *o, __u64 first,
+		       __u64 end)
+{
+	__u64 i, wend = 0, along = 0;
+	int err;
+
+	for (i = lm_find_next_bit(o->lazy, end, first); i < end;
+	     i = lm_find_next_bit(o->lazy, end, i + 1)) {
+		if (lm_test_bit(o->req, i))
+			continue;
+		lm_set_bit(o->req, i);
+		if (along && i < wend) {
+			along--;
+			continue;
+		}
+		err = lm_msg_send(l->cfg.req_fd, LM_MSG_REQ, o->space,
+				  i * o->ps, 1, NULL, 0);
+		if (err)
+			return err;
+		along = LM_AROUND_PAGES - 1;
+		wend = i + LM_AROUND_WINDOW;
+	}
+	return 0;
+}
+
+static void clamp(uint64_t *v, uint64_t max)
+{
+	if (*v > max)
+		*v = max;
+}
+
+/*
+ * One event: ACCESS fills the pending pages of its range, PUNCH fills the
+ * pending pages it cuts and forgets the ones it removes whole, TRUNCATE
+ * fills the page holding the new end and forgets every page past it (see
+ * linux/lazymig.h).  Pages not in yet are asked for at once; the ack
+ * waits for them.
+ */
+static int dev_event(struct lm_lazy *l, const struct lazymig_event *ev)
+{
+	struct lm_obj *o = obj_of(l, (__u32)ev->cookie);
+	struct mev m = { .ev = *ev };
+	int k, err;
+
+	l->st->events[LM_EV_LMDEV]++;
+	if (!o || !o->registered || o->dev_id != ev->id) {
+		/* read after its unregistration: nothing pending there */
+		err = lmdev_ack(l->cfg.dev, ev->seq, 0);
+		return err == -ENOENT ? 0 : err;
+	}
+	m.space = o->space;
+	lmdev_plan(ev, o->ps, &m.p);
+	for (k = 0; k < 2; k++) {
+		clamp(&m.p.fill[k].end, o->npages);
+		clamp(&m.p.fill[k].first, m.p.fill[k].end);
+		err = request_obj(l, o, m.p.fill[k].first, m.p.fill[k].end);
+		if (err)
+			return err;
+	}
+	clamp(&m.p.drop_end, o->npages);
+	if (!mev_waits(o, &m))
+		return mev_finish(l, o, &m);
+	if (l->nr_mevs == l->cap_mevs) {
+		size_t cap = l->cap_mevs ? 2 * l->cap_mevs : 16;
+		struct mev *n = realloc(l->mevs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->mevs = n;
+		l->cap_mevs = cap;
+	}
+	l->mevs[l->nr_mevs++] = m;
+	return 0;
+}
+
+static int handle_dev(struct lm_lazy *l)
+{
+	struct lazymig_event evs[16];
+	int n, i, err;
+
+	for (;;) {
+		n = lmdev_read(l->cfg.dev, evs, 16);
+		if (n == -EAGAIN || n == -EINTR || n == 0)
+			return 0;
+		if (n < 0) {
+			LOG(l, "read /dev/%s: %s", LAZYMIG_DEV_NAME,
+			    strerror(-n));
+			return n;
+		}
+		for (i = 0; i < n; i++) {
+			err = dev_event(l, &evs[i]);
+			if (err)
+				return err;
+		}
+	}
+}
+
+/* Native REMOVE in the daemon's own mapping: offsets, exactly. */
+static int own_remove(struct lm_lazy *l, __u64 start, __u64 end)
+{
+	size_t i;
+	int err;
+
+	l->st->events[LM_EV_SHMEM_REMOVE]++;
+	for (i = 0; i < l->nr_objs; i++) {
+		struct lm_obj *o = &l->objs[i];
+		__u64 m = (unsigned long)o->map, s, e;
+
+		if (!o->map || end <= m || start >= m + o->map_len)
+			continue;
+		s = start > m ? start - m : 0;
+		e = (end < m + o->map_len ? end : m + o->map_len) - m;
+		err = obj_drop(l, o, (s + o->ps - 1) / o->ps, e / o->ps);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Events of the daemon's own uffd: only REMOVE is expected there. */
+static int read_own(struct lm_lazy *l)
+{
+	struct uffd_msg msgs[UFFD_BATCH];
+	ssize_t n, i;
+	int err;
+
+	for (;;) {
+		n = read(l->own_uffd, msgs, sizeof(msgs));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0) {
+			LOG(l, "read own uffd %d: %s", l->own_uffd,
+			    strerror(errno));
+			return -errno;
+		}
+		for (i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
+			if (msgs[i].event != UFFD_EVENT_REMOVE) {
+				LOG(l, "unexpected uffd event %u in the daemon's own shm mappings",
+				    msgs[i].event);
+				return -EPROTO;
+			}
+			err = own_remove(l, msgs[i].arg.remove.start,
+					 msgs[i].arg.remove.end);
+			if (err)
+				return err;
+		}
+	}
+}
+
+/*
+ * Every page is in: lazymig.ko has nothing more to report, and the
+ * daemon's own mappings nothing more to install (a punch must not wait
+ * for the daemon to read its REMOVE any more).
+ */
+static void unregister_objs(struct lm_lazy *l)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < l->nr_objs; i++) {
+		struct lm_obj *o = &l->objs[i];
+
+		if (o->map)
+			munmap(o->map, o->map_len);
+		o->map = NULL;
+
+		if (!o->registered)
+			continue;
+		err = lmdev_unregister(l->cfg.dev, o->dev_id);
+		if (err)
+			LOG(l, "lazymig.ko: cannot unregister shm object %u: %s",
+			    LM_SPACE_LOCAL(o->space) - 1, strerror(-err));
+		o->registered = 0;
+	}
+	if (l->own_uffd >= 0) {
+		close(l->own_uffd);	/* also leaves the epoll set */
+		l->own_uffd = -1;
+	}
+}
+
 /*
  * Every page with data is in: the pages still missing are zero pages,
  * which the kernel fills by itself once the ranges are unregistered.
@@ -1287,6 +1661,7 @@ static int send_done(struct lm_lazy *l)
 	l->st->bytes_after_resume = l->req.bytes + l->bulk.bytes;
 	json = lm_stats_json_alloc(l->st, &len);
 	l->done_sent = 1;
+	unregister_objs(l);
 	if (l->cfg.uffds_closing)	/* the guardian lets go of its copies */
 		l->cfg.uffds_closing(l->cfg.guard_ctx);
 	close_uffds(l);
@@ -1755,9 +2130,9 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 
 		if (p == &l->req_tag || p == &l->bulk_tag ||
 		    p == &l->ev_tag || pid_tag_member(l, p) ||
-		    p == &l->lfd_tag)
+		    p == &l->lfd_tag || p == &l->dev_tag)
 			continue;
-		err = read_events(l, p);
+		err = p == &l->own_tag ? read_own(l) : read_events(l, p);
 		if (err)
 			return err;
 	}
@@ -1773,6 +2148,8 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 			err = on_process_exit(l, pid_tag_member(l, p));
 		else if (p == &l->lfd_tag && l->lost)
 			err = on_rejoin(l);
+		else if (p == &l->dev_tag)
+			err = handle_dev(l);
 		else if (p == &l->bulk_tag)
 			*bulk_ready = 1;
 	}
@@ -1787,7 +2164,11 @@ static int dispatch(struct lm_lazy *l, struct epoll_event *evs, int n,
 			return err;
 	}
 	/* faults that came in while installing */
-	return serve_queued(l);
+	err = serve_queued(l);
+	/* lazymig.ko events whose pages were installed or dropped */
+	if (!err && l->nr_mevs)
+		err = check_mevs(l);
+	return err;
 }
 
 /*
@@ -1935,6 +2316,7 @@ static int add_obj(struct lm_lazy *l, unsigned int member, int id)
 		LOG(l, "no fd on shm object %d to restore it lazily", id);
 		goto inval;
 	}
+	o->fd = fd;
 	{
 		struct stat sb;
 
@@ -1947,12 +2329,16 @@ static int add_obj(struct lm_lazy *l, unsigned int member, int id)
 				    (UFFD_FEATURE_MISSING_SHMEM |
 				     UFFD_FEATURE_MISSING_HUGETLBFS) };
 
+		/* punch and truncate of the objects, exactly (patched) */
+		if (l->cfg.shmem_remove)
+			api.features |= UFFD_FEATURE_EVENT_SHMEM_REMOVE;
 		l->own_uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 		if (l->own_uffd < 0 || ioctl(l->own_uffd, UFFDIO_API, &api)) {
 			LOG(l, "userfaultfd for the shm objects: %s",
 			    strerror(errno));
 			goto inval;
 		}
+		l->own_rm = l->cfg.shmem_remove;
 	}
 	o->map = o->map_len ? mmap(NULL, o->map_len, PROT_READ | PROT_WRITE,
 				   MAP_SHARED, fd, 0) : NULL;
@@ -1971,6 +2357,7 @@ static int add_obj(struct lm_lazy *l, unsigned int member, int id)
 		munmap(o->map, o->map_len);
 		goto inval;
 	}
+	o->exact = l->own_rm && o->map_len;
 	l->nr_objs++;
 	return 0;
 nomem:
@@ -2042,11 +2429,70 @@ static int add_obj_run(struct lm_lazy *l, struct lm_mm *mm,
 	return err;
 }
 
+/*
+ * Register lazy shm object @o with lazymig.ko: from now on fd access,
+ * punch and truncate of its pending pages wait for the daemon.  The
+ * pending set is the daemon's lazy bitmap (unsigned long words are the
+ * module's __u64 words on 64-bit).  A tmpfs file that is the source's own
+ * (same host, same file: lm_shm_same_file) is not: its pages are there,
+ * and the source's own reads of it must not wait for this daemon.
+ */
+static int register_obj(struct lm_lazy *l, struct lm_obj *o)
+{
+	const struct lm_image *img = l->mem[LM_SPACE_MEMBER(o->space)].img;
+	unsigned int id = LM_SPACE_LOCAL(o->space) - 1;
+	const struct lm_shm *sh;
+	int err;
+
+	if (!l->cfg.dev || !o->npages)
+		return 0;
+	sh = &img->shms[id].s;
+	if (lm_shm_same_file(img, sh, o->fd)) {
+		LOG(l, "shm object %u is the source's own tmpfs file: not registered with lazymig.ko",
+		    id);
+		return 0;
+	}
+	err = lmdev_register(l->cfg.dev, o->fd, o->npages,
+			     (const uint64_t *)o->lazy, o->space, &o->dev_id);
+	if (err && !(sh->flags & LM_SHM_FD_REACHABLE)) {
+		/* only its mappings reach it: userfaultfd sees every access */
+		LOG(l, "lazymig.ko: cannot register shm object %u (%s): %s; its mappings are served without it",
+		    id, lm_mem_kind_name(sh->kind), strerror(-err));
+		return 0;
+	}
+	if (err) {
+		LOG(l, "lazymig.ko: cannot register shm object %u (%s, %llu pages), which an fd or a path reaches: %s",
+		    id, lm_mem_kind_name(sh->kind),
+		    (unsigned long long)o->npages, strerror(-err));
+		return err;
+	}
+	o->registered = 1;
+	o->exact = 1;
+	return 0;
+}
+
 static int build_root(struct lm_lazy *l, struct lm_mm *mm)
 {
 	const struct lm_image *img = l->mem[mm->member].img;
 	unsigned int i;
 	int err;
+
+	/* every lazy object, mapped or reached only by an fd or a path */
+	for (i = 0; i < img->proc.nr_shms; i++) {
+		unsigned int cm;
+		int cid;
+
+		if (!(img->shms[i].s.flags & LM_SHM_LAZY))
+			continue;
+		canon_shm(l, mm->member, i, &cm, &cid);
+		if (obj_of(l, LM_TREE_SPACE(cm, cid + 1)))
+			continue;
+		err = add_obj(l, cm, cid);
+		if (!err)
+			err = register_obj(l, &l->objs[l->nr_objs - 1]);
+		if (err)
+			return err;
+	}
 
 	for (i = 0; i < img->proc.nr_vmas; i++) {
 		const struct lm_vma_img *v = &img->vmas[i];
@@ -2089,6 +2535,10 @@ static int setup_loop(struct lm_lazy *l)
 		err = epoll_add(l->epfd, l->cfg.bulk_fd, &l->bulk_tag);
 	if (!err)
 		err = epoll_add(l->epfd, l->evfd, &l->ev_tag);
+	if (!err && l->cfg.dev)
+		err = epoll_add(l->epfd, l->cfg.dev->fd, &l->dev_tag);
+	if (!err && l->own_rm)
+		err = epoll_add(l->epfd, l->own_uffd, &l->own_tag);
 	/* fault answers: runs of small pages, or a whole huge page */
 	if (!err)
 		err = lm_rx_init(&l->req, l->cfg.req_fd,
@@ -2232,5 +2682,6 @@ void lm_lazy_destroy(struct lm_lazy *l)
 	free(l->zbuf);
 	free(l->queued.v);
 	free(l->pending.v);
+	free(l->mevs);
 	free(l);
 }

@@ -168,6 +168,14 @@ struct lm_lazy_cfg {
 	void (*uffd_forked)(void *ctx, int ufd);
 	void (*uffds_closing)(void *ctx);
 	void *guard_ctx;
+	/*
+	 * lazymig.ko, opened (NULL: not there).  Every lazy shm object is
+	 * then registered with it: fd access, punch and truncate of its
+	 * pending pages come as events, pages go in with LAZYMIG_IOC_FILL.
+	 */
+	struct lmdev *dev;
+	/* UFFD_FEATURE_EVENT_SHMEM_REMOVE works (patched kernel) */
+	int shmem_remove;
 };
 
 struct lm_lazy;
@@ -215,6 +223,8 @@ int lm_kill_tree(pid_t pid);
 
 /* UFFD_FEATURE_* the daemon asks for, limited to what the kernel has. */
 __u64 lm_lazy_uffd_features(void);
+/* 1 if this kernel reports shmem punch/truncate (UFFD bit 30) to us. */
+int lm_lazy_shmem_remove(void);
 
 /* ---- hugetlb (lazy_hugetlb.c) ---- */
 

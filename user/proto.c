@@ -20,6 +20,7 @@ static const char *const msg_names[LM_MSG__MAX] = {
 	[LM_MSG_DONE] = "DONE",		[LM_MSG_BYE] = "BYE",
 	[LM_MSG_PUSH_END] = "PUSH_END",	[LM_MSG_ERROR] = "ERROR",
 	[LM_MSG_SPARSE] = "SPARSE",	[LM_MSG_ZBULK] = "ZBULK",
+	[LM_MSG_CAPS] = "CAPS",
 };
 
 const char *lm_msg_name(__u32 type)

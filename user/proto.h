@@ -8,7 +8,9 @@
  * hugetlb ranges: their pages travel whole, one huge page (npages = 512
  * for 2 MiB) per PAGES message, never as SPARSE.
  *
- *	request channel		dest -> source: REQ, DROP, RESUMED, DONE, ERROR
+ *	request channel		dest -> source: CAPS (first, right after
+ *				authentication, before the source freezes
+ *				anything), REQ, DROP, RESUMED, DONE, ERROR
  *				source -> dest: PAGES/SPARSE (answers), BYE, ERROR
  *	bulk channel		source -> dest: PAGES/SPARSE/ZBULK (push), PUSH_END
  *
@@ -65,8 +67,19 @@ enum lm_msg_type {
 	LM_MSG_ERROR,		/* payload: message text */
 	LM_MSG_SPARSE,		/* PAGES with holes: see below */
 	LM_MSG_ZBULK,		/* a zlib-deflated PAGES/SPARSE: see below */
+	LM_MSG_CAPS,		/* dest -> source: addr = LM_CAP_* */
 	LM_MSG__MAX,
 };
+
+/*
+ * What the destination can do beyond plain userfaultfd, so that the
+ * source decides which shm objects may be restored lazily.
+ */
+#define LM_CAP_LMDEV		(1ULL << 0)	/* lazymig.ko intercepts fd
+						 * access, punch, truncate */
+#define LM_CAP_SHMEM_REMOVE	(1ULL << 1)	/* uffd reports shmem punch
+						 * and truncate (patched) */
+#define LM_CAPS_TIMEOUT_MS	10000
 
 struct lm_msg {
 	__u32 magic;		/* LM_MSG_MAGIC */

@@ -235,6 +235,18 @@ int rst_open_shms(struct lm_restorer *r)
 				strerror(-fd));
 			return fd;
 		}
+		if (r->opts.lazy && (s->s.flags & LM_SHM_LAZY) &&
+		    s->s.kind == LM_MEM_TMPFS && !lm_shm_same_file(r->img, &s->s, fd) &&
+		    (ftruncate(fd, 0) || ftruncate(fd, s->s.size))) {
+			/*
+			 * Lazy: no page of an older file at that path may
+			 * pass for restored data.
+			 */
+			rst_err("cannot empty tmpfs file %s for its lazy restore: %s",
+				s->name ? s->name : "", strerror(errno));
+			close(fd);
+			return -errno;
+		}
 		fd = rst_add_carrier(r, fd);
 		if (fd < 0)
 			return fd;

@@ -39,6 +39,7 @@ struct tree_sender {
 	unsigned int nr;
 	struct lm_tree_img t;
 	int frozen, resumed;
+	__u64 caps;		/* LM_CAP_* of the destination */
 	struct lm_stream s;
 	struct lm_ps *ps;
 	char *json;
@@ -245,7 +246,11 @@ static int run_lazy(struct tree_sender *ts)
 		return -ENOMEM;
 	unify_shms(ts);
 	for (i = 0; i < ts->nr; i++) {
-		lm_send_mark_lazy(&ts->m[i].img);
+		/*
+		 * The tree's daemon does not register shm objects with
+		 * lazymig.ko: fd-reachable ones stay eager.
+		 */
+		lm_send_mark_lazy(&ts->m[i].img, ts->caps & ~LM_CAP_LMDEV);
 		imgs[i] = &ts->m[i].img;
 	}
 	c.imgs = imgs;
@@ -339,6 +344,8 @@ int lm_send_tree(const struct lm_tree_send_opts *o)
 	int err;
 
 	err = connect_channels(&ts);
+	if (!err)
+		err = lm_send_recv_caps(ts.req, o->to, &ts.caps);
 	if (err)
 		goto out;
 	err = lm_dump_tree(o->pid, &ts.m, &ts.nr, &ts.t, errmsg,

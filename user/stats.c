@@ -13,7 +13,8 @@
 #include "stats.h"
 
 static const char *const ev_names[LM_EV__MAX] = {
-	"pagefault", "fork", "remap", "remove", "unmap",
+	"pagefault", "fork", "remap", "remove", "unmap", "lazymig_ko",
+	"shmem_remove",
 };
 
 static __u64 clock_ns(clockid_t c)

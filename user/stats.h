@@ -27,6 +27,8 @@ enum lm_ev {
 	LM_EV_REMAP,
 	LM_EV_REMOVE,
 	LM_EV_UNMAP,
+	LM_EV_LMDEV,		/* lazymig.ko events (fd access, punch, ...) */
+	LM_EV_SHMEM_REMOVE,	/* native REMOVE of a punch or truncate */
 	LM_EV__MAX,
 };
 
@@ -50,13 +52,13 @@ struct lm_stats {
 	__u64 *lat;			/* fault latencies, ns */
 	size_t nr_lat, cap_lat;
 	int eager;			/* --eager (full pre-copy) */
-	char mechanism[128];
+	char mechanism[256];
 	/*
 	 * Per memory kind of the image, how its pages came (JSON members:
 	 * "anon-private":"uffd-missing", ...), and the shm objects restored
 	 * eagerly with the reason (JSON array elements).
 	 */
-	char kinds[512];
+	char kinds[1024];
 	char eager_shm[768];
 	/* A process tree: per member (JSON "members":[...]), NULL: none. */
 	struct lm_member_stats *members;

@@ -39,8 +39,12 @@ struct lm_tree_recv {
 /* receive of a tree whose TREE record @t was just read: 0 when it runs. */
 int lm_receive_tree(const struct lm_tree_recv *a, const struct lm_tree_img *t);
 
-/* cmd_send.c: what a lazy migration moves before resume. */
-void lm_send_mark_lazy(struct lm_image *img);
+/*
+ * cmd_send.c: the destination's LM_CAP_* (its first message), and what a
+ * lazy migration moves before resume given them.
+ */
+int lm_send_recv_caps(int req, const char *to, __u64 *caps);
+void lm_send_mark_lazy(struct lm_image *img, __u64 caps);
 int lm_send_is_lazy_map(const struct lm_image *img,
 			const struct lm_pagemap *m);
 
