@@ -354,3 +354,14 @@ char lm_proc_state(pid_t pid)
 
 	return status_field(pid, "State:", v, sizeof(v)) ? 0 : v[0];
 }
+
+char lm_proc_state_wait(pid_t pid, char want, int ms)
+{
+	char st = lm_proc_state(pid);
+
+	for (; st != want && ms > 0; ms -= 20) {
+		usleep(20 * 1000);
+		st = lm_proc_state(pid);
+	}
+	return st;
+}

@@ -74,5 +74,7 @@ int lm_count_fds(pid_t pid);
 long lm_rss_kib(pid_t pid);
 /* State letter of pid from /proc/PID/status (R, S, T, Z...), 0 if gone. */
 char lm_proc_state(pid_t pid);
+/* lm_proc_state() once it is @want, or as it is after @ms milliseconds. */
+char lm_proc_state_wait(pid_t pid, char want, int ms);
 
 #endif
