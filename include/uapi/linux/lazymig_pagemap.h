@@ -7,6 +7,7 @@
 #ifndef _UAPI_LINUX_LAZYMIG_PAGEMAP_H
 #define _UAPI_LINUX_LAZYMIG_PAGEMAP_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -21,15 +22,15 @@ struct lm_pm_scan_arg {
 };
 
 #define LM_PAGEMAP_SCAN		_IOWR('f', 16, struct lm_pm_scan_arg)
-#define LM_PM_SCAN_WP_MATCHING	(1ULL << 0)
-#define LM_PAGE_IS_WPALLOWED	(1ULL << 0)
-#define LM_PAGE_IS_WRITTEN	(1ULL << 1)
-#define LM_PAGE_IS_FILE		(1ULL << 2)
-#define LM_PAGE_IS_PRESENT	(1ULL << 3)
-#define LM_PAGE_IS_SWAPPED	(1ULL << 4)
-#define LM_PAGE_IS_PFNZERO	(1ULL << 5)
-#define LM_PAGE_IS_HUGE		(1ULL << 6)
-#define LM_PAGE_IS_SOFT_DIRTY	(1ULL << 7)
-#define LM_PAGE_IS_GUARD	(1ULL << 8)	/* Linux >= 6.15 */
+#define LM_PM_SCAN_WP_MATCHING	_BITULL(0)
+#define LM_PAGE_IS_WPALLOWED	_BITULL(0)
+#define LM_PAGE_IS_WRITTEN	_BITULL(1)
+#define LM_PAGE_IS_FILE		_BITULL(2)
+#define LM_PAGE_IS_PRESENT	_BITULL(3)
+#define LM_PAGE_IS_SWAPPED	_BITULL(4)
+#define LM_PAGE_IS_PFNZERO	_BITULL(5)
+#define LM_PAGE_IS_HUGE		_BITULL(6)
+#define LM_PAGE_IS_SOFT_DIRTY	_BITULL(7)
+#define LM_PAGE_IS_GUARD	_BITULL(8)	/* Linux >= 6.15 */
 
 #endif
