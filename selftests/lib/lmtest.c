@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
@@ -61,4 +64,66 @@ int lm_uffd_api(uint64_t want, uint64_t *have)
 	if (have)
 		*have = api.features;
 	return fd;
+}
+
+int lm_write_atomic(const char *path, const char *text)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		return -1;
+	return rename(tmp, path);
+}
+
+void lm_shuffle(size_t *o, size_t n, uint64_t x)
+{
+	size_t i, j, t;
+
+	for (i = n ? n - 1 : 0; i > 0; i--) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		j = x % (i + 1);
+		t = o[i];
+		o[i] = o[j];
+		o[j] = t;
+	}
+}
+
+size_t *lm_shuffled(size_t n, uint64_t x)
+{
+	size_t *o = malloc((n ? n : 1) * sizeof(*o)), i;
+
+	if (!o)
+		return NULL;
+	for (i = 0; i < n; i++)
+		o[i] = i;
+	lm_shuffle(o, n, x);
+	return o;
+}
+
+static volatile sig_atomic_t lm_usr1_seen;
+
+static void lm_on_usr1(int sig)
+{
+	(void)sig;
+	lm_usr1_seen = 1;
+}
+
+int lm_ready_wait_usr1(const char *state, const char *text)
+{
+	sigset_t block, old;
+
+	signal(SIGUSR1, lm_on_usr1);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (lm_write_atomic(state, text))
+		return -1;
+	while (!lm_usr1_seen)
+		sigsuspend(&old);
+	return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by lazymig selftests: known data patterns and the
- * userfaultfd feature probe.
+ * Helpers shared by lazymig selftests, their workloads and bench/: known
+ * data patterns, the userfaultfd feature probe, and what every workload
+ * does (state files, random orders, waiting for SIGUSR1).
  */
 #ifndef LMTEST_H
 #define LMTEST_H
@@ -30,5 +31,23 @@ long lm_check_zero(const void *p, size_t len);
 int lm_uffd_open(void);
 /* UFFDIO_API handshake asking for @want; returns fd or -errno, *have set. */
 int lm_uffd_api(uint64_t want, uint64_t *have);
+
+/*
+ * Write @text to @path atomically (@path.tmp, then rename): a reader never
+ * sees half a line.  0 or -1 with errno.
+ */
+int lm_write_atomic(const char *path, const char *text);
+
+/* Shuffle @o[0..n) in place: xorshift @x (not 0), Fisher-Yates. */
+void lm_shuffle(size_t *o, size_t n, uint64_t x);
+/* 0..n-1 in the order lm_shuffle(x) gives, malloc'ed; NULL if out of memory. */
+size_t *lm_shuffled(size_t n, uint64_t x);
+
+/*
+ * Say ready and wait for the go: block SIGUSR1 (its handler only notes
+ * it), write @text to @state atomically, then sleep until SIGUSR1 has come.
+ * SIGUSR1 stays blocked.  0, or -1 if @state could not be written.
+ */
+int lm_ready_wait_usr1(const char *state, const char *text);
 
 #endif

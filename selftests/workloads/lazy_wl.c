@@ -34,32 +34,12 @@
 #include <sys/wait.h>
 #include "lmtest.h"
 
-static volatile sig_atomic_t go;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	go = 1;
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
 }
 
 static int is_zero_page(size_t i)
@@ -96,23 +76,10 @@ static int check_all(char *mem, size_t npages, char *msg, size_t len,
 		     uint64_t x)
 {
 	uint64_t t0 = 0, t1;
-	size_t *order = malloc(npages * sizeof(*order)), i;
+	size_t *order = lm_shuffled(npages, x), i;
 
 	if (!order)
 		return snprintf(msg, len, "fail: out of memory"), 1;
-	for (i = 0; i < npages; i++)
-		order[i] = i;
-	for (i = npages - 1; i > 0; i--) {	/* xorshift Fisher-Yates */
-		size_t j, t;
-
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		j = x % (i + 1);
-		t = order[i];
-		order[i] = order[j];
-		order[j] = t;
-	}
 	for (i = 0; i < npages; i++) {
 		size_t k = order[i];
 		uint64_t seed;
@@ -239,7 +206,6 @@ int main(int argc, char **argv)
 {
 	char path[4096], msg[256];
 	size_t mib, npages, i;
-	sigset_t block, old;
 	int rc, nthr = 1, events;
 	pid_t child = -1;
 	char *mem;
@@ -260,16 +226,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < npages; i++)
 		if (!is_zero_page(i))
 			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
-	signal(SIGUSR1, on_usr1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, &old);
 	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
 		 mib << 20);
-	if (write_atomic(argv[2], msg))
+	if (lm_ready_wait_usr1(argv[2], msg))
 		return 1;
-	while (!go)
-		sigsuspend(&old);
 	rc = 0;
 	ev_npages = npages;
 	if (events && npages >= 512) {
@@ -282,7 +242,7 @@ int main(int argc, char **argv)
 	if (!rc && child >= 0)
 		rc = wait_checker(child, msg, sizeof(msg));
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	while (getenv("LAZY_WL_LINGER"))
 		pause();
 	return rc;

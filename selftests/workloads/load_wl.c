@@ -27,48 +27,16 @@
 
 #define MAX_CHILDREN	256
 
-static volatile sig_atomic_t go;
 static char *mem;
 static size_t npages;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	go = 1;
-}
-
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
-}
 
 /* Every page in a random order (xorshift @x); 0 or 1 with msg. */
 static int check_all(uint64_t x, char *msg, size_t len)
 {
-	size_t *order = malloc(npages * sizeof(*order)), i;
+	size_t *order = lm_shuffled(npages, x), i;
 
 	if (!order)
 		return snprintf(msg, len, "fail: out of memory\n"), 1;
-	for (i = 0; i < npages; i++)
-		order[i] = i;
-	for (i = npages - 1; i > 0; i--) {
-		size_t j, t;
-
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		j = x % (i + 1);
-		t = order[i];
-		order[i] = order[j];
-		order[j] = t;
-	}
 	for (i = 0; i < npages; i++) {
 		size_t k = order[i];
 		char *p = mem + k * LM_PAGE;
@@ -174,7 +142,6 @@ int main(int argc, char **argv)
 {
 	char path[4096], msg[256];
 	int nthr, nchild, rc;
-	sigset_t block, old;
 	size_t mib, i;
 
 	if (argc != 5) {
@@ -196,18 +163,12 @@ int main(int argc, char **argv)
 	for (i = 0; i < npages; i++)
 		if (i % 16 != 5)
 			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
-	signal(SIGUSR1, on_usr1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, &old);
 	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
 		 mib << 20);
-	if (write_atomic(argv[2], msg))
+	if (lm_ready_wait_usr1(argv[2], msg))
 		return 1;
-	while (!go)
-		sigsuspend(&old);
 	rc = run(nthr, nchild, msg, sizeof(msg));
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return rc;
 }

@@ -31,28 +31,9 @@
 #define DROP_GAP	8	/* the dropped range starts this far ahead */
 #define DROP_PAGES	32
 
-static volatile sig_atomic_t go;
 static char *mem;
 static size_t drop_lo;		/* first dropped page, 0: none */
 static volatile int drop_now;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	go = 1;
-}
-
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
-}
 
 static int is_zero_page(size_t i)
 {
@@ -88,9 +69,7 @@ int main(int argc, char **argv)
 {
 	size_t mib, npages, i, *order, data = 0;
 	char path[4096], msg[256];
-	sigset_t block, old;
 	pthread_t th;
-	uint64_t x = 0x9e3779b97f4a7c15ULL;
 	void *thr_rc = NULL;
 	int rc = 0;
 
@@ -111,29 +90,12 @@ int main(int argc, char **argv)
 			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
 	for (i = 0; i < npages; i++)
 		order[i] = i;
-	if (!strcmp(argv[3], "rand")) {
-		for (i = npages - 1; i > 0; i--) {	/* xorshift Fisher-Yates */
-			size_t j, t;
-
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			j = x % (i + 1);
-			t = order[i];
-			order[i] = order[j];
-			order[j] = t;
-		}
-	}
-	signal(SIGUSR1, on_usr1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, &old);
+	if (!strcmp(argv[3], "rand"))
+		lm_shuffle(order, npages, 0x9e3779b97f4a7c15ULL);
 	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
 		 mib << 20);
-	if (write_atomic(argv[2], msg))
+	if (lm_ready_wait_usr1(argv[2], msg))
 		return 1;
-	while (!go)
-		sigsuspend(&old);
 	if (!strcmp(argv[3], "seq-drop")) {
 		drop_lo = npages / 2 + DROP_GAP;
 		if (pthread_create(&th, NULL, dropper, NULL))
@@ -159,6 +121,6 @@ int main(int argc, char **argv)
 		snprintf(msg, sizeof(msg), "ok pages=%zu data_pages=%zu\n",
 			 npages, data);
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return rc;
 }
