@@ -55,21 +55,14 @@ FIXTURE_SETUP(mig)
 	self->tool = self->net.bin[0];
 	self->wl = self->net.bin[1];
 	self->wl_mem = self->net.bin[2];
-	if (r) {
-		if (r > 0)
-			SKIP(return, "cannot create network namespaces");
-		ASSERT_TRUE(0) TH_LOG("cannot set up the namespaces or copy the binaries");
-	}
+	LM_NET_SETUP_CHECK(r);
 	snprintf(self->addr, sizeof(self->addr), "%s", self->net.addr);
 }
 
 FIXTURE_TEARDOWN(mig)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_net_teardown(&self->net);
 }
 
@@ -372,22 +365,6 @@ TEST_F_TIMEOUT(mig, no_token_loopback_ok, 120)
 	EXPECT_EQ(0, strncmp(buf, "ok ", 3));
 }
 
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	int fd, n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	p = strstr(buf, "State:\t");
-	return p ? p[7] : 0;
-}
-
 /* Restore fails before resume: the source runs on, untouched. */
 TEST_F_TIMEOUT(mig, fail_before_resume, 120)
 {
@@ -440,12 +417,12 @@ TEST_F_TIMEOUT(mig, fail_after_resume, 120)
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	TH_LOG("send.log: %s", buf);
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
-	for (i = 0; i < 100 && proc_state(self->restored) &&
-		    proc_state(self->restored) != 'Z'; i++)
+	for (i = 0; i < 100 && lm_proc_state(self->restored) &&
+		    lm_proc_state(self->restored) != 'Z'; i++)
 		usleep(50 * 1000);
-	EXPECT_TRUE(!proc_state(self->restored) ||
-		    proc_state(self->restored) == 'Z');
-	EXPECT_EQ('T', proc_state(self->wl_pid));
+	EXPECT_TRUE(!lm_proc_state(self->restored) ||
+		    lm_proc_state(self->restored) == 'Z');
+	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
 }
 
 TEST_HARNESS_MAIN

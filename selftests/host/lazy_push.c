@@ -65,11 +65,8 @@ FIXTURE_SETUP(push)
 
 FIXTURE_TEARDOWN(push)
 {
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_net_teardown(&self->net);
 }
 

@@ -66,11 +66,8 @@ FIXTURE_SETUP(ra)
 
 FIXTURE_TEARDOWN(ra)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_sh("ip netns del %s 2>/dev/null; rm -rf %s", self->ns, self->dir);
 }
 

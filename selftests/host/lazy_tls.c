@@ -84,12 +84,9 @@ FIXTURE_SETUP(tls)
 
 FIXTURE_TEARDOWN(tls)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_reap(&self->relay_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
 	lm_netns_del(self->src, self->dst);
 	lm_sh("rm -rf %s", self->dir);
 }
@@ -522,22 +519,6 @@ TEST_F_TIMEOUT(tls, no_key_material, 60)
 	source_untouched(_metadata, self);
 }
 
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	int fd, n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	p = strstr(buf, "State:\t");
-	return p ? p[7] : 0;
-}
-
 /*
  * One byte of the metadata flipped on its way: TLS refuses the record,
  * nothing is restored, the source runs on untouched.
@@ -596,14 +577,14 @@ TEST_F_TIMEOUT(tls, tampered_after_resume, 120)
 	EXPECT_NE(NULL, strstr(buf, "killed"));
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
-	for (i = 0; i < 100 && proc_state(self->restored) &&
-		    proc_state(self->restored) != 'Z'; i++)
+	for (i = 0; i < 100 && lm_proc_state(self->restored) &&
+		    lm_proc_state(self->restored) != 'Z'; i++)
 		usleep(50 * 1000);
-	EXPECT_TRUE(!proc_state(self->restored) ||
-		    proc_state(self->restored) == 'Z');
+	EXPECT_TRUE(!lm_proc_state(self->restored) ||
+		    lm_proc_state(self->restored) == 'Z');
 	/* it never ran its verification with what it had */
 	EXPECT_NE(0, lm_slurp(self->dir, "state.result", buf, sizeof(buf)));
-	EXPECT_EQ('T', proc_state(self->wl_pid));
+	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
 }
 
 /* A CA, and a certificate it signs for each of @names (in dir). */

@@ -17,7 +17,6 @@
  * receive-die-* in the tool.
  */
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,61 +28,44 @@
 #include "kselftest_harness.h"
 #include "migtest.h"
 
-#define SRC_IP	"10.78.0.1"
-#define DST_IP	"10.78.0.2"
+#define NET	78	/* 10.78.0.1 -> 10.78.0.2 */
 #define TOKEN	"lazymig-lost-peer-token-0123456789abcdef"
 
 FIXTURE(lp) {
-	char src[32], dst[32], veth[16];
-	char dir[64];
-	char tool[PATH_MAX], wl[PATH_MAX];
-	char addr[64];
+	struct lm_net net;
+	char *src, *dst, *veth, *dir, *addr;	/* in net */
+	char *tool, *wl;			/* copies in net.dir */
 	pid_t wl_pid, recv_pid, send_pid, restored;
 	int events;	/* lazy_wl forks a verifying child (and more) */
 };
 
 FIXTURE_SETUP(lp)
 {
-	char exe[PATH_MAX], *d, *bins[] = { self->tool, self->wl };
-	const char *const names[] = { "lazymig", "lazy_wl" };
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	int me = getpid();
+	static const char *const bins[] = {
+		"lazymig",
+		"selftests/workloads/lazy_wl"
+	};
+	int r;
 
-	exe[n > 0 ? n : 0] = 0;
 	/* orphans of a dying receiver come to us: see live_descendants() */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	d = dirname(exe);
-	snprintf(self->tool, sizeof(self->tool), "%s/../../lazymig", d);
-	snprintf(self->wl, sizeof(self->wl), "%s/../workloads/lazy_wl", d);
-	snprintf(self->src, sizeof(self->src), "lpsrc%d", me);
-	snprintf(self->dst, sizeof(self->dst), "lpdst%d", me);
-	snprintf(self->veth, sizeof(self->veth), "lpv%d", me);
-	snprintf(self->addr, sizeof(self->addr), "%s:%d", DST_IP,
-		 7000 + me % 20000);
-	strcpy(self->dir, "/tmp/lazymig-lp.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(self->dir));
-	if (lm_snapshot_bins(self->dir, bins, names, 2, PATH_MAX)) {
-		lm_sh("rm -rf %s", self->dir);
-		ASSERT_TRUE(0) TH_LOG("cannot copy the binaries to test");
-	}
-	if (lm_netns_pair(self->src, self->dst, self->veth, SRC_IP, DST_IP)) {
-		lm_sh("rm -rf %s", self->dir);
-		SKIP(return, "cannot create network namespaces and a veth pair");
-	}
+	r = lm_net_setup(&self->net, "lp", NET, bins, 2);
+	self->src = self->net.src;
+	self->dst = self->net.dst;
+	self->veth = self->net.veth;
+	self->dir = self->net.dir;
+	self->addr = self->net.addr;
+	self->tool = self->net.bin[0];
+	self->wl = self->net.bin[1];
+	LM_NET_SETUP_CHECK(r);
 	lm_write_token(self->dir, "token", TOKEN);
 }
 
 FIXTURE_TEARDOWN(lp)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	if (self->wl_pid > 0)
-		kill(self->wl_pid, SIGCONT);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
-	lm_netns_del(self->src, self->dst);
-	lm_sh("rm -rf %s", self->dir);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
+	lm_net_teardown(&self->net);
 }
 
 static void with_fault(const char *fault)

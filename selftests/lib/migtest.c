@@ -182,7 +182,7 @@ static void sweep_stale_netns(void)
 int lm_net_setup(struct lm_net *n, const char *tag, int net,
 		 const char *const rel[], int nbins)
 {
-	char exe[PATH_MAX], from[PATH_MAX + 64], *build, ip4[2][16], veth[16];
+	char exe[PATH_MAX], from[PATH_MAX + 64], *build, ip4[2][16];
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	int me = getpid(), i;
 
@@ -216,8 +216,8 @@ int lm_net_setup(struct lm_net *n, const char *tag, int net,
 	lm_sh("ip netns del %s", n->src);
 	snprintf(ip4[0], sizeof(ip4[0]), "10.%d.0.1", net);
 	snprintf(ip4[1], sizeof(ip4[1]), "10.%d.0.2", net);
-	snprintf(veth, sizeof(veth), "lmv%d", me);
-	if (lm_netns_pair(n->src, n->dst, veth, ip4[0], ip4[1]) ||
+	snprintf(n->veth, sizeof(n->veth), "lmv%d", me);
+	if (lm_netns_pair(n->src, n->dst, n->veth, ip4[0], ip4[1]) ||
 	    lm_sh("ip -n %s addr add fd%d::1/64 dev lmv%da nodad && "
 		  "ip -n %s addr add fd%d::2/64 dev lmv%db nodad",
 		  n->src, net, me, n->dst, net, me)) {
@@ -256,6 +256,19 @@ void lm_net_teardown(struct lm_net *n)
 	lm_netns_del(n->src, n->dst);
 	lm_sh("rm -rf %s", n->dir);
 	n->dir[0] = 0;
+}
+
+void lm_mig_reap(pid_t restored, pid_t *send, pid_t *recv, pid_t *wl)
+{
+	if (restored > 0)
+		kill(restored, SIGKILL);
+	lm_reap(send);
+	lm_reap(recv);
+	if (*wl > 0)
+		kill(*wl, SIGCONT);
+	lm_reap(wl);
+	if (restored > 0)
+		kill(restored, SIGKILL);
 }
 
 int lm_netns_pair(const char *src, const char *dst, const char *veth,

@@ -41,6 +41,7 @@ struct lm_net {
 	char src[32], dst[32];	/* namespace names */
 	char dir[64];		/* /tmp/lazymig-TAG.XXXXXX */
 	char addr[64];		/* the destination's "10.NET.0.2:PORT" */
+	char veth[16];		/* <veth>a in src, <veth>b in dst */
 	char bin[4][PATH_MAX];	/* copies of the binaries asked for */
 };
 
@@ -55,6 +56,26 @@ int lm_net_setup(struct lm_net *n, const char *tag, int net,
 		 const char *const rel[], int nbins);
 /* Remove the workload files listed in dir/state, namespaces, dir. */
 void lm_net_teardown(struct lm_net *n);
+
+/*
+ * In a FIXTURE_SETUP, after r = lm_net_setup(): skip the test where there
+ * are no namespaces (r > 0), fail it where the rest failed (r < 0).
+ */
+#define LM_NET_SETUP_CHECK(r)						\
+	do {								\
+		if ((r) > 0)						\
+			SKIP(return, "cannot create network namespaces"); \
+		if ((r) < 0)						\
+			ASSERT_TRUE(0)					\
+				TH_LOG("cannot set up the namespaces or copy the binaries"); \
+	} while (0)
+
+/*
+ * Kill and reap what a migration test started: the restored process
+ * (killed first and last), the sender, the receiver, the source workload
+ * (woken first if stopped).  The pids are cleared.
+ */
+void lm_mig_reap(pid_t restored, pid_t *send, pid_t *recv, pid_t *wl);
 
 /*
  * Network namespaces src and dst joined by veth pair <veth>a (in src,
