@@ -227,8 +227,7 @@ static void start_workload(struct __test_metadata *_metadata,
 	snprintf(units, sizeof(units), "%d", huge ? UNITS_HUGE : UNITS_4K);
 	self->wl_pid = lm_spawn_ns(self->dir, self->src, "wl.log", 0, argv);
 	ASSERT_EQ(0, lm_wait_file(self->dir, "state", "ready", 30, buf, sizeof(buf))) {
-		lm_slurp(self->dir, "wl.log", buf, sizeof(buf));
-		TH_LOG("wl.log: %s", buf);
+		lm_show_log(self->dir, "wl.log");
 	}
 }
 

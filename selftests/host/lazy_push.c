@@ -187,13 +187,11 @@ static void migrate(struct __test_metadata *_metadata,
 		st = lm_wait_exit(&self->send_pid, 120);
 	}
 	EXPECT_EQ(0, st) {
-		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
-		TH_LOG("send.log: %s", buf);
+		lm_show_log(self->dir, "send.log");
 	}
 	st = lm_wait_exit(&self->recv_pid, 60);
 	EXPECT_EQ(0, st) {
-		lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
-		TH_LOG("recv.log: %s", buf);
+		lm_show_log(self->dir, "recv.log");
 	}
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 5, buf, sizeof(buf)));
 	self->restored = atoi(buf);

@@ -36,6 +36,7 @@
 #include "kselftest_harness.h"
 #include "lmtest.h"
 #include "migtest.h"
+#include "migcheck.h"
 
 #define SRC_IP	"10.78.0.1"
 #define DST_IP	"10.78.0.2"
@@ -364,21 +365,6 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	lm_reap(&self->relay_pid);
 }
 
-/* The source must run on, unfrozen and whole: it verifies itself. */
-static void source_untouched(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(tls) *self)
-{
-	char buf[256];
-	int st;
-
-	ASSERT_EQ(0, kill(self->wl_pid, SIGUSR1));
-	st = lm_wait_exit(&self->wl_pid, 60);
-	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 10, buf,
-				  sizeof(buf)));
-	EXPECT_EQ(0, strncmp(buf, "ok ", 3)) TH_LOG("workload: %s", buf);
-}
-
 /*
  * The sender fails and says @send_says; the receiver said @recv_says (if
  * given), restored nothing and still waits for a real sender.
@@ -406,7 +392,7 @@ static void refused(struct __test_metadata *_metadata,
 	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
 	if (self->recv_pid)
 		EXPECT_EQ(0, waitpid(self->recv_pid, NULL, WNOHANG));
-	source_untouched(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 /* ---- tests ---- */
@@ -516,7 +502,7 @@ TEST_F_TIMEOUT(tls, no_key_material, 60)
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0);
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "--tls needs key material")) TH_LOG("%s", buf);
-	source_untouched(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 /*
@@ -545,7 +531,7 @@ TEST_F_TIMEOUT(tls, tampered_before_resume, 120)
 	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "resumed here untouched"));
-	source_untouched(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 /*
@@ -556,7 +542,7 @@ TEST_F_TIMEOUT(tls, tampered_before_resume, 120)
 TEST_F_TIMEOUT(tls, tampered_after_resume, 120)
 {
 	char buf[4096];
-	int st, i;
+	int st;
 
 	self->flip_conn = 2;
 	self->flip_off = 4 << 20;
@@ -577,11 +563,7 @@ TEST_F_TIMEOUT(tls, tampered_after_resume, 120)
 	EXPECT_NE(NULL, strstr(buf, "killed"));
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
-	for (i = 0; i < 100 && lm_proc_state(self->restored) &&
-		    lm_proc_state(self->restored) != 'Z'; i++)
-		usleep(50 * 1000);
-	EXPECT_TRUE(!lm_proc_state(self->restored) ||
-		    lm_proc_state(self->restored) == 'Z');
+	EXPECT_EQ(0, lm_wait_gone(self->restored, 5));
 	/* it never ran its verification with what it had */
 	EXPECT_NE(0, lm_slurp(self->dir, "state.result", buf, sizeof(buf)));
 	EXPECT_EQ('T', lm_proc_state(self->wl_pid));

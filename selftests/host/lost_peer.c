@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include "kselftest_harness.h"
 #include "migtest.h"
+#include "migcheck.h"
 
 #define NET	78	/* 10.78.0.1 -> 10.78.0.2 */
 #define TOKEN	"lazymig-lost-peer-token-0123456789abcdef"
@@ -192,23 +193,6 @@ static int restored_tree_gone(FIXTURE_DATA(lp) *self)
 	return 0;
 }
 
-/* The source verifies all of its memory itself, then exits 0. */
-static void source_whole(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(lp) *self)
-{
-	char buf[256];
-	int st;
-
-	unlink(lm_in_dir(self->dir, "state.result"));
-	ASSERT_EQ(0, kill(self->wl_pid, SIGCONT));
-	ASSERT_EQ(0, kill(self->wl_pid, SIGUSR1));
-	st = lm_wait_exit(&self->wl_pid, 60);
-	EXPECT_TRUE(exited(st, 0)) TH_LOG("source: status 0x%x", st);
-	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 10, buf,
-				  sizeof(buf)));
-	EXPECT_EQ(0, strncmp(buf, "ok ", 3)) TH_LOG("source: %s", buf);
-}
-
 /* Nothing was restored on the destination, and the source runs on. */
 static void failed_before_resume(struct __test_metadata *_metadata,
 				 FIXTURE_DATA(lp) *self)
@@ -219,7 +203,7 @@ static void failed_before_resume(struct __test_metadata *_metadata,
 	/* running (or sleeping), not frozen: the tracer let it go */
 	EXPECT_TRUE(lm_proc_state(self->wl_pid) == 'S' ||
 		    lm_proc_state(self->wl_pid) == 'R');
-	source_whole(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(lp, sender_dies_before_meta, 60)
@@ -293,7 +277,7 @@ static void sender_dies_after_resume(struct __test_metadata *_metadata,
 		TH_LOG("the destination process reported: %s", buf);
 	/* the source was stopped, not resumed: one copy at most runs */
 	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
-	source_whole(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(lp, sender_dies_after_resume, 60)
@@ -381,7 +365,7 @@ TEST_F_TIMEOUT(lp, network_outage_too_long, 90)
 	EXPECT_NE(NULL, strstr(buf, "did not take us back within 4 s"));
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
 	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
-	source_whole(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(lp, receiver_dies_before_resume, 60)
@@ -433,7 +417,7 @@ static void receiver_dies_after_resume(struct __test_metadata *_metadata,
 	EXPECT_NE(NULL, strstr(buf, "did not take us back within 2 s"));
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
 	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
-	source_whole(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(lp, receiver_dies_after_resume, 60)

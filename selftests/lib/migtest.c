@@ -93,6 +93,14 @@ int lm_slurp(const char *dir, const char *name, char *buf, size_t len)
 	return n > 0 ? 0 : -1;
 }
 
+void lm_show_log(const char *dir, const char *name)
+{
+	char buf[8192];
+
+	lm_slurp(dir, name, buf, sizeof(buf));
+	fprintf(stderr, "# %s: %s\n", name, buf);
+}
+
 int lm_wait_file(const char *dir, const char *name, const char *what,
 		 int secs, char *buf, size_t len)
 {
@@ -366,4 +374,19 @@ char lm_proc_state(pid_t pid)
 	char v[8];
 
 	return status_field(pid, "State:", v, sizeof(v)) ? 0 : v[0];
+}
+
+int lm_wait_gone(pid_t pid, int secs)
+{
+	int i;
+
+	for (i = 0;; i++) {
+		char st = lm_proc_state(pid);
+
+		if (!st || st == 'Z')
+			return 0;
+		if (i == secs * 20)
+			return -1;
+		usleep(50 * 1000);
+	}
 }

@@ -22,6 +22,8 @@ pid_t lm_spawn_ns(const char *dir, const char *ns, const char *log,
 int lm_wait_exit(pid_t *pid, int secs);
 /* Read dir/name into buf (NUL-terminated); 0 if it held anything. */
 int lm_slurp(const char *dir, const char *name, char *buf, size_t len);
+/* Print dir/name (its first 8 KiB) on stderr as "# name: ...". */
+void lm_show_log(const char *dir, const char *name);
 /* Wait until dir/name is non-empty and contains what (if given). */
 int lm_wait_file(const char *dir, const char *name, const char *what,
 		 int secs, char *buf, size_t len);
@@ -95,5 +97,7 @@ int lm_count_fds(pid_t pid);
 long lm_rss_kib(pid_t pid);
 /* State letter of pid from /proc/PID/status (R, S, T, Z...), 0 if gone. */
 char lm_proc_state(pid_t pid);
+/* 0 once pid is gone or a zombie (polled every 50 ms), -1 after secs. */
+int lm_wait_gone(pid_t pid, int secs);
 
 #endif
