@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include "lmtest.h"
 
@@ -39,6 +40,39 @@ long lm_check_zero(const void *p, size_t len)
 		if (b[i])
 			return (long)i;
 	return -1;
+}
+
+void lm_wl_fill(char *mem, size_t npages)
+{
+	size_t k;
+
+	for (k = 0; k < npages; k++)
+		if (lm_wl_seed(k))
+			lm_fill(mem + k * LM_PAGE, LM_PAGE, lm_wl_seed(k));
+}
+
+char *lm_wl_map(size_t mib)
+{
+	char *mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (mem == MAP_FAILED)
+		return NULL;
+	lm_wl_fill(mem, (mib << 20) / LM_PAGE);
+	return mem;
+}
+
+int lm_check_page(const char *p, size_t k, uint64_t seed, char *msg,
+		  size_t len)
+{
+	long bad = seed ? lm_check(p, LM_PAGE, seed) :
+			  lm_check_zero(p, LM_PAGE);
+
+	if (bad < 0)
+		return 0;
+	snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n", k, bad,
+		 (unsigned char)p[bad]);
+	return 1;
 }
 
 int lm_uffd_open(void)
@@ -126,4 +160,13 @@ int lm_ready_wait_usr1(const char *state, const char *text)
 	while (!lm_usr1_seen)
 		sigsuspend(&old);
 	return 0;
+}
+
+int lm_wl_ready(const char *state, const char *mem, size_t mib)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
+		 mib << 20);
+	return lm_ready_wait_usr1(state, msg);
 }

@@ -42,11 +42,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static int is_zero_page(size_t i)
-{
-	return i % 16 == 5;
-}
-
 static size_t ev_npages;	/* the ranges below count from the end */
 #define EV_DROP_LO	(ev_npages - 256)
 #define EV_DROP_HI	(ev_npages - 240)
@@ -60,7 +55,7 @@ static char *moved;	/* after events: where pages EV_MOVE_* live */
 /* Where page k is now and what it holds (seed, 0: zeros); NULL: gone. */
 static char *page_of(char *mem, size_t k, uint64_t *seed)
 {
-	*seed = is_zero_page(k) ? 0 : k + 1;
+	*seed = lm_wl_seed(k);
 	if (!moved)
 		return mem + k * LM_PAGE;
 	if (k >= EV_DROP_LO && k < EV_DROP_HI)
@@ -84,17 +79,10 @@ static int check_all(char *mem, size_t npages, char *msg, size_t len,
 		size_t k = order[i];
 		uint64_t seed;
 		char *p = page_of(mem, k, &seed);
-		long bad;
 
 		if (!t0)
 			t0 = now_ns();
-		if (!p)
-			continue;
-		bad = !seed ? lm_check_zero(p, LM_PAGE) :
-			      lm_check(p, LM_PAGE, seed);
-		if (bad >= 0) {
-			snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n",
-				 k, bad, (unsigned char)p[bad]);
+		if (p && lm_check_page(p, k, seed, msg, len)) {
 			free(order);
 			return 1;
 		}
@@ -205,7 +193,7 @@ static int wait_checker(pid_t pid, char *msg, size_t len)
 int main(int argc, char **argv)
 {
 	char path[4096], msg[256];
-	size_t mib, npages, i;
+	size_t mib, npages;
 	int rc, nthr = 1, events;
 	pid_t child = -1;
 	char *mem;
@@ -219,16 +207,8 @@ int main(int argc, char **argv)
 	events = argc == 5 && !strcmp(argv[4], "events");
 	mib = strtoul(argv[1], NULL, 0);
 	npages = (mib << 20) / LM_PAGE;
-	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		return 1;
-	for (i = 0; i < npages; i++)
-		if (!is_zero_page(i))
-			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
-	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
-		 mib << 20);
-	if (lm_ready_wait_usr1(argv[2], msg))
+	mem = lm_wl_map(mib);
+	if (!mem || lm_wl_ready(argv[2], mem, mib))
 		return 1;
 	rc = 0;
 	ev_npages = npages;

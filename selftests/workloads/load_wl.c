@@ -39,13 +39,9 @@ static int check_all(uint64_t x, char *msg, size_t len)
 		return snprintf(msg, len, "fail: out of memory\n"), 1;
 	for (i = 0; i < npages; i++) {
 		size_t k = order[i];
-		char *p = mem + k * LM_PAGE;
-		long bad = k % 16 == 5 ? lm_check_zero(p, LM_PAGE) :
-					 lm_check(p, LM_PAGE, k + 1);
 
-		if (bad >= 0) {
-			snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n",
-				 k, bad, (unsigned char)p[bad]);
+		if (lm_check_page(mem + k * LM_PAGE, k, lm_wl_seed(k), msg,
+				  len)) {
 			free(order);
 			return 1;
 		}
@@ -142,7 +138,7 @@ int main(int argc, char **argv)
 {
 	char path[4096], msg[256];
 	int nthr, nchild, rc;
-	size_t mib, i;
+	size_t mib;
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: load_wl MIB STATEFILE THREADS CHILDREN\n");
@@ -156,16 +152,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	npages = (mib << 20) / LM_PAGE;
-	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		return 1;
-	for (i = 0; i < npages; i++)
-		if (i % 16 != 5)
-			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
-	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
-		 mib << 20);
-	if (lm_ready_wait_usr1(argv[2], msg))
+	mem = lm_wl_map(mib);
+	if (!mem || lm_wl_ready(argv[2], mem, mib))
 		return 1;
 	rc = run(nthr, nchild, msg, sizeof(msg));
 	snprintf(path, sizeof(path), "%s.result", argv[2]);

@@ -37,8 +37,8 @@ static volatile int drop_now;
 
 static int is_zero_page(size_t i)
 {
-	return i % 16 == 5 || (drop_lo && i >= drop_lo &&
-			       i < drop_lo + DROP_PAGES);
+	return !lm_wl_seed(i) || (drop_lo && i >= drop_lo &&
+				  i < drop_lo + DROP_PAGES);
 }
 
 static void *dropper(void *arg)
@@ -54,15 +54,8 @@ static void *dropper(void *arg)
 
 static int check_page(size_t k, char *msg, size_t len)
 {
-	char *p = mem + k * LM_PAGE;
-	long bad = is_zero_page(k) ? lm_check_zero(p, LM_PAGE) :
-				     lm_check(p, LM_PAGE, k + 1);
-
-	if (bad < 0)
-		return 0;
-	snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n", k, bad,
-		 (unsigned char)p[bad]);
-	return 1;
+	return lm_check_page(mem + k * LM_PAGE, k,
+			     is_zero_page(k) ? 0 : lm_wl_seed(k), msg, len);
 }
 
 int main(int argc, char **argv)
@@ -81,20 +74,14 @@ int main(int argc, char **argv)
 	mib = strtoul(argv[1], NULL, 0);
 	npages = (mib << 20) / LM_PAGE;
 	order = malloc(npages * sizeof(*order));
-	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!order || mem == MAP_FAILED || npages < 4 * DROP_PAGES)
+	mem = lm_wl_map(mib);		/* nothing dropped yet */
+	if (!order || !mem || npages < 4 * DROP_PAGES)
 		return 1;
-	for (i = 0; i < npages; i++)
-		if (!is_zero_page(i))
-			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
 	for (i = 0; i < npages; i++)
 		order[i] = i;
 	if (!strcmp(argv[3], "rand"))
 		lm_shuffle(order, npages, 0x9e3779b97f4a7c15ULL);
-	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
-		 mib << 20);
-	if (lm_ready_wait_usr1(argv[2], msg))
+	if (lm_wl_ready(argv[2], mem, mib))
 		return 1;
 	if (!strcmp(argv[3], "seq-drop")) {
 		drop_lo = npages / 2 + DROP_GAP;
