@@ -8,7 +8,9 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 benches: $(BENCH_BINS)
 all: benches
 
-$(B)/bench/%: bench/%.c $(USER_HDRS)
+# Linked with selftests/lib/lmtest.c: the workloads' shared helpers.
+$(B)/bench/%: bench/%.c selftests/lib/lmtest.c selftests/lib/lmtest.h $(USER_HDRS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)echo "  CC      $@"
-	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(LDFLAGS_SAN) -lpthread
+	$(Q)$(CC) $(USER_CFLAGS) -Iselftests/lib -o $@ $< selftests/lib/lmtest.c \
+		$(LDFLAGS_SAN) -lpthread

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include "lmtest.h"
 
 #define PAGE 4096UL
 #define SLOW_NS 1000
@@ -94,28 +95,6 @@ static int check(size_t k)
 	return 0;
 }
 
-static size_t *shuffled(uint64_t x)
-{
-	size_t *o = malloc(npages * sizeof(*o)), i;
-
-	if (!o)
-		return NULL;
-	for (i = 0; i < npages; i++)
-		o[i] = i;
-	for (i = npages - 1; i > 0; i--) {
-		size_t j, t;
-
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		j = x % (i + 1);
-		t = o[i];
-		o[i] = o[j];
-		o[j] = t;
-	}
-	return o;
-}
-
 static int check_all(size_t *o)
 {
 	size_t i;
@@ -133,23 +112,11 @@ static void *worker(void *arg)
 
 	if (read(wake[0], &c, 1) != 1)
 		_exit(1);
-	o = shuffled(0x9e3779b97f4a7c15ULL + (uintptr_t)arg * 7919);
+	o = lm_shuffled(npages, 0x9e3779b97f4a7c15ULL + (uintptr_t)arg * 7919);
 	if (!o || check_all(o))
 		_exit(1);
 	free(o);
 	return NULL;
-}
-
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
 }
 
 int main(int argc, char **argv)
@@ -198,7 +165,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < npages; i++)
 		fill(i);
-	o = shuffled(0x2545f4914f6cdd1dULL);
+	o = lm_shuffled(npages, 0x2545f4914f6cdd1dULL);
 	if (!o)
 		return 1;
 	if (order && !strcmp(order, "seq")) {
@@ -219,7 +186,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &usr1, &old);
 	ppid = getppid();
 	snprintf(msg, sizeof(msg), "ready %d\n", getpid());
-	if (write_atomic(argv[4], msg))
+	if (lm_write_atomic(argv[4], msg))
 		return 1;
 	if (getenv("LM_BENCH_IDLE")) {	/* asleep until SIGUSR1 */
 		while (!go)
@@ -258,6 +225,6 @@ int main(int argc, char **argv)
 		 (unsigned long long)(nslow ? slow[nslow * 99 / 100] : 0),
 		 (unsigned long long)last, npages);
 	snprintf(path, sizeof(path), "%s.result", argv[4]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return rc;
 }

@@ -14,7 +14,7 @@
 # Defaults: 3 reps, 64 MiB, 100mbit.  --ws-sample 0 throughout.  Root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bench/netns.sh
+. bench/lib.sh
 
 REPS=3 MIB=64 RATE=100mbit OUT=bench/RESULTS.md
 CMD="bench/compress.sh $*"
@@ -29,59 +29,24 @@ while [ $# -gt 0 ]; do
 done
 TOOL=$PWD/build/lazymig
 WL=$PWD/build/bench/hot_wl
-DIR=$(mktemp -d /tmp/lazymig-z.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	[ -s "$DIR/pid" ] && kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
-	netns_down
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
+mig_dir z
 [ -x "$TOOL" ] && [ -x "$WL" ] || { echo "compress.sh: build first (make)" >&2; exit 1; }
-
-wait_for() {	# FILE PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3 * 200; i++)); do
-		grep -qs "$2" "$1" && return 0
-		sleep 0.005
-	done
-	echo "compress.sh: timed out waiting for '$2' in $1" >&2
-	return 1
-}
-val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'; }
-num() { grep -o "\"$1\":[0-9]*" "$DIR/stats.json" | cut -d: -f2; }
 
 netns_up lmz 10.83.0
 netns_qdisc tbf rate "$RATE" burst 32kbit latency 50ms
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/token"
-chmod 600 "$DIR/token"
+mig_token
 
 run() {	# FILL OPT N: one migration; one key=value line on stdout
-	local port=$((20000 + ($$ + $3) % 10000)) wlpid rc=0 wire
+	local port=$((20000 + ($$ + $3) % 10000)) rc=0 wire
 	rm -f "$DIR/pid" "$DIR/state" "$DIR/state.result" "$DIR/stats.json"
-	ip netns exec "$DST" "$TOOL" receive --listen "$DST_IP:$port" \
-		--token-file "$DIR/token" --stats "$DIR/stats.json" \
-		--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
-	local recv=$!
-	PIDS+=("$recv")
-	wait_for "$DIR/receive.log" listening 30
-	ip netns exec "$SRC" "$WL" "$MIB" 0 "$DIR/state" "$1" 0.1 &
-	wlpid=$!
-	PIDS+=("$wlpid")
-	wait_for "$DIR/state" ready 300
+	mig_receive "$port" 30
+	mig_workload 300 "$WL" "$MIB" 0 "$DIR/state" "$1" 0.1
 	# shellcheck disable=SC2086
-	ip netns exec "$SRC" "$TOOL" send -t "$wlpid" --to "$DST_IP:$port" \
+	ip netns exec "$SRC" "$TOOL" send -t "$WLPID" --to "$DST_IP:$port" \
 		--token-file "$DIR/token" --ws-sample 0 $2 2>"$DIR/send.log" || rc=$?
-	wait "$recv" || rc=$?
-	wait "$wlpid" 2>/dev/null || true	# the source, killed by send
-	if [ $rc -ne 0 ] || ! wait_for "$DIR/state.result" . 120 ||
-	   ! grep -q '^ok' "$DIR/state.result"; then
-		echo "compress.sh: migration FAILED (rc $rc)" >&2
-		cat "$DIR/send.log" "$DIR/receive.log" "$DIR/state.result" >&2 2>/dev/null || true
-		exit 1
-	fi
+	wait "$RECV" || rc=$?
+	wait "$WLPID" 2>/dev/null || true	# the source, killed by send
+	mig_result "$rc" 120
 	kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
 	wire=$(awk -v b="$(num bytes_after_resume)" 'BEGIN { printf "%.1f", b / 1048576 }')
 	echo "drain_ns=$(($(num last_install_realtime_ns) - $(num resume_realtime_ns))) total_ns=$(num total_ns) wire_mib=$wire"

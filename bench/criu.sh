@@ -20,7 +20,7 @@
 # (the VM: bench/vm.sh).  LM_NETEM as in bench/migrate.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bench/netns.sh
+. bench/lib.sh
 
 MIB=$1 VMAS=$2 THREADS=$3
 WL=$PWD/build/bench/bench_wl
@@ -37,18 +37,6 @@ cleanup() {
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
-
-now_ns() { local t=$EPOCHREALTIME; echo "${t/./}000"; }
-
-wait_for() {	# FILE PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3 * 200; i++)); do
-		grep -qs "$2" "$1" && return 0
-		sleep 0.005
-	done
-	echo "criu.sh: timed out waiting for '$2' in $1" >&2
-	return 1
-}
 
 wait_pid() {	# PID SECONDS: wait for it, at most that long; its status
 	local i

@@ -6,51 +6,23 @@
 #   bench/demo.sh [MIB] [extra send options, e.g. --eager or --push-rate 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bench/netns.sh
+ME=demo
+. bench/lib.sh
 
 MIB=${1:-256}
 shift || true
 TOOL=$PWD/build/lazymig
 WL=$PWD/build/selftests/workloads/lazy_wl
 PORT=$((20000 + $$ % 10000))
-DIR=$(mktemp -d /tmp/lazymig-demo.XXXXXX)
-PIDS=()
-
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	[ -s "$DIR/pid" ] && kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
-	netns_down
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
+mig_dir demo
 
 [ -x "$TOOL" ] && [ -x "$WL" ] || { echo "demo: build first (make)"; exit 1; }
 netns_up lmdemo 10.78.0
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/token"
-chmod 600 "$DIR/token"
-
-wait_for() {	# FILE PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -qs "$2" "$1" && return 0
-		sleep 0.05
-	done
-	echo "demo: timed out waiting for '$2' in $1" >&2
-	return 1
-}
+mig_token
 
 echo "demo: source netns $SRC ($SRC_IP), destination netns $DST ($DST_IP)"
-ip netns exec "$DST" "$TOOL" receive --listen "$DST_IP:$PORT" \
-	--token-file "$DIR/token" --stats "$DIR/stats.json" \
-	--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
-PIDS+=($!)
-RECV=$!
-wait_for "$DIR/receive.log" listening 10
-
-ip netns exec "$SRC" "$WL" "$MIB" "$DIR/state" &
-PIDS+=($!)
-WLPID=$!
-wait_for "$DIR/state" ready 30
+mig_receive "$PORT" 10
+mig_workload 30 "$WL" "$MIB" "$DIR/state"
 echo "demo: workload pid $WLPID filled $MIB MiB with a pattern in $SRC"
 
 ip netns exec "$SRC" "$TOOL" send -t "$WLPID" --to "$DST_IP:$PORT" \
@@ -71,7 +43,6 @@ sed 's/^/demo: workload says: /' "$DIR/state.result"
 cat "$DIR/send.log" "$DIR/receive.log" | sed 's/^/  /'
 [ $rc -eq 0 ] && grep -q '^ok' "$DIR/state.result" || { echo "demo: FAILED"; exit 1; }
 
-num() { grep -o "\"$1\":[0-9]*" "$DIR/stats.json" | cut -d: -f2; }
 events=$(grep -o '"events":{[^}]*}' "$DIR/stats.json")
 awk -v d="$(num downtime_ns)" -v t="$(num total_ns)" -v b="$(num bytes_before_resume)" \
     -v f="$(num faults)" -v pf="$(num pages_faulted)" -v pp="$(num pages_pushed)" \

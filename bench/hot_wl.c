@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include "lmtest.h"
 
 #define PAGE 4096UL
 
@@ -62,18 +63,6 @@ static void fill(char *p, size_t k)
 		v = xs(&x);
 		memcpy(p + i, &v, 8);
 	}
-}
-
-static int write_atomic(const char *path, const char *s)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(s, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
 }
 
 static void pass(char *mem, const size_t *hot, size_t nhot, uint64_t gen)
@@ -123,7 +112,7 @@ int main(int argc, char **argv)
 	}
 	parent = getppid();
 	snprintf(msg, sizeof(msg), "ready %d\n", getpid());
-	if (write_atomic(argv[3], msg))
+	if (lm_write_atomic(argv[3], msg))
 		return 1;
 	while (getppid() == parent) {
 		pass(mem, hot, nhot, ++gen);
@@ -160,6 +149,6 @@ int main(int argc, char **argv)
 		 (unsigned long long)t0, before, in1, after, npages, nhot);
 out:
 	snprintf(path, sizeof(path), "%s.result", argv[3]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return strncmp(msg, "ok", 2) != 0;
 }

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# Sourced by the bench scripts (demo.sh, migrate.sh, criu.sh, ws.sh,
+# Sourced by bench/lib.sh (so by demo.sh, migrate.sh, criu.sh, ws.sh,
 # compress.sh): two network namespaces joined by a veth pair.
 #
 #   netns_up TAG NET     namespaces TAG-src-PID and TAG-dst-PID, veth ends

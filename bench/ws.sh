@@ -15,7 +15,7 @@
 # --tbf 100mbit: a token bucket on both veth ends (a slow link).  Root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bench/netns.sh
+. bench/lib.sh
 
 REPS=5 MIB=256 HOT=16 SAMPLE=200 TBF="" OUT=bench/RESULTS.md
 CMD="bench/ws.sh $*"
@@ -32,58 +32,23 @@ while [ $# -gt 0 ]; do
 done
 TOOL=$PWD/build/lazymig
 WL=$PWD/build/bench/hot_wl
-DIR=$(mktemp -d /tmp/lazymig-ws.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	[ -s "$DIR/pid" ] && kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
-	netns_down
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
+mig_dir ws
 [ -x "$TOOL" ] && [ -x "$WL" ] || { echo "ws.sh: build first (make)" >&2; exit 1; }
-
-wait_for() {	# FILE PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3 * 200; i++)); do
-		grep -qs "$2" "$1" && return 0
-		sleep 0.005
-	done
-	echo "ws.sh: timed out waiting for '$2' in $1" >&2
-	return 1
-}
-val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'; }
-num() { grep -o "\"$1\":[0-9]*" "$DIR/stats.json" | cut -d: -f2; }
 
 netns_up lmw 10.81.0
 [ -z "$TBF" ] || netns_qdisc tbf rate "$TBF" burst 32kbit latency 50ms
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/token"
-chmod 600 "$DIR/token"
+mig_token
 
 run() {	# SAMPLE_MS REP: one migration; one key=value line on stdout
-	local port=$((20000 + ($$ + $2) % 10000)) wlpid rc=0
+	local port=$((20000 + ($$ + $2) % 10000)) rc=0
 	rm -f "$DIR/pid" "$DIR/state" "$DIR/state.result" "$DIR/stats.json"
-	ip netns exec "$DST" "$TOOL" receive --listen "$DST_IP:$port" \
-		--token-file "$DIR/token" --stats "$DIR/stats.json" \
-		--pidfile "$DIR/pid" --stdio null 2>"$DIR/receive.log" &
-	local recv=$!
-	PIDS+=("$recv")
-	wait_for "$DIR/receive.log" listening 30
-	ip netns exec "$SRC" "$WL" "$MIB" "$HOT" "$DIR/state" &
-	wlpid=$!
-	PIDS+=("$wlpid")
-	wait_for "$DIR/state" ready 300
-	ip netns exec "$SRC" "$TOOL" send -t "$wlpid" --to "$DST_IP:$port" \
+	mig_receive "$port" 30
+	mig_workload 300 "$WL" "$MIB" "$HOT" "$DIR/state"
+	ip netns exec "$SRC" "$TOOL" send -t "$WLPID" --to "$DST_IP:$port" \
 		--token-file "$DIR/token" --ws-sample "$1" 2>"$DIR/send.log" || rc=$?
-	wait "$recv" || rc=$?
-	wait "$wlpid" 2>/dev/null || true	# the source, killed by send
-	if [ $rc -ne 0 ] || ! wait_for "$DIR/state.result" . 120 ||
-	   ! grep -q '^ok' "$DIR/state.result"; then
-		echo "ws.sh: migration FAILED (rc $rc)" >&2
-		cat "$DIR/send.log" "$DIR/receive.log" "$DIR/state.result" >&2 2>/dev/null || true
-		exit 1
-	fi
+	wait "$RECV" || rc=$?
+	wait "$WLPID" 2>/dev/null || true	# the source, killed by send
+	mig_result "$rc" 120
 	kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
 	echo "faults_1s=$(num faults_1s) faults=$(num faults) downtime_ns=$(num downtime_ns) total_ns=$(num total_ns) $(cut -d' ' -f2- "$DIR/state.result")"
 }

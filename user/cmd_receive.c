@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -45,6 +44,7 @@
 #include "net.h"
 #include "netopts.h"
 #include "proto.h"
+#include "receive_common.h"
 #include "restore.h"
 #include "tree_mig.h"
 
@@ -53,7 +53,6 @@
 #define ACCEPT_BULK_MS	10000
 #define PEER_TIMEOUT_S	30	/* --peer-timeout default */
 #define REAP_MS		1000	/* --keep-listening reaps exited processes */
-#define DAEMON_NICE	-10
 /* without these events a lazy process could read stale or zero data */
 #define LAZY_NEEDS	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
 			 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
@@ -296,31 +295,11 @@ static int read_eager_pages(struct receiver *rv)
  */
 static pid_t traced_child(void)
 {
-	char path[64], *buf = NULL, *p, *save = NULL, *t;
-	size_t cap = 0, len = 0;
+	char *buf = lm_main_children(), *p, *save = NULL;
 	pid_t found = 0;
-	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	do {			/* all of it: one pid per restored process */
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? 2 * cap : 8192;
-			t = realloc(buf, cap);
-			if (!t)
-				break;
-			buf = t;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		len += n > 0 ? n : 0;
-	} while (n > 0);
-	close(fd);
 	if (!buf)
 		return 0;
-	buf[len] = 0;
 	for (p = strtok_r(buf, " \n", &save); p && !found;
 	     p = strtok_r(NULL, " \n", &save)) {
 		char st[64], line[256];
@@ -393,8 +372,9 @@ static int setup_daemon(struct receiver *rv)
  * fails instead of waiting for ever.  Never close the uffd instead: the
  * fault would then be filled with zeros.
  */
-static void stop_stub(struct receiver *rv)
+static void stop_stub(void *ctx)
 {
+	struct receiver *rv = ctx;
 	pid_t stub = traced_child();
 
 	fprintf(stderr, "receive: the lazy-pages daemon failed before the process ran (%s); stopping it\n",
@@ -407,33 +387,9 @@ static void *daemon_main(void *arg)
 {
 	struct receiver *rv = arg;
 
-	/*
-	 * The faulting threads wait for this one: do not let the process's
-	 * own work (or a local sender) take its CPU.  Best effort.
-	 */
-	if (setpriority(PRIO_PROCESS, gettid(), DAEMON_NICE))
-		fprintf(stderr, "receive: cannot raise the daemon's priority: %s\n",
-			strerror(errno));
-	rv->daemon_err = lm_lazy_run(rv->lz);
-	if (rv->daemon_err && rv->daemon_err != -ECANCELED &&
-	    !__atomic_load_n(&rv->resumed, __ATOMIC_ACQUIRE))
-		stop_stub(rv);
+	lm_receive_daemon(rv->lz, &rv->daemon_err, &rv->resumed, stop_stub,
+			  rv);
 	return NULL;
-}
-
-static int write_pidfile(struct receiver *rv)
-{
-	FILE *f;
-
-	if (!rv->o.pidfile)
-		return 0;
-	f = fopen(rv->o.pidfile, "w");
-	if (!f || fprintf(f, "%d\n", rv->pid) < 0 || fclose(f)) {
-		fprintf(stderr, "receive: cannot write pidfile %s: %s\n",
-			rv->o.pidfile, strerror(errno));
-		return -errno;
-	}
-	return 0;
 }
 
 static int resume(struct receiver *rv)
@@ -446,7 +402,7 @@ static int resume(struct receiver *rv)
 	}
 	rv->resumed = 1;
 	rv->st.resume_ns = lm_realtime_ns();
-	return write_pidfile(rv);
+	return rv->o.pidfile ? lm_write_pidfile(rv->o.pidfile, rv->pid) : 0;
 }
 
 /* Eager: everything is in; tell the source, get its BYE. */

@@ -14,7 +14,6 @@
  * resumes the tree).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,17 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <linux/userfaultfd.h>
 #include "lazy.h"
 #include "lazymig.h"
 #include "proto.h"
+#include "receive_common.h"
 #include "restore.h"
 #include "tree_mig.h"
 
-#define DAEMON_NICE	-10
 #define LAZY_NEEDS	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
 			 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
 
@@ -180,51 +178,28 @@ static int setup_daemon(struct tree_receiver *tr)
  * stub stopped on a fault only the daemon could serve.  Kill the root's
  * stub (our only child; the others die with it, PR_SET_PDEATHSIG).
  */
-static void stop_stubs(struct tree_receiver *tr)
+static void stop_stubs(void *ctx)
 {
-	char path[64], buf[256], *p, *save = NULL;
-	ssize_t n;
-	int fd;
+	struct tree_receiver *tr = ctx;
+	char *buf, *p, *save = NULL;
 
 	fprintf(stderr, "receive: the lazy-pages daemon failed before the tree ran (%s); stopping it\n",
 		strerror(-tr->daemon_err));
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	buf = lm_main_children();
+	if (!buf)
 		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
 	for (p = strtok_r(buf, " \n", &save); p; p = strtok_r(NULL, " \n", &save))
 		kill(atoi(p), SIGKILL);
+	free(buf);
 }
 
 static void *daemon_main(void *arg)
 {
 	struct tree_receiver *tr = arg;
 
-	if (setpriority(PRIO_PROCESS, gettid(), DAEMON_NICE))
-		fprintf(stderr, "receive: cannot raise the daemon's priority: %s\n",
-			strerror(errno));
-	tr->daemon_err = lm_lazy_run(tr->lz);
-	if (tr->daemon_err && tr->daemon_err != -ECANCELED &&
-	    !__atomic_load_n(&tr->resumed, __ATOMIC_ACQUIRE))
-		stop_stubs(tr);
+	lm_receive_daemon(tr->lz, &tr->daemon_err, &tr->resumed, stop_stubs,
+			  tr);
 	return NULL;
-}
-
-static int write_pidfile(const char *path, pid_t pid)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f)) {
-		fprintf(stderr, "receive: cannot write pidfile %s: %s\n", path,
-			strerror(errno));
-		return -errno;
-	}
-	return 0;
 }
 
 static void kill_members(struct tree_receiver *tr)
@@ -258,7 +233,7 @@ static int resume_all(struct tree_receiver *tr)
 	__atomic_store_n(&tr->resumed, 1, __ATOMIC_RELEASE);
 	tr->st.resume_ns = lm_realtime_ns();
 	/* the root's PID, as soon as the tree runs (its pages may not) */
-	return tr->a->pidfile ? write_pidfile(tr->a->pidfile, tr->pids[0]) : 0;
+	return tr->a->pidfile ? lm_write_pidfile(tr->a->pidfile, tr->pids[0]) : 0;
 }
 
 /* LAZYMIG_FAULT=receive-before-resume: fail on purpose (tests). */

@@ -202,24 +202,16 @@ FIXTURE_SETUP(ev)
 	self->dir = self->net.dir;
 	self->tool = self->net.bin[0];
 	self->wl = self->net.bin[1];
-	if (r) {
+	if (r)
 		restore_huge(self);
-		if (r > 0)
-			SKIP(return, "cannot create network namespaces");
-		ASSERT_TRUE(0) TH_LOG("cannot set up the namespaces or copy the binaries");
-	}
+	LM_NET_SETUP_CHECK(r);
 	snprintf(self->addr, sizeof(self->addr), "%s", self->net.addr);
 }
 
 FIXTURE_TEARDOWN(ev)
 {
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_net_teardown(&self->net);
 	restore_huge(self);
 }
@@ -235,8 +227,7 @@ static void start_workload(struct __test_metadata *_metadata,
 	snprintf(units, sizeof(units), "%d", huge ? UNITS_HUGE : UNITS_4K);
 	self->wl_pid = lm_spawn_ns(self->dir, self->src, "wl.log", 0, argv);
 	ASSERT_EQ(0, lm_wait_file(self->dir, "state", "ready", 30, buf, sizeof(buf))) {
-		lm_slurp(self->dir, "wl.log", buf, sizeof(buf));
-		TH_LOG("wl.log: %s", buf);
+		lm_show_log(self->dir, "wl.log");
 	}
 }
 

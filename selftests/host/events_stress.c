@@ -49,23 +49,14 @@ FIXTURE_SETUP(stress)
 	self->dir = self->net.dir;
 	self->tool = self->net.bin[0];
 	self->wl = self->net.bin[1];
-	if (r) {
-		if (r > 0)
-			SKIP(return, "cannot create network namespaces");
-		ASSERT_TRUE(0) TH_LOG("cannot set up the namespaces or copy the binaries");
-	}
+	LM_NET_SETUP_CHECK(r);
 	snprintf(self->addr, sizeof(self->addr), "%s", self->net.addr);
 }
 
 FIXTURE_TEARDOWN(stress)
 {
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_net_teardown(&self->net);
 }
 

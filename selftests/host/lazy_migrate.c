@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include "kselftest_harness.h"
 #include "migtest.h"
+#include "migcheck.h"
 
 #define DST_IP6	"fd77::2"
 
@@ -55,21 +56,14 @@ FIXTURE_SETUP(mig)
 	self->tool = self->net.bin[0];
 	self->wl = self->net.bin[1];
 	self->wl_mem = self->net.bin[2];
-	if (r) {
-		if (r > 0)
-			SKIP(return, "cannot create network namespaces");
-		ASSERT_TRUE(0) TH_LOG("cannot set up the namespaces or copy the binaries");
-	}
+	LM_NET_SETUP_CHECK(r);
 	snprintf(self->addr, sizeof(self->addr), "%s", self->net.addr);
 }
 
 FIXTURE_TEARDOWN(mig)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_net_teardown(&self->net);
 }
 
@@ -153,10 +147,8 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	unsetenv("LAZY_WL_LINGER");
 	start_send(self, self->src, self->addr, "token", extra);
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf, sizeof(buf))) {
-		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
-		TH_LOG("send.log: %s", buf);
-		lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
-		TH_LOG("recv.log: %s", buf);
+		lm_show_log(self->dir, "send.log");
+		lm_show_log(self->dir, "recv.log");
 	}
 	self->restored = atoi(buf);
 	ASSERT_LT(0, self->restored);
@@ -164,13 +156,11 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, kill(self->restored, SIGUSR1));
 	st = lm_wait_exit(&self->send_pid, 120);
 	EXPECT_EQ(0, st) {
-		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
-		TH_LOG("send.log: %s", buf);
+		lm_show_log(self->dir, "send.log");
 	}
 	st = lm_wait_exit(&self->recv_pid, 120);
 	EXPECT_EQ(0, st) {
-		lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
-		TH_LOG("recv.log: %s", buf);
+		lm_show_log(self->dir, "recv.log");
 	}
 	/* the source was killed once every page was in */
 	st = lm_wait_exit(&self->wl_pid, 10);
@@ -299,21 +289,6 @@ TEST_F_TIMEOUT(mig, lazy_ipv6_16m, 120)
 	EXPECT_NE(NULL, strstr(json, "\"mode\":\"lazy\""));
 }
 
-/* The source must be running, unfrozen and whole: it verifies itself. */
-static void source_untouched(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(mig) *self)
-{
-	char buf[256];
-	int st;
-
-	ASSERT_EQ(0, kill(self->wl_pid, SIGUSR1));
-	st = lm_wait_exit(&self->wl_pid, 60);
-	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 10, buf,
-			       sizeof(buf)));
-	EXPECT_EQ(0, strncmp(buf, "ok ", 3));
-}
-
 static void refused(struct __test_metadata *_metadata,
 		    FIXTURE_DATA(mig) *self, const char *recv_says)
 {
@@ -332,7 +307,7 @@ static void refused(struct __test_metadata *_metadata,
 	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
 	/* receive keeps waiting for the real sender */
 	EXPECT_EQ(0, waitpid(self->recv_pid, NULL, WNOHANG));
-	source_untouched(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(mig, wrong_token, 120)
@@ -372,22 +347,6 @@ TEST_F_TIMEOUT(mig, no_token_loopback_ok, 120)
 	EXPECT_EQ(0, strncmp(buf, "ok ", 3));
 }
 
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	int fd, n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	p = strstr(buf, "State:\t");
-	return p ? p[7] : 0;
-}
-
 /* Restore fails before resume: the source runs on, untouched. */
 TEST_F_TIMEOUT(mig, fail_before_resume, 120)
 {
@@ -408,7 +367,7 @@ TEST_F_TIMEOUT(mig, fail_before_resume, 120)
 	TH_LOG("send.log: %s", buf);
 	EXPECT_NE(NULL, strstr(buf, "resumed here untouched"));
 	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
-	source_untouched(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 /*
@@ -419,7 +378,7 @@ TEST_F_TIMEOUT(mig, fail_before_resume, 120)
 TEST_F_TIMEOUT(mig, fail_after_resume, 120)
 {
 	char buf[4096];
-	int st, i;
+	int st;
 
 	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
 	setenv("LAZYMIG_FAULT", "receive-after-resume", 1);
@@ -440,12 +399,8 @@ TEST_F_TIMEOUT(mig, fail_after_resume, 120)
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	TH_LOG("send.log: %s", buf);
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
-	for (i = 0; i < 100 && proc_state(self->restored) &&
-		    proc_state(self->restored) != 'Z'; i++)
-		usleep(50 * 1000);
-	EXPECT_TRUE(!proc_state(self->restored) ||
-		    proc_state(self->restored) == 'Z');
-	EXPECT_EQ('T', proc_state(self->wl_pid));
+	EXPECT_EQ(0, lm_wait_gone(self->restored, 5));
+	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
 }
 
 TEST_HARNESS_MAIN

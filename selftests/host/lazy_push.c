@@ -65,11 +65,8 @@ FIXTURE_SETUP(push)
 
 FIXTURE_TEARDOWN(push)
 {
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_net_teardown(&self->net);
 }
 
@@ -190,13 +187,11 @@ static void migrate(struct __test_metadata *_metadata,
 		st = lm_wait_exit(&self->send_pid, 120);
 	}
 	EXPECT_EQ(0, st) {
-		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
-		TH_LOG("send.log: %s", buf);
+		lm_show_log(self->dir, "send.log");
 	}
 	st = lm_wait_exit(&self->recv_pid, 60);
 	EXPECT_EQ(0, st) {
-		lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
-		TH_LOG("recv.log: %s", buf);
+		lm_show_log(self->dir, "recv.log");
 	}
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 5, buf, sizeof(buf)));
 	self->restored = atoi(buf);

@@ -66,11 +66,8 @@ FIXTURE_SETUP(ra)
 
 FIXTURE_TEARDOWN(ra)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_sh("ip netns del %s 2>/dev/null; rm -rf %s", self->ns, self->dir);
 }
 
@@ -98,23 +95,19 @@ TEST_F_TIMEOUT(ra, touch, 180)
 	self->send_pid = lm_spawn_ns(self->dir, self->ns, "send.log", 1, send);
 	ASSERT_EQ(0, lm_wait_file(self->dir, "pid", "\n", 60, buf,
 				  sizeof(buf))) {
-		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
-		TH_LOG("send.log: %s", buf);
-		lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
-		TH_LOG("recv.log: %s", buf);
+		lm_show_log(self->dir, "send.log");
+		lm_show_log(self->dir, "recv.log");
 	}
 	self->restored = atoi(buf);
 	ASSERT_LT(0, self->restored);
 	ASSERT_EQ(0, kill(self->restored, SIGUSR1));
 	st = lm_wait_exit(&self->recv_pid, 120);
 	EXPECT_EQ(0, st) {
-		lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
-		TH_LOG("recv.log: %s", buf);
+		lm_show_log(self->dir, "recv.log");
 	}
 	st = lm_wait_exit(&self->send_pid, 30);
 	EXPECT_EQ(0, st) {
-		lm_slurp(self->dir, "send.log", buf, sizeof(buf));
-		TH_LOG("send.log: %s", buf);
+		lm_show_log(self->dir, "send.log");
 	}
 	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 60, buf,
 				  sizeof(buf)));

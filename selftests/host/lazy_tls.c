@@ -36,6 +36,7 @@
 #include "kselftest_harness.h"
 #include "lmtest.h"
 #include "migtest.h"
+#include "migcheck.h"
 
 #define SRC_IP	"10.78.0.1"
 #define DST_IP	"10.78.0.2"
@@ -84,12 +85,9 @@ FIXTURE_SETUP(tls)
 
 FIXTURE_TEARDOWN(tls)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
 	lm_reap(&self->relay_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
 	lm_netns_del(self->src, self->dst);
 	lm_sh("rm -rf %s", self->dir);
 }
@@ -367,21 +365,6 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	lm_reap(&self->relay_pid);
 }
 
-/* The source must run on, unfrozen and whole: it verifies itself. */
-static void source_untouched(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(tls) *self)
-{
-	char buf[256];
-	int st;
-
-	ASSERT_EQ(0, kill(self->wl_pid, SIGUSR1));
-	st = lm_wait_exit(&self->wl_pid, 60);
-	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 10, buf,
-				  sizeof(buf)));
-	EXPECT_EQ(0, strncmp(buf, "ok ", 3)) TH_LOG("workload: %s", buf);
-}
-
 /*
  * The sender fails and says @send_says; the receiver said @recv_says (if
  * given), restored nothing and still waits for a real sender.
@@ -409,7 +392,7 @@ static void refused(struct __test_metadata *_metadata,
 	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
 	if (self->recv_pid)
 		EXPECT_EQ(0, waitpid(self->recv_pid, NULL, WNOHANG));
-	source_untouched(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 /* ---- tests ---- */
@@ -519,23 +502,7 @@ TEST_F_TIMEOUT(tls, no_key_material, 60)
 	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0);
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "--tls needs key material")) TH_LOG("%s", buf);
-	source_untouched(_metadata, self);
-}
-
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	int fd, n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	p = strstr(buf, "State:\t");
-	return p ? p[7] : 0;
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 /*
@@ -564,7 +531,7 @@ TEST_F_TIMEOUT(tls, tampered_before_resume, 120)
 	EXPECT_NE(0, lm_slurp(self->dir, "pid", buf, sizeof(buf)));
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "resumed here untouched"));
-	source_untouched(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 /*
@@ -575,7 +542,7 @@ TEST_F_TIMEOUT(tls, tampered_before_resume, 120)
 TEST_F_TIMEOUT(tls, tampered_after_resume, 120)
 {
 	char buf[4096];
-	int st, i;
+	int st;
 
 	self->flip_conn = 2;
 	self->flip_off = 4 << 20;
@@ -596,14 +563,10 @@ TEST_F_TIMEOUT(tls, tampered_after_resume, 120)
 	EXPECT_NE(NULL, strstr(buf, "killed"));
 	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
-	for (i = 0; i < 100 && proc_state(self->restored) &&
-		    proc_state(self->restored) != 'Z'; i++)
-		usleep(50 * 1000);
-	EXPECT_TRUE(!proc_state(self->restored) ||
-		    proc_state(self->restored) == 'Z');
+	EXPECT_EQ(0, lm_wait_gone(self->restored, 5));
 	/* it never ran its verification with what it had */
 	EXPECT_NE(0, lm_slurp(self->dir, "state.result", buf, sizeof(buf)));
-	EXPECT_EQ('T', proc_state(self->wl_pid));
+	EXPECT_EQ('T', lm_proc_state(self->wl_pid));
 }
 
 /* A CA, and a certificate it signs for each of @names (in dir). */

@@ -12,7 +12,6 @@
  *    memory.  The receiver's open fds are counted after each migration
  *    and must not grow; its RSS is logged (figures, not a threshold).
  */
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,62 +22,43 @@
 #include "kselftest_harness.h"
 #include "migtest.h"
 
-#define SRC_IP	"10.81.0.1"
-#define DST_IP	"10.81.0.2"
+#define NET	81	/* 10.81.0.1 -> 10.81.0.2 */
 #define TOKEN	"lazymig-load-token-0123456789abcdef"
 #define MAX_ROUNDS	256
 #define REAP_WAIT_MS	1500	/* receive reaps exited processes every 1 s */
 
 FIXTURE(ld) {
-	char src[32], dst[32], veth[16];
-	char dir[64];
-	char tool[PATH_MAX], lazy_wl[PATH_MAX], load_wl[PATH_MAX];
-	char addr[64];
+	struct lm_net net;
+	char *src, *dst, *dir, *addr;	/* in net */
+	char *tool, *lazy_wl, *load_wl;	/* copies in net.dir */
 	pid_t wl_pid, recv_pid, send_pid, restored;
 };
 
 FIXTURE_SETUP(ld)
 {
-	char exe[PATH_MAX], *d;
-	char *bins[] = { self->tool, self->lazy_wl, self->load_wl };
-	const char *const names[] = { "lazymig", "lazy_wl", "load_wl" };
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	int me = getpid();
+	static const char *const bins[] = {
+		"lazymig",
+		"selftests/workloads/lazy_wl",
+		"selftests/workloads/load_wl"
+	};
+	int r = lm_net_setup(&self->net, "ld", NET, bins, 3);
 
-	exe[n > 0 ? n : 0] = 0;
-	d = dirname(exe);
-	snprintf(self->tool, sizeof(self->tool), "%s/../../lazymig", d);
-	snprintf(self->lazy_wl, sizeof(self->lazy_wl),
-		 "%s/../workloads/lazy_wl", d);
-	snprintf(self->load_wl, sizeof(self->load_wl),
-		 "%s/../workloads/load_wl", d);
-	snprintf(self->src, sizeof(self->src), "ldsrc%d", me);
-	snprintf(self->dst, sizeof(self->dst), "lddst%d", me);
-	snprintf(self->veth, sizeof(self->veth), "ldv%d", me);
-	snprintf(self->addr, sizeof(self->addr), "%s:%d", DST_IP,
-		 7000 + me % 20000);
-	strcpy(self->dir, "/tmp/lazymig-ld.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(self->dir));
-	if (lm_snapshot_bins(self->dir, bins, names, 3, PATH_MAX)) {
-		lm_sh("rm -rf %s", self->dir);
-		ASSERT_TRUE(0) TH_LOG("cannot copy the binaries to test");
-	}
-	if (lm_netns_pair(self->src, self->dst, self->veth, SRC_IP, DST_IP)) {
-		lm_sh("rm -rf %s", self->dir);
-		SKIP(return, "cannot create network namespaces and a veth pair");
-	}
+	self->src = self->net.src;
+	self->dst = self->net.dst;
+	self->dir = self->net.dir;
+	self->addr = self->net.addr;
+	self->tool = self->net.bin[0];
+	self->lazy_wl = self->net.bin[1];
+	self->load_wl = self->net.bin[2];
+	LM_NET_SETUP_CHECK(r);
 	lm_write_token(self->dir, "token", TOKEN);
 }
 
 FIXTURE_TEARDOWN(ld)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
-	lm_netns_del(self->src, self->dst);
-	lm_sh("rm -rf %s", self->dir);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
+	lm_net_teardown(&self->net);
 }
 
 static void start_receive(struct __test_metadata *_metadata,

@@ -17,7 +17,6 @@
  * receive-die-* in the tool.
  */
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,62 +27,46 @@
 #include <sys/wait.h>
 #include "kselftest_harness.h"
 #include "migtest.h"
+#include "migcheck.h"
 
-#define SRC_IP	"10.78.0.1"
-#define DST_IP	"10.78.0.2"
+#define NET	78	/* 10.78.0.1 -> 10.78.0.2 */
 #define TOKEN	"lazymig-lost-peer-token-0123456789abcdef"
 
 FIXTURE(lp) {
-	char src[32], dst[32], veth[16];
-	char dir[64];
-	char tool[PATH_MAX], wl[PATH_MAX];
-	char addr[64];
+	struct lm_net net;
+	char *src, *dst, *veth, *dir, *addr;	/* in net */
+	char *tool, *wl;			/* copies in net.dir */
 	pid_t wl_pid, recv_pid, send_pid, restored;
 	int events;	/* lazy_wl forks a verifying child (and more) */
 };
 
 FIXTURE_SETUP(lp)
 {
-	char exe[PATH_MAX], *d, *bins[] = { self->tool, self->wl };
-	const char *const names[] = { "lazymig", "lazy_wl" };
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	int me = getpid();
+	static const char *const bins[] = {
+		"lazymig",
+		"selftests/workloads/lazy_wl"
+	};
+	int r;
 
-	exe[n > 0 ? n : 0] = 0;
 	/* orphans of a dying receiver come to us: see live_descendants() */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	d = dirname(exe);
-	snprintf(self->tool, sizeof(self->tool), "%s/../../lazymig", d);
-	snprintf(self->wl, sizeof(self->wl), "%s/../workloads/lazy_wl", d);
-	snprintf(self->src, sizeof(self->src), "lpsrc%d", me);
-	snprintf(self->dst, sizeof(self->dst), "lpdst%d", me);
-	snprintf(self->veth, sizeof(self->veth), "lpv%d", me);
-	snprintf(self->addr, sizeof(self->addr), "%s:%d", DST_IP,
-		 7000 + me % 20000);
-	strcpy(self->dir, "/tmp/lazymig-lp.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(self->dir));
-	if (lm_snapshot_bins(self->dir, bins, names, 2, PATH_MAX)) {
-		lm_sh("rm -rf %s", self->dir);
-		ASSERT_TRUE(0) TH_LOG("cannot copy the binaries to test");
-	}
-	if (lm_netns_pair(self->src, self->dst, self->veth, SRC_IP, DST_IP)) {
-		lm_sh("rm -rf %s", self->dir);
-		SKIP(return, "cannot create network namespaces and a veth pair");
-	}
+	r = lm_net_setup(&self->net, "lp", NET, bins, 2);
+	self->src = self->net.src;
+	self->dst = self->net.dst;
+	self->veth = self->net.veth;
+	self->dir = self->net.dir;
+	self->addr = self->net.addr;
+	self->tool = self->net.bin[0];
+	self->wl = self->net.bin[1];
+	LM_NET_SETUP_CHECK(r);
 	lm_write_token(self->dir, "token", TOKEN);
 }
 
 FIXTURE_TEARDOWN(lp)
 {
-	lm_reap(&self->send_pid);
-	lm_reap(&self->recv_pid);
-	if (self->wl_pid > 0)
-		kill(self->wl_pid, SIGCONT);
-	lm_reap(&self->wl_pid);
-	if (self->restored > 0)
-		kill(self->restored, SIGKILL);
-	lm_netns_del(self->src, self->dst);
-	lm_sh("rm -rf %s", self->dir);
+	lm_mig_reap(self->restored, &self->send_pid, &self->recv_pid,
+		    &self->wl_pid);
+	lm_net_teardown(&self->net);
 }
 
 static void with_fault(const char *fault)
@@ -210,23 +193,6 @@ static int restored_tree_gone(FIXTURE_DATA(lp) *self)
 	return 0;
 }
 
-/* The source verifies all of its memory itself, then exits 0. */
-static void source_whole(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(lp) *self)
-{
-	char buf[256];
-	int st;
-
-	unlink(lm_in_dir(self->dir, "state.result"));
-	ASSERT_EQ(0, kill(self->wl_pid, SIGCONT));
-	ASSERT_EQ(0, kill(self->wl_pid, SIGUSR1));
-	st = lm_wait_exit(&self->wl_pid, 60);
-	EXPECT_TRUE(exited(st, 0)) TH_LOG("source: status 0x%x", st);
-	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 10, buf,
-				  sizeof(buf)));
-	EXPECT_EQ(0, strncmp(buf, "ok ", 3)) TH_LOG("source: %s", buf);
-}
-
 /* Nothing was restored on the destination, and the source runs on. */
 static void failed_before_resume(struct __test_metadata *_metadata,
 				 FIXTURE_DATA(lp) *self)
@@ -237,7 +203,7 @@ static void failed_before_resume(struct __test_metadata *_metadata,
 	/* running (or sleeping), not frozen: the tracer let it go */
 	EXPECT_TRUE(lm_proc_state(self->wl_pid) == 'S' ||
 		    lm_proc_state(self->wl_pid) == 'R');
-	source_whole(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(lp, sender_dies_before_meta, 60)
@@ -312,7 +278,7 @@ static void sender_dies_after_resume(struct __test_metadata *_metadata,
 	/* the source was stopped, not resumed: one copy at most runs */
 	/* SIGSTOP may land just after send exits */
 	EXPECT_EQ('T', lm_proc_state_wait(self->wl_pid, 'T', 2000));
-	source_whole(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(lp, sender_dies_after_resume, 60)
@@ -401,7 +367,7 @@ TEST_F_TIMEOUT(lp, network_outage_too_long, 90)
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
 	/* SIGSTOP may land just after send exits */
 	EXPECT_EQ('T', lm_proc_state_wait(self->wl_pid, 'T', 2000));
-	source_whole(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(lp, receiver_dies_before_resume, 60)
@@ -454,7 +420,7 @@ static void receiver_dies_after_resume(struct __test_metadata *_metadata,
 	EXPECT_NE(NULL, strstr(buf, "left stopped"));
 	/* SIGSTOP may land just after send exits */
 	EXPECT_EQ('T', lm_proc_state_wait(self->wl_pid, 'T', 2000));
-	source_whole(_metadata, self);
+	lm_source_verifies(_metadata, self->dir, &self->wl_pid);
 }
 
 TEST_F_TIMEOUT(lp, receiver_dies_after_resume, 60)

@@ -350,24 +350,6 @@ TEST_F_TIMEOUT(tl, migrate_verify, 300)
 	EXPECT_LT(0, lm_json_num(json, "pages_dropped"));
 }
 
-/* Field 3 of /proc/PID/stat: the state letter, or 0. */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p && p[1] && p[2] ? p[2] : 0;
-}
-
 /*
  * A TCP socket in a grandchild refuses the whole tree, with a message
  * naming that process, before anything is sent; every process of the
@@ -432,8 +414,8 @@ TEST(send_tree_refuses_member)
 	lm_slurp(dir, "recv.log", out, sizeof(out));
 	EXPECT_NE(NULL, strstr(out, "before sending any metadata")) TH_LOG("receive: %s", out);
 	usleep(100 * 1000);
-	EXPECT_EQ('S', proc_state(child));
-	EXPECT_EQ('S', proc_state(g));
+	EXPECT_EQ('S', lm_proc_state(child));
+	EXPECT_EQ('S', lm_proc_state(g));
 	kill(-child, SIGKILL);
 	lm_reap(&recv);
 	waitpid(child, NULL, 0);

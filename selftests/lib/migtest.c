@@ -93,6 +93,14 @@ int lm_slurp(const char *dir, const char *name, char *buf, size_t len)
 	return n > 0 ? 0 : -1;
 }
 
+void lm_show_log(const char *dir, const char *name)
+{
+	char buf[8192];
+
+	lm_slurp(dir, name, buf, sizeof(buf));
+	fprintf(stderr, "# %s: %s\n", name, buf);
+}
+
 int lm_wait_file(const char *dir, const char *name, const char *what,
 		 int secs, char *buf, size_t len)
 {
@@ -182,7 +190,7 @@ static void sweep_stale_netns(void)
 int lm_net_setup(struct lm_net *n, const char *tag, int net,
 		 const char *const rel[], int nbins)
 {
-	char exe[PATH_MAX], from[PATH_MAX + 64], *build, ip4[2][16], veth[16];
+	char exe[PATH_MAX], from[PATH_MAX + 64], *build, ip4[2][16];
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	int me = getpid(), i;
 
@@ -216,8 +224,8 @@ int lm_net_setup(struct lm_net *n, const char *tag, int net,
 	lm_sh("ip netns del %s", n->src);
 	snprintf(ip4[0], sizeof(ip4[0]), "10.%d.0.1", net);
 	snprintf(ip4[1], sizeof(ip4[1]), "10.%d.0.2", net);
-	snprintf(veth, sizeof(veth), "lmv%d", me);
-	if (lm_netns_pair(n->src, n->dst, veth, ip4[0], ip4[1]) ||
+	snprintf(n->veth, sizeof(n->veth), "lmv%d", me);
+	if (lm_netns_pair(n->src, n->dst, n->veth, ip4[0], ip4[1]) ||
 	    lm_sh("ip -n %s addr add fd%d::1/64 dev lmv%da nodad && "
 		  "ip -n %s addr add fd%d::2/64 dev lmv%db nodad",
 		  n->src, net, me, n->dst, net, me)) {
@@ -256,6 +264,19 @@ void lm_net_teardown(struct lm_net *n)
 	lm_netns_del(n->src, n->dst);
 	lm_sh("rm -rf %s", n->dir);
 	n->dir[0] = 0;
+}
+
+void lm_mig_reap(pid_t restored, pid_t *send, pid_t *recv, pid_t *wl)
+{
+	if (restored > 0)
+		kill(restored, SIGKILL);
+	lm_reap(send);
+	lm_reap(recv);
+	if (*wl > 0)
+		kill(*wl, SIGCONT);
+	lm_reap(wl);
+	if (restored > 0)
+		kill(restored, SIGKILL);
 }
 
 int lm_netns_pair(const char *src, const char *dst, const char *veth,
@@ -364,4 +385,19 @@ char lm_proc_state_wait(pid_t pid, char want, int ms)
 		st = lm_proc_state(pid);
 	}
 	return st;
+}
+
+int lm_wait_gone(pid_t pid, int secs)
+{
+	int i;
+
+	for (i = 0;; i++) {
+		char st = lm_proc_state(pid);
+
+		if (!st || st == 'Z')
+			return 0;
+		if (i == secs * 20)
+			return -1;
+		usleep(50 * 1000);
+	}
 }

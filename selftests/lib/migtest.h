@@ -22,6 +22,8 @@ pid_t lm_spawn_ns(const char *dir, const char *ns, const char *log,
 int lm_wait_exit(pid_t *pid, int secs);
 /* Read dir/name into buf (NUL-terminated); 0 if it held anything. */
 int lm_slurp(const char *dir, const char *name, char *buf, size_t len);
+/* Print dir/name (its first 8 KiB) on stderr as "# name: ...". */
+void lm_show_log(const char *dir, const char *name);
 /* Wait until dir/name is non-empty and contains what (if given). */
 int lm_wait_file(const char *dir, const char *name, const char *what,
 		 int secs, char *buf, size_t len);
@@ -41,6 +43,7 @@ struct lm_net {
 	char src[32], dst[32];	/* namespace names */
 	char dir[64];		/* /tmp/lazymig-TAG.XXXXXX */
 	char addr[64];		/* the destination's "10.NET.0.2:PORT" */
+	char veth[16];		/* <veth>a in src, <veth>b in dst */
 	char bin[4][PATH_MAX];	/* copies of the binaries asked for */
 };
 
@@ -55,6 +58,26 @@ int lm_net_setup(struct lm_net *n, const char *tag, int net,
 		 const char *const rel[], int nbins);
 /* Remove the workload files listed in dir/state, namespaces, dir. */
 void lm_net_teardown(struct lm_net *n);
+
+/*
+ * In a FIXTURE_SETUP, after r = lm_net_setup(): skip the test where there
+ * are no namespaces (r > 0), fail it where the rest failed (r < 0).
+ */
+#define LM_NET_SETUP_CHECK(r)						\
+	do {								\
+		if ((r) > 0)						\
+			SKIP(return, "cannot create network namespaces"); \
+		if ((r) < 0)						\
+			ASSERT_TRUE(0)					\
+				TH_LOG("cannot set up the namespaces or copy the binaries"); \
+	} while (0)
+
+/*
+ * Kill and reap what a migration test started: the restored process
+ * (killed first and last), the sender, the receiver, the source workload
+ * (woken first if stopped).  The pids are cleared.
+ */
+void lm_mig_reap(pid_t restored, pid_t *send, pid_t *recv, pid_t *wl);
 
 /*
  * Network namespaces src and dst joined by veth pair <veth>a (in src,
@@ -76,5 +99,7 @@ long lm_rss_kib(pid_t pid);
 char lm_proc_state(pid_t pid);
 /* lm_proc_state() once it is @want, or as it is after @ms milliseconds. */
 char lm_proc_state_wait(pid_t pid, char want, int ms);
+/* 0 once pid is gone or a zombie (polled every 50 ms), -1 after secs. */
+int lm_wait_gone(pid_t pid, int secs);
 
 #endif

@@ -32,14 +32,6 @@
 #define FORK_EVERY	4
 #define CHUNK		64	/* pages */
 
-static volatile sig_atomic_t go;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	go = 1;
-}
-
 struct slice {
 	pthread_t th;
 	int idx;
@@ -169,24 +161,11 @@ static void *slice_main(void *arg)
 	return NULL;
 }
 
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
-}
-
 int main(int argc, char **argv)
 {
 	struct slice sl[THREADS];
 	char msg[512], path[4096];
 	size_t mib, npages, per, i;
-	sigset_t block, old;
 	int t, rc = 0, forks = 0;
 	char *mem;
 
@@ -225,15 +204,9 @@ int main(int argc, char **argv)
 			lm_fill(s->mem + i * LM_PAGE, LM_PAGE, s->seed[i]);
 		}
 	}
-	signal(SIGUSR1, on_usr1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, &old);
 	snprintf(msg, sizeof(msg), "ready %d\n", getpid());
-	if (write_atomic(argv[2], msg))
+	if (lm_ready_wait_usr1(argv[2], msg))
 		return 1;
-	while (!go)
-		sigsuspend(&old);
 	for (t = 0; t < THREADS; t++)
 		if (pthread_create(&sl[t].th, NULL, slice_main, &sl[t]))
 			return 1;
@@ -250,6 +223,6 @@ int main(int argc, char **argv)
 		snprintf(msg, sizeof(msg), "ok forks=%d threads=%d mib=%zu\n",
 			 forks, THREADS, mib);
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return rc;
 }

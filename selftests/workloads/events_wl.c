@@ -398,18 +398,6 @@ static int ev_fork(void)
 	return 0;
 }
 
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
-}
-
 static int report(const char *state, const char *suffix, int rc)
 {
 	char path[4096];
@@ -417,7 +405,7 @@ static int report(const char *state, const char *suffix, int rc)
 	if (!rc)
 		snprintf(msg, sizeof(msg), "ok units=%zu\n", nr_units);
 	snprintf(path, sizeof(path), "%s.%s", state, suffix);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return rc;
 }
 
@@ -475,7 +463,7 @@ int main(int argc, char **argv)
 		 tmpfs_path[0][0] ? "\n" : "",
 		 tmpfs_path[1][0] ? "file tmpfs1 " : "", tmpfs_path[1],
 		 tmpfs_path[1][0] ? "\n" : "");
-	if (write_atomic(state, ready))
+	if (lm_write_atomic(state, ready))
 		return 1;
 	while (!got1)
 		sigsuspend(&old);

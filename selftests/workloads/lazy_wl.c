@@ -34,37 +34,12 @@
 #include <sys/wait.h>
 #include "lmtest.h"
 
-static volatile sig_atomic_t go;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	go = 1;
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
-}
-
-static int is_zero_page(size_t i)
-{
-	return i % 16 == 5;
 }
 
 static size_t ev_npages;	/* the ranges below count from the end */
@@ -80,7 +55,7 @@ static char *moved;	/* after events: where pages EV_MOVE_* live */
 /* Where page k is now and what it holds (seed, 0: zeros); NULL: gone. */
 static char *page_of(char *mem, size_t k, uint64_t *seed)
 {
-	*seed = is_zero_page(k) ? 0 : k + 1;
+	*seed = lm_wl_seed(k);
 	if (!moved)
 		return mem + k * LM_PAGE;
 	if (k >= EV_DROP_LO && k < EV_DROP_HI)
@@ -96,38 +71,18 @@ static int check_all(char *mem, size_t npages, char *msg, size_t len,
 		     uint64_t x)
 {
 	uint64_t t0 = 0, t1;
-	size_t *order = malloc(npages * sizeof(*order)), i;
+	size_t *order = lm_shuffled(npages, x), i;
 
 	if (!order)
 		return snprintf(msg, len, "fail: out of memory"), 1;
-	for (i = 0; i < npages; i++)
-		order[i] = i;
-	for (i = npages - 1; i > 0; i--) {	/* xorshift Fisher-Yates */
-		size_t j, t;
-
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		j = x % (i + 1);
-		t = order[i];
-		order[i] = order[j];
-		order[j] = t;
-	}
 	for (i = 0; i < npages; i++) {
 		size_t k = order[i];
 		uint64_t seed;
 		char *p = page_of(mem, k, &seed);
-		long bad;
 
 		if (!t0)
 			t0 = now_ns();
-		if (!p)
-			continue;
-		bad = !seed ? lm_check_zero(p, LM_PAGE) :
-			      lm_check(p, LM_PAGE, seed);
-		if (bad >= 0) {
-			snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n",
-				 k, bad, (unsigned char)p[bad]);
+		if (p && lm_check_page(p, k, seed, msg, len)) {
 			free(order);
 			return 1;
 		}
@@ -238,8 +193,7 @@ static int wait_checker(pid_t pid, char *msg, size_t len)
 int main(int argc, char **argv)
 {
 	char path[4096], msg[256];
-	size_t mib, npages, i;
-	sigset_t block, old;
+	size_t mib, npages;
 	int rc, nthr = 1, events;
 	pid_t child = -1;
 	char *mem;
@@ -253,23 +207,9 @@ int main(int argc, char **argv)
 	events = argc == 5 && !strcmp(argv[4], "events");
 	mib = strtoul(argv[1], NULL, 0);
 	npages = (mib << 20) / LM_PAGE;
-	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
+	mem = lm_wl_map(mib);
+	if (!mem || lm_wl_ready(argv[2], mem, mib))
 		return 1;
-	for (i = 0; i < npages; i++)
-		if (!is_zero_page(i))
-			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
-	signal(SIGUSR1, on_usr1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
-		 mib << 20);
-	if (write_atomic(argv[2], msg))
-		return 1;
-	while (!go)
-		sigsuspend(&old);
 	rc = 0;
 	ev_npages = npages;
 	if (events && npages >= 512) {
@@ -282,7 +222,7 @@ int main(int argc, char **argv)
 	if (!rc && child >= 0)
 		rc = wait_checker(child, msg, sizeof(msg));
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	while (getenv("LAZY_WL_LINGER"))
 		pause();
 	return rc;

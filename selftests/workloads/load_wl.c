@@ -27,57 +27,21 @@
 
 #define MAX_CHILDREN	256
 
-static volatile sig_atomic_t go;
 static char *mem;
 static size_t npages;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	go = 1;
-}
-
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
-}
 
 /* Every page in a random order (xorshift @x); 0 or 1 with msg. */
 static int check_all(uint64_t x, char *msg, size_t len)
 {
-	size_t *order = malloc(npages * sizeof(*order)), i;
+	size_t *order = lm_shuffled(npages, x), i;
 
 	if (!order)
 		return snprintf(msg, len, "fail: out of memory\n"), 1;
-	for (i = 0; i < npages; i++)
-		order[i] = i;
-	for (i = npages - 1; i > 0; i--) {
-		size_t j, t;
-
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		j = x % (i + 1);
-		t = order[i];
-		order[i] = order[j];
-		order[j] = t;
-	}
 	for (i = 0; i < npages; i++) {
 		size_t k = order[i];
-		char *p = mem + k * LM_PAGE;
-		long bad = k % 16 == 5 ? lm_check_zero(p, LM_PAGE) :
-					 lm_check(p, LM_PAGE, k + 1);
 
-		if (bad >= 0) {
-			snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n",
-				 k, bad, (unsigned char)p[bad]);
+		if (lm_check_page(mem + k * LM_PAGE, k, lm_wl_seed(k), msg,
+				  len)) {
 			free(order);
 			return 1;
 		}
@@ -174,8 +138,7 @@ int main(int argc, char **argv)
 {
 	char path[4096], msg[256];
 	int nthr, nchild, rc;
-	sigset_t block, old;
-	size_t mib, i;
+	size_t mib;
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: load_wl MIB STATEFILE THREADS CHILDREN\n");
@@ -189,25 +152,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	npages = (mib << 20) / LM_PAGE;
-	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
+	mem = lm_wl_map(mib);
+	if (!mem || lm_wl_ready(argv[2], mem, mib))
 		return 1;
-	for (i = 0; i < npages; i++)
-		if (i % 16 != 5)
-			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
-	signal(SIGUSR1, on_usr1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
-		 mib << 20);
-	if (write_atomic(argv[2], msg))
-		return 1;
-	while (!go)
-		sigsuspend(&old);
 	rc = run(nthr, nchild, msg, sizeof(msg));
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return rc;
 }

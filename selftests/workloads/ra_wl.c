@@ -31,33 +31,14 @@
 #define DROP_GAP	8	/* the dropped range starts this far ahead */
 #define DROP_PAGES	32
 
-static volatile sig_atomic_t go;
 static char *mem;
 static size_t drop_lo;		/* first dropped page, 0: none */
 static volatile int drop_now;
 
-static void on_usr1(int sig)
-{
-	(void)sig;
-	go = 1;
-}
-
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
-}
-
 static int is_zero_page(size_t i)
 {
-	return i % 16 == 5 || (drop_lo && i >= drop_lo &&
-			       i < drop_lo + DROP_PAGES);
+	return !lm_wl_seed(i) || (drop_lo && i >= drop_lo &&
+				  i < drop_lo + DROP_PAGES);
 }
 
 static void *dropper(void *arg)
@@ -73,24 +54,15 @@ static void *dropper(void *arg)
 
 static int check_page(size_t k, char *msg, size_t len)
 {
-	char *p = mem + k * LM_PAGE;
-	long bad = is_zero_page(k) ? lm_check_zero(p, LM_PAGE) :
-				     lm_check(p, LM_PAGE, k + 1);
-
-	if (bad < 0)
-		return 0;
-	snprintf(msg, len, "fail: page %zu byte %ld is 0x%02x\n", k, bad,
-		 (unsigned char)p[bad]);
-	return 1;
+	return lm_check_page(mem + k * LM_PAGE, k,
+			     is_zero_page(k) ? 0 : lm_wl_seed(k), msg, len);
 }
 
 int main(int argc, char **argv)
 {
 	size_t mib, npages, i, *order, data = 0;
 	char path[4096], msg[256];
-	sigset_t block, old;
 	pthread_t th;
-	uint64_t x = 0x9e3779b97f4a7c15ULL;
 	void *thr_rc = NULL;
 	int rc = 0;
 
@@ -102,38 +74,15 @@ int main(int argc, char **argv)
 	mib = strtoul(argv[1], NULL, 0);
 	npages = (mib << 20) / LM_PAGE;
 	order = malloc(npages * sizeof(*order));
-	mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!order || mem == MAP_FAILED || npages < 4 * DROP_PAGES)
+	mem = lm_wl_map(mib);		/* nothing dropped yet */
+	if (!order || !mem || npages < 4 * DROP_PAGES)
 		return 1;
-	for (i = 0; i < npages; i++)
-		if (!is_zero_page(i))
-			lm_fill(mem + i * LM_PAGE, LM_PAGE, i + 1);
 	for (i = 0; i < npages; i++)
 		order[i] = i;
-	if (!strcmp(argv[3], "rand")) {
-		for (i = npages - 1; i > 0; i--) {	/* xorshift Fisher-Yates */
-			size_t j, t;
-
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			j = x % (i + 1);
-			t = order[i];
-			order[i] = order[j];
-			order[j] = t;
-		}
-	}
-	signal(SIGUSR1, on_usr1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	snprintf(msg, sizeof(msg), "ready %d %p %zx\n", getpid(), mem,
-		 mib << 20);
-	if (write_atomic(argv[2], msg))
+	if (!strcmp(argv[3], "rand"))
+		lm_shuffle(order, npages, 0x9e3779b97f4a7c15ULL);
+	if (lm_wl_ready(argv[2], mem, mib))
 		return 1;
-	while (!go)
-		sigsuspend(&old);
 	if (!strcmp(argv[3], "seq-drop")) {
 		drop_lo = npages / 2 + DROP_GAP;
 		if (pthread_create(&th, NULL, dropper, NULL))
@@ -159,6 +108,6 @@ int main(int argc, char **argv)
 		snprintf(msg, sizeof(msg), "ok pages=%zu data_pages=%zu\n",
 			 npages, data);
 	snprintf(path, sizeof(path), "%s.result", argv[2]);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return rc;
 }

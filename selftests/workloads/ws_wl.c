@@ -84,18 +84,6 @@ static long check(const char *p, size_t k, size_t from)
 	return -1;
 }
 
-static int write_atomic(const char *path, const char *text_)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text_, f) < 0 || fclose(f))
-		return -1;
-	return rename(tmp, path);
-}
-
 static int verify(char *mem, size_t npages, uint64_t gen, char *msg,
 		  size_t len)
 {
@@ -162,7 +150,7 @@ int main(int argc, char **argv)
 	pass(mem, npages, &gen);	/* hot pages hold a pass from the start */
 	parent = getppid();
 	snprintf(msg, sizeof(msg), "ready %d %p %zu\n", getpid(), mem, npages);
-	if (write_atomic(argv[2], msg))
+	if (lm_write_atomic(argv[2], msg))
 		return 1;
 	while (getppid() == parent || !go) {
 		if (getppid() != parent) {	/* restored: stop writing */
@@ -177,6 +165,6 @@ int main(int argc, char **argv)
 	if (!verify(mem, npages, gen, msg, sizeof(msg)))
 		snprintf(msg, sizeof(msg), "ok gen=%llu passes_after=%zu pages=%zu\n",
 			 (unsigned long long)gen, after, npages);
-	write_atomic(path, msg);
+	lm_write_atomic(path, msg);
 	return strncmp(msg, "ok", 2) != 0;
 }
