@@ -82,6 +82,12 @@ module_key() {
 		LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -c1-16
 }
 
+# Which build of the work tree: a module must be built against the very
+# vmlinux of the kernel it is loaded into (BTF type ids).
+vmlinux_sum() {
+	sha256sum "$OBJ/vmlinux" 2>/dev/null | cut -c1-16
+}
+
 kmake() {
 	make -C "$SRC" O="$OBJ" LOCALVERSION= "$@"
 }
@@ -229,6 +235,7 @@ assemble() {	# key: the result directory from the built work tree
 		die "modules_install left no modules.dep (is depmod from kmod installed?)"
 	build_module "$tmp/lazymig.ko"
 	module_key >"$tmp/lazymig.ko.key"
+	vmlinux_sum >"$tmp/vmlinux.sum"
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
 	prune "$key"
@@ -271,9 +278,18 @@ ensure() {
 		if [ "$(cat "$WORK/state" 2>/dev/null)" != "$key" ]; then
 			build_tree "$key"
 		fi
-		build_module "$dir/lazymig.ko.new"
-		mv "$dir/lazymig.ko.new" "$dir/lazymig.ko"
-		module_key >"$dir/lazymig.ko.key"
+		if [ "$(cat "$dir/vmlinux.sum" 2>/dev/null)" != "$(vmlinux_sum)" ]; then
+			# A module's BTF names the type ids of the vmlinux it
+			# was built against: a rebuilt tree (not byte for byte
+			# the same) needs its own kernel in the cache too, or
+			# insmod fails with EINVAL ("BPF: Invalid name").
+			log "the work tree is not the cached kernel's build: caching both again"
+			assemble "$key"
+		else
+			build_module "$dir/lazymig.ko.new"
+			mv "$dir/lazymig.ko.new" "$dir/lazymig.ko"
+			module_key >"$dir/lazymig.ko.key"
+		fi
 	fi
 	echo "$dir" >&3
 }
