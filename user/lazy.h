@@ -70,7 +70,10 @@ struct lm_run *lm_mm_find(struct lm_mm *mm, __u64 addr);
 size_t lm_mm_src_first(const struct lm_mm *mm, __u32 space, __u64 src);
 /* Forget lazy state in [start, end): returns pages that were lazy. */
 __u64 lm_mm_clear(struct lm_mm *mm, __u64 start, __u64 end);
-/* Lazy state of [from, from+len) now lives at [to, to+len). */
+/*
+ * Lazy state of [from, from+len) now lives at [to, to+len); the runs that
+ * were there are gone (mremap unmaps them first).
+ */
 int lm_mm_remap(struct lm_mm *mm, __u64 from, __u64 to, __u64 len);
 /* A forked child starts with a copy of its parent's lazy state. */
 int lm_mm_dup(const struct lm_mm *mm, struct lm_mm *child);

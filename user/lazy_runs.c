@@ -273,14 +273,54 @@ static int mm_split(struct lm_mm *mm, __u64 addr)
 	return 0;
 }
 
+/*
+ * Forget the runs of [start, end), splitting those that straddle its
+ * edges: runs must stay disjoint, or lm_mm_find() may answer for an
+ * address with a run that no longer describes it.  Their lazy pages are
+ * dropped (and counted out of the mm).
+ */
+static int mm_cut(struct lm_mm *mm, __u64 start, __u64 end)
+{
+	size_t i, k;
+	int err;
+
+	lm_mm_clear(mm, start, end);
+	err = lm_mm_index(mm);
+	if (!err)
+		err = mm_split(mm, start);
+	if (!err)
+		err = lm_mm_index(mm);
+	if (!err)
+		err = mm_split(mm, end);
+	if (err)
+		return err;
+	for (i = 0, k = 0; i < mm->nr; i++) {
+		struct lm_run *r = &mm->runs[i];
+
+		if (r->start >= start && r->end <= end) {
+			free(r->lazy);
+			free(r->req);
+			continue;
+		}
+		mm->runs[k++] = *r;
+	}
+	mm->nr = k;
+	return lm_mm_index(mm);
+}
+
+/*
+ * mremap(MREMAP_FIXED) unmaps whatever was at [to, to + len) first: the
+ * runs there go (a PROT_NONE placeholder has one too, with no lazy page),
+ * then the runs of [from, from + len) move in.  Clearing their bits and
+ * leaving them would put two runs on the same addresses.
+ */
 int lm_mm_remap(struct lm_mm *mm, __u64 from, __u64 to, __u64 len)
 {
 	__u64 end = from + len;
 	size_t i;
 	int err;
 
-	lm_mm_clear(mm, to, to + len);
-	err = lm_mm_index(mm);
+	err = mm_cut(mm, to, to + len);
 	if (!err)
 		err = mm_split(mm, from);
 	if (!err)

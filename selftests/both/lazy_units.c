@@ -75,6 +75,67 @@ TEST(runs_find_clear_remap_dup)
 	lm_mm_free(&mm);
 }
 
+/*
+ * mremap(MREMAP_FIXED) onto addresses that have runs (a PROT_NONE
+ * placeholder dumped with no data, or a lazy range): they go, split where
+ * they straddle the edges, and the moved run alone answers there.
+ */
+TEST(runs_remap_onto_runs)
+{
+	struct lm_mm mm = { .uffd = -1 };
+	unsigned long none[1] = { 0 };
+	__u64 a = 0x100000, p = 0x900000, n0;
+	struct lm_run *r;
+	__u64 i;
+
+	ASSERT_EQ(0, lm_mm_add_run(&mm, 0, a, a, 16, PS, NULL));
+	/* three neighbouring placeholders merged into one VMA */
+	ASSERT_EQ(0, lm_mm_add_run(&mm, 0, p, p, 48, PS, none));
+	ASSERT_EQ(0, lm_mm_index(&mm));
+	n0 = mm.nlazy;
+	EXPECT_EQ(16, n0);
+	/* pages 4..11 onto the middle placeholder */
+	ASSERT_EQ(0, lm_mm_remap(&mm, a + 4 * PS, p + 16 * PS, 8 * PS));
+	EXPECT_EQ(n0, mm.nlazy);
+	for (i = 0; i < 8; i++) {
+		r = lm_mm_find(&mm, p + (16 + i) * PS);
+		ASSERT_NE(NULL, r);
+		EXPECT_EQ(p + 16 * PS, r->start);
+		EXPECT_EQ(a + 4 * PS, r->src);
+		EXPECT_EQ(1, lm_test_bit(r->lazy, i));
+	}
+	/* what is left of the placeholder on both sides */
+	r = lm_mm_find(&mm, p + 15 * PS);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(p, r->start);
+	EXPECT_EQ(p + 16 * PS, r->end);
+	r = lm_mm_find(&mm, p + 24 * PS);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(p + 24 * PS, r->start);
+	EXPECT_EQ(p + 48 * PS, r->end);
+	EXPECT_EQ(0, r->nlazy);
+	/* and back onto the hole: the placeholder pieces stay apart */
+	ASSERT_EQ(0, lm_mm_remap(&mm, p + 16 * PS, a + 4 * PS, 8 * PS));
+	EXPECT_EQ(NULL, lm_mm_find(&mm, p + 16 * PS));
+	r = lm_mm_find(&mm, a + 4 * PS);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(8, r->nlazy);
+	/* onto lazy pages: theirs are dropped, the moved ones kept */
+	ASSERT_EQ(0, lm_mm_remap(&mm, a + 4 * PS, a + 12 * PS, 4 * PS));
+	EXPECT_EQ(n0 - 4, mm.nlazy);
+	for (i = 12; i < 16; i++) {
+		r = lm_mm_find(&mm, a + i * PS);
+		ASSERT_NE(NULL, r);
+		EXPECT_EQ(a + 4 * PS, r->src);
+		EXPECT_EQ(1, lm_test_bit(r->lazy, (a + i * PS - r->start) / PS));
+	}
+	EXPECT_EQ(NULL, lm_mm_find(&mm, a + 4 * PS));
+	/* runs stay sorted and disjoint */
+	for (i = 1; i < mm.nr; i++)
+		EXPECT_LE(mm.runs[i - 1].end, mm.runs[i].start);
+	lm_mm_free(&mm);
+}
+
 TEST(bit_search)
 {
 	unsigned long b[3] = { 0, 1UL << 63, 5 };
@@ -479,6 +540,42 @@ TEST(daemon_serves_region)
 	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
 		  g.st.pages_zero + g.st.pages_dropped);
 	free(order);
+	rig_free(&g);
+}
+
+/*
+ * mremap of lazy pages onto another lazy range of the same mapping (an
+ * existing VMA with a run of its own), touched at once, before the push
+ * brings them: each must be served its data, not a zero page.
+ */
+TEST(daemon_remap_onto_lazy_range)
+{
+	__u64 feat = lm_lazy_uffd_features();
+	struct rig g = { 0 };
+	char *to;
+	size_t i;
+
+	if (!(feat & UFFD_FEATURE_EVENT_REMAP))
+		SKIP(return, "userfaultfd without EVENT_REMAP");
+	ASSERT_EQ(0, rig_start(&g, feat & ~UFFD_FEATURE_EVENT_FORK,
+			       1UL << 20));
+	to = g.dst + 1000 * PS;
+	ASSERT_EQ(to, mremap(g.dst + 200 * PS, 100 * PS, 100 * PS,
+			     MREMAP_MAYMOVE | MREMAP_FIXED, to));
+	for (i = 200; i < 300; i++)
+		ASSERT_EQ(-1, page_bad(to + (i - 200) * PS, i));
+	for (i = 0; i < NPAGES; i++)
+		if ((i < 200 || i >= 300) && (i < 1000 || i >= 1100))
+			ASSERT_EQ(-1, page_bad(g.dst + i * PS, i));
+	rig_stop(&g);
+	EXPECT_EQ(0, g.rl.err);
+	EXPECT_EQ(0, g.rp.err);
+	for (i = 200; i < 300; i++)
+		ASSERT_EQ(-1, page_bad(to + (i - 200) * PS, i));
+	EXPECT_EQ(1, g.st.events[LM_EV_REMAP]);
+	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
+	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
+		  g.st.pages_zero + g.st.pages_dropped);
 	rig_free(&g);
 }
 

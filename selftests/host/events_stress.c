@@ -110,7 +110,7 @@ TEST_F_TIMEOUT(stress, forks_mremaps_madvises_8_threads, 600)
 	ASSERT_EQ(0, lm_wait_file(self->dir, "state.result", "\n", 300, buf,
 			       sizeof(buf)));
 	TH_LOG("%s MiB: %s", mib, buf);
-	EXPECT_EQ(0, strncmp(buf, "ok forks=32 ", 12));
+	EXPECT_EQ(0, strncmp(buf, "ok forks=32 ", 12)) logs(_metadata, self);
 	self->restored = 0;
 	ASSERT_EQ(0, lm_slurp(self->dir, "r.json", json, sizeof(json)));
 	TH_LOG("stats: %s", json);
