@@ -273,6 +273,40 @@ static int mm_split(struct lm_mm *mm, __u64 addr)
 	return 0;
 }
 
+/*
+ * Forget the runs of [start, end): the caller has cleared their lazy
+ * bits.  A run left there would overlap one moved in (runs must stay
+ * disjoint: lm_mm_find would find the stale one and its clear bits).
+ */
+static int mm_forget(struct lm_mm *mm, __u64 start, __u64 end)
+{
+	size_t i, k = 0;
+	int err;
+
+	err = lm_mm_index(mm);
+	if (!err)
+		err = mm_split(mm, start);
+	if (!err)
+		err = lm_mm_index(mm);
+	if (!err)
+		err = mm_split(mm, end);
+	if (err)
+		return err;
+	for (i = 0; i < mm->nr; i++) {
+		struct lm_run *r = &mm->runs[i];
+
+		if (r->start >= start && r->end <= end) {
+			mm->nlazy -= r->nlazy;
+			free(r->lazy);
+			free(r->req);
+			continue;
+		}
+		mm->runs[k++] = *r;
+	}
+	mm->nr = k;
+	return 0;
+}
+
 int lm_mm_remap(struct lm_mm *mm, __u64 from, __u64 to, __u64 len)
 {
 	__u64 end = from + len;
@@ -280,7 +314,9 @@ int lm_mm_remap(struct lm_mm *mm, __u64 from, __u64 to, __u64 len)
 	int err;
 
 	lm_mm_clear(mm, to, to + len);
-	err = lm_mm_index(mm);
+	err = mm_forget(mm, to, to + len);
+	if (!err)
+		err = lm_mm_index(mm);
 	if (!err)
 		err = mm_split(mm, from);
 	if (!err)
