@@ -477,7 +477,11 @@ static int bulk_yield(struct lm_lazy *l)
 	struct pollfd p[YIELD_POLL_MAX];
 	struct lm_mm *who[YIELD_POLL_MAX];
 	int n, k, req = 0, uffd = 0, first = 1, err;
+	__u64 ev0 = 0, ev1 = 0;
 	size_t i = 0;
+
+	for (k = LM_EV_PAGEFAULT + 1; k < LM_EV__MAX; k++)
+		ev0 += l->st->events[k];
 
 	for (;;) {
 		n = 0;
@@ -516,7 +520,10 @@ static int bulk_yield(struct lm_lazy *l)
 	}
 	if (!req && !uffd)
 		return 0;
+	for (k = LM_EV_PAGEFAULT + 1; k < LM_EV__MAX; k++)
+		ev1 += l->st->events[k];
 	l->st->push_yields++;
+	l->st->push_yield_events += ev1 - ev0;
 	err = serve_queued(l);
 	if (!err && req)
 		err = handle_req(l);
