@@ -571,8 +571,12 @@ retry:
 					return err;
 				if (err && mm->dead)
 					return 0;
-				if (err)
+				if (err) {
+					/* at least one piece before the next
+					 * look: faults never starve the push */
+					l->pieces = 0;
 					goto retry;	/* runs may have moved */
+				}
 			}
 			err = copy_seg(l, mm, r, i, j,
 				       data + (r->src + i * ps - src), via);
