@@ -63,6 +63,15 @@
 #define UFFD_BATCH	64
 #define BYE_TIMEOUT_MS	10000
 #define PROGRESS_MS	250
+/*
+ * A pushed message is installed in pieces of this many bytes (a huge
+ * page whole), with a look at the uffds and the request channel between
+ * two pieces: a fault waits behind one piece, not a whole message.
+ */
+#ifndef PUSH_PIECE
+#define PUSH_PIECE	(16 * LM_PAGE_SIZE)
+#endif
+#define YIELD_POLL_MAX	64
 
 enum { VIA_EAGER, VIA_REQ, VIA_BULK };
 
@@ -156,6 +165,7 @@ struct lm_lazy {
 	__u64 lost_t0, lost_end;
 	unsigned char *zbuf;		/* an inflated ZBULK */
 	int dev_tag, own_tag;
+	unsigned int pieces;		/* of the bulk message being installed */
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
@@ -493,10 +503,81 @@ static int copy_seg(struct lm_lazy *l, struct lm_mm *mm, struct lm_run *r,
 	return 0;
 }
 
+static int handle_req(struct lm_lazy *l);
+static int serve_queued(struct lm_lazy *l);
+
+/*
+ * Between two pieces of a pushed message: a fault that came in meanwhile
+ * is read and requested, and fault answers that arrived are installed,
+ * so neither waits behind the rest of the push message.  Events read
+ * here take effect at once (a REMOVE/UNMAP clears the lazy bits, so the
+ * rest of the message is not installed there).  Returns 1 if anything
+ * was handled (runs may have changed: the caller looks again), 0 if
+ * nothing was waiting, or -errno.
+ */
+static int bulk_yield(struct lm_lazy *l)
+{
+	struct pollfd p[YIELD_POLL_MAX];
+	struct lm_mm *who[YIELD_POLL_MAX];
+	int n, k, req = 0, uffd = 0, first = 1, err;
+	__u64 ev0 = 0, ev1 = 0;
+	size_t i = 0;
+
+	for (k = LM_EV_PAGEFAULT + 1; k < LM_EV__MAX; k++)
+		ev0 += l->st->events[k];
+
+	for (;;) {
+		n = 0;
+		if (first && !l->lost && l->cfg.req_fd >= 0) {
+			req = lm_rx_pending(&l->req);
+			p[n].fd = l->cfg.req_fd;
+			p[n].events = POLLIN;
+			who[n++] = NULL;
+		}
+		first = 0;
+		for (; i < l->nr_mms && n < YIELD_POLL_MAX; i++) {
+			if (l->mms[i]->dead || l->mms[i]->uffd < 0)
+				continue;
+			p[n].fd = l->mms[i]->uffd;
+			p[n].events = POLLIN;
+			who[n++] = l->mms[i];
+		}
+		if (!n)
+			break;
+		if (poll(p, n, 0) > 0) {
+			for (k = 0; k < n; k++) {
+				if (!p[k].revents)
+					continue;
+				if (!who[k]) {
+					req = 1;
+					continue;
+				}
+				uffd = 1;
+				err = read_events(l, who[k]);
+				if (err)
+					return err;
+			}
+		}
+		if (i >= l->nr_mms)
+			break;
+	}
+	if (!req && !uffd)
+		return 0;
+	for (k = LM_EV_PAGEFAULT + 1; k < LM_EV__MAX; k++)
+		ev1 += l->st->events[k];
+	l->st->push_yields++;
+	l->st->push_yield_events += ev1 - ev0;
+	err = serve_queued(l);
+	if (!err && req)
+		err = handle_req(l);
+	return err ? err : 1;
+}
+
 /*
  * Install source pages space/src..+npages (4 KiB pages) into one mm,
  * where still lazy: the pages of its runs the data covers whole (huge
- * pages of a hugetlb run only whole, one UFFDIO_COPY for a run of them).
+ * pages of a hugetlb run only whole, one UFFDIO_COPY for a run of them;
+ * a pushed message in pieces of PUSH_PIECE, see bulk_yield).
  */
 static int install_mm(struct lm_lazy *l, struct lm_mm *mm, __u32 space,
 		      __u64 src, __u64 npages, const char *data, int via)
@@ -523,6 +604,23 @@ retry:
 		for (i = lm_find_next_bit(r->lazy, hi, lo); i < hi;
 		     i = lm_find_next_bit(r->lazy, hi, j)) {
 			j = lm_find_next_zero_bit(r->lazy, hi, i);
+			if (via == VIA_BULK) {
+				__u64 piece = PUSH_PIECE / ps ? PUSH_PIECE / ps : 1;
+
+				if (j - i > piece)
+					j = i + piece;
+				err = l->pieces++ ? bulk_yield(l) : 0;
+				if (err < 0)
+					return err;
+				if (err && mm->dead)
+					return 0;
+				if (err) {
+					/* at least one piece before the next
+					 * look: faults never starve the push */
+					l->pieces = 0;
+					goto retry;	/* runs may have moved */
+				}
+			}
 			err = copy_seg(l, mm, r, i, j,
 				       data + (r->src + i * ps - src), via);
 			if (err == -EAGAIN) {
@@ -1841,6 +1939,7 @@ static int handle_bulk(struct lm_lazy *l)
 		    lm_msg_name(m.type));
 		return -EPROTO;
 	}
+	l->pieces = 0;
 	err = install_msg(l, &m, payload, VIA_BULK);
 	return err ? err : 1;
 }

@@ -23,7 +23,7 @@
  * compressed.
  *
  * Two threads: this one (raised priority) reads requests and answers
- * them; a pusher thread (normal priority) started on RESUMED reads and
+ * them; a pusher thread (low priority) started on RESUMED reads and
  * writes the push runs.  A request never waits for a push run to be
  * read or written, nor for the CPU the push uses.  todo is shared under
  * a mutex held only to pick and clear bits, never across I/O; a page
@@ -57,6 +57,14 @@ struct ps_space {
 };
 
 #define SERVER_NICE	-10	/* the request thread */
+/*
+ * The pusher is background work: at nice 0 it took the CPU from fault
+ * answers and from the faulting threads (with both ends on one host,
+ * the destination's too), and the p99 of a fault with the push running
+ * was 2.5-8x the p99 without (bench/RESULTS.md, "pushp99").  Where no
+ * one else wants the CPU it pushes as fast as before.
+ */
+#define PUSHER_NICE	10
 #define MAX(a, b)	((a) > (b) ? (a) : (b))
 #define PUSH_POLL_MS	100	/* request thread checks the pusher */
 #define PROGRESS_MS	250	/* a progress line on a terminal */
@@ -680,7 +688,7 @@ static void *pusher_main(void *arg)
 	struct lm_ps *ps = arg;
 	int err;
 
-	setpriority(PRIO_PROCESS, gettid(), 0);
+	setpriority(PRIO_PROCESS, gettid(), PUSHER_NICE);	/* best effort */
 	/* the source is frozen: what it touched last cannot change now */
 	if (ps->cfg.hot_scan && !ps->hot_scanned) {
 		ps->hot_scanned = 1;

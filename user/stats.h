@@ -46,6 +46,9 @@ struct lm_stats {
 	__u64 pages_total, pages_faulted, pages_pushed, pages_zero;
 	__u64 pages_eager, pages_dropped;
 	__u64 faults, zero_faults;	/* demand faults; of them answered zero */
+	__u64 push_yields;	/* pieces of a push message after which faults,
+				 * answers or events were handled */
+	__u64 push_yield_events;	/* events (not faults) among them */
 	__u64 faults_1s;		/* demand faults in the first second
 					 * after resume */
 	__u64 events[LM_EV__MAX];

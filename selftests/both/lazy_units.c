@@ -35,7 +35,7 @@ TEST(runs_find_clear_remap_dup)
 	unsigned long data[2] = { 0xf0f0f0f0f0f0f0f0UL, 0xffUL };
 	struct lm_mm mm = { .uffd = -1 }, child;
 	struct lm_run *r;
-	__u64 base = 0x100000, n0;
+	__u64 base = 0x100000, n0, n1;
 	size_t k;
 
 	ASSERT_EQ(0, lm_mm_add_run(&mm, 0, base, base, 72, PS, data));
@@ -72,6 +72,35 @@ TEST(runs_find_clear_remap_dup)
 	EXPECT_EQ(n0 - 4, mm.nlazy);
 	EXPECT_EQ(n0 - 12, child.nlazy);
 	lm_mm_free(&child);
+	/*
+	 * onto a mapping that has a run of its own (a PROT_NONE area of
+	 * the image, say, no page with data): pages 8..15 over 0x10000's
+	 * run, whose last page is left alone
+	 */
+	ASSERT_EQ(0, lm_mm_add_run(&mm, 0, 0x10000 + 4 * PS, 0x10000 + 4 * PS,
+				   12, PS, NULL));
+	ASSERT_EQ(0, lm_mm_index(&mm));
+	n1 = mm.nlazy;
+	ASSERT_EQ(0, lm_mm_remap(&mm, base + 8 * PS, 0x10000 + 4 * PS, 8 * PS));
+	r = lm_mm_find(&mm, 0x10000 + 4 * PS);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(base + 8 * PS, r->src);
+	EXPECT_EQ(1, lm_test_bit(r->lazy, 4));	/* base page 12 */
+	EXPECT_EQ(0, lm_test_bit(r->lazy, 0));	/* base page 8 */
+	r = lm_mm_find(&mm, 0x10000 + 12 * PS);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(0x10000 + 12 * PS, r->src);
+	EXPECT_EQ(n1 - 8, mm.nlazy);	/* the 8 pages moved onto */
+	for (k = 1; k < mm.nr; k++)
+		EXPECT_LE(mm.runs[k - 1].end, mm.runs[k].start);
+	/* and back: nothing stays behind at the target */
+	ASSERT_EQ(0, lm_mm_remap(&mm, 0x10000 + 4 * PS, base + 8 * PS, 8 * PS));
+	r = lm_mm_find(&mm, 0x10000 + 4 * PS);
+	EXPECT_EQ(NULL, r);
+	r = lm_mm_find(&mm, base + 12 * PS);
+	ASSERT_NE(NULL, r);
+	EXPECT_EQ(base + 12 * PS, r->src + ((base + 12 * PS) - r->start));
+	EXPECT_EQ(1, lm_test_bit(r->lazy, (base + 12 * PS - r->start) / PS));
 	lm_mm_free(&mm);
 }
 

@@ -6,6 +6,9 @@
  * (events_stress).  512 MiB, the push at 32 MiB/s so that the events
  * meet pending pages (about 10 s here); LAZYMIG_STRESS_MIB=N for another
  * size.  Network namespaces as in lazy_migrate.c.
+ *
+ * The same at 512 MiB with the push unthrottled: events and faults meet
+ * push messages being installed in pieces (lazy.c, bulk_yield).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,10 +74,15 @@ static void logs(struct __test_metadata *_metadata,
 	TH_LOG("recv.log: %s", buf);
 }
 
-TEST_F_TIMEOUT(stress, forks_mremaps_madvises_8_threads, 600)
+/*
+ * One migration of events_stress, send with @send_opts (NULL-ended, at
+ * most 2); receive's stats JSON into @json.
+ */
+static void run(struct __test_metadata *_metadata, FIXTURE_DATA(stress) *self,
+		const char *mib, const char *const *send_opts, char *json,
+		size_t len)
 {
-	const char *mib = getenv("LAZYMIG_STRESS_MIB") ?: DEFAULT_MIB;
-	char buf[4096], json[4096], pid[16];
+	char buf[4096], pid[16];
 	char *wl_argv[] = { self->wl, (char *)mib, lm_in_dir(self->dir, "state"),
 			    NULL };
 	char *recv_argv[] = {
@@ -85,11 +93,14 @@ TEST_F_TIMEOUT(stress, forks_mremaps_madvises_8_threads, 600)
 	};
 	char *send_argv[] = {
 		self->tool, "send", "-t", pid, "--to", self->addr,
-		"--stats", lm_in_dir(self->dir, "s.json"), "--push-rate", "32",
-		"--token-file", lm_in_dir(self->dir, "token"), NULL,
+		"--stats", lm_in_dir(self->dir, "s.json"),
+		"--token-file", lm_in_dir(self->dir, "token"),
+		NULL, NULL, NULL,
 	};
-	int st;
+	int st, i;
 
+	for (i = 0; send_opts[i]; i++)
+		send_argv[10 + i] = (char *)send_opts[i];
 	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
 	self->recv_pid = lm_spawn_ns(self->dir, self->dst, "recv.log", 1, recv_argv);
 	ASSERT_EQ(0, lm_wait_file(self->dir, "recv.log", "listening", 10, buf,
@@ -112,7 +123,7 @@ TEST_F_TIMEOUT(stress, forks_mremaps_madvises_8_threads, 600)
 	TH_LOG("%s MiB: %s", mib, buf);
 	EXPECT_EQ(0, strncmp(buf, "ok forks=32 ", 12)) logs(_metadata, self);
 	self->restored = 0;
-	ASSERT_EQ(0, lm_slurp(self->dir, "r.json", json, sizeof(json)));
+	ASSERT_EQ(0, lm_slurp(self->dir, "r.json", json, len));
 	TH_LOG("stats: %s", json);
 	EXPECT_LE(1, lm_json_num(json, "fork"));
 	EXPECT_LE(1, lm_json_num(json, "remap"));
@@ -120,6 +131,33 @@ TEST_F_TIMEOUT(stress, forks_mremaps_madvises_8_threads, 600)
 	EXPECT_EQ(lm_json_num(json, "pages_total"),
 		  lm_json_num(json, "pages_faulted") + lm_json_num(json, "pages_pushed") +
 		  lm_json_num(json, "pages_zero") + lm_json_num(json, "pages_dropped"));
+}
+
+TEST_F_TIMEOUT(stress, forks_mremaps_madvises_8_threads, 600)
+{
+	static const char *const opts[] = { "--push-rate", "32", NULL };
+	const char *mib = getenv("LAZYMIG_STRESS_MIB") ?: DEFAULT_MIB;
+	char json[4096];
+
+	run(_metadata, self, mib, opts, json, sizeof(json));
+}
+
+/*
+ * The push unthrottled: the daemon installs push messages in pieces
+ * while the 8 threads fault, fork, mremap and MADV_DONTNEED; faults and
+ * events read between two pieces (push_yields) must leave every page as
+ * the threads' models say (a REMOVE between two pieces: the rest of the
+ * message is not installed there).
+ */
+TEST_F_TIMEOUT(stress, events_between_push_pieces, 600)
+{
+	static const char *const opts[] = { NULL };
+	char json[4096];
+
+	run(_metadata, self, "512", opts, json, sizeof(json));
+	EXPECT_LE(1, lm_json_num(json, "push_yields"));
+	/* 4 to 20 in the runs seen here */
+	EXPECT_LE(1, lm_json_num(json, "push_yield_events"));
 }
 
 TEST_HARNESS_MAIN
