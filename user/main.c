@@ -2,27 +2,11 @@
 /*
  * lazymig: command-line entry point.  Each subcommand lives in the file
  * that owns its stage of the data flow (see DESIGN.md); this file only
- * dispatches.  A subcommand whose stage has not landed yet is a weak
- * default that says so and exits 2.
+ * dispatches.
  */
 #include <stdio.h>
 #include <string.h>
 #include "lazymig.h"
-
-#define NOT_YET(fn, name)						\
-	__attribute__((weak)) int fn(int argc, char **argv)		\
-	{								\
-		(void)argc; (void)argv;					\
-		fprintf(stderr, "lazymig %s: not implemented yet\n", name); \
-		return 2;						\
-	}
-
-NOT_YET(cmd_dump, "dump")
-NOT_YET(cmd_restore, "restore")
-NOT_YET(cmd_send, "send")
-NOT_YET(cmd_receive, "receive")
-NOT_YET(cmd_info, "info")
-NOT_YET(cmd_faultlat, "faultlat")
 
 static const struct command {
 	const char *name;
@@ -30,13 +14,15 @@ static const struct command {
 	const char *usage;
 } commands[] = {
 	{ "dump", cmd_dump,
-	  "dump    -t PID -o FILE [--leave-running]         full checkpoint to a file" },
+	  "dump    -t PID -o FILE [--tree] [--leave-running] full checkpoint to a file" },
 	{ "restore", cmd_restore,
 	  "restore -i FILE [--pidfile F] [--stdio inherit|null|PATH]" },
 	{ "send", cmd_send,
-	  "send    -t PID --to HOST:PORT [--eager] [--stats F] [--token-file F] [--tls ...]" },
+	  "send    -t PID --to HOST:PORT [--tree] [--eager] [--stats F] [--token-file F] [--tls ...]\n"
+	  "                  [--push-rate MIB_PER_S] [--ws-sample MS] [--compress] [--peer-timeout S]" },
 	{ "receive", cmd_receive,
-	  "receive --listen ADDR:PORT [--pidfile F] [--stdio ...] [--stats F] [--token-file F] [--tls ...]" },
+	  "receive --listen ADDR:PORT [--pidfile F] [--stdio ...] [--stats F] [--token-file F] [--tls ...]\n"
+	  "                  [--peer-timeout S] [--keep-listening]" },
 	{ "info", cmd_info,
 	  "info    FILE                                       human-readable image" },
 	{ "faultlat", cmd_faultlat,

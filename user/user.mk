@@ -18,9 +18,8 @@ $(USER_LIB): $(filter-out $(B)/user/main.o,$(USER_OBJS))
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-# --whole-archive: main.o's weak "not implemented yet" cmd_* defaults
-# satisfy every reference, so a plain archive would never pull in the
-# members that define the real subcommands.
+# --whole-archive: every object of the library, whether main.o names
+# one of its symbols or not (the selftests link the same archive).
 $(B)/lazymig: $(B)/user/main.o $(USER_LIB)
 	$(Q)echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_SAN) -o $@ $(B)/user/main.o -Wl,--whole-archive \
