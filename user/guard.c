@@ -3,8 +3,10 @@
  * lazymig: the guardian of a lazily restored process (see guard.h).
  *
  * receive and the guardian share a SOCK_SEQPACKET pair.  Messages from
- * receive: PID (whom to kill), UFFD (a forked child's uffd, SCM_RIGHTS),
- * RELEASE.  End of file without RELEASE means receive is gone.
+ * receive: PID (whom to kill: slot @idx of the kill list, one slot per
+ * member of a tree), UFFD (another member's or a forked child's uffd,
+ * SCM_RIGHTS), RELEASE.  End of file without RELEASE means receive is
+ * gone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,8 +25,11 @@ enum { GUARD_PID = 1, GUARD_UFFD, GUARD_RELEASE };
 
 struct guard_msg {
 	int type;
+	unsigned int idx;
 	pid_t pid;
 };
+
+#define GUARD_MAX_PIDS	LM_MAX_MEMBERS	/* one slot per tree member */
 
 struct lm_guard {
 	pid_t gpid;		/* the guardian */
@@ -52,6 +57,8 @@ static void close_others(int keep1, int keep2)
 
 static void __attribute__((noreturn)) guardian(int sock, int uffd, pid_t pid)
 {
+	static pid_t pids[GUARD_MAX_PIDS];
+	unsigned int nr = 1, i;
 	struct guard_msg m;
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
@@ -60,7 +67,7 @@ static void __attribute__((noreturn)) guardian(int sock, int uffd, pid_t pid)
 		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
 	};
 	ssize_t n;
-	int killed;
+	int killed = 0;
 
 	prctl(PR_SET_NAME, "lazymig-guard");
 	setsid();		/* no terminal signals: they hit receive too */
@@ -69,6 +76,7 @@ static void __attribute__((noreturn)) guardian(int sock, int uffd, pid_t pid)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	close_others(sock, uffd);
+	pids[0] = pid;
 	for (;;) {
 		mh.msg_controllen = sizeof(cbuf);
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
@@ -78,20 +86,30 @@ static void __attribute__((noreturn)) guardian(int sock, int uffd, pid_t pid)
 			break;		/* receive is gone */
 		if (m.type == GUARD_RELEASE)
 			_exit(0);	/* closes our uffd copies */
-		if (m.type == GUARD_PID)
-			pid = m.pid;
+		if (m.type == GUARD_PID && m.idx < GUARD_MAX_PIDS) {
+			pids[m.idx] = m.pid;
+			if (m.idx >= nr)
+				nr = m.idx + 1;
+		}
 		/* GUARD_UFFD: the fd now lives here; nothing to do */
 	}
-	killed = lm_kill_tree(pid);
-	fprintf(stderr, "receive: guardian: receive is gone while pages of pid %d were still lazy: killed it%s (%d process%s); none read a missing page\n",
-		pid, killed > 1 ? " and its children" : "", killed,
-		killed == 1 ? "" : "es");
+	/* every member's tree: one may have left its parent's */
+	for (i = 0; i < nr; i++)
+		killed += lm_kill_tree(pids[i]);
+	if (nr == 1)
+		fprintf(stderr, "receive: guardian: receive is gone while pages of pid %d were still lazy: killed it%s (%d process%s); none read a missing page\n",
+			pids[0], killed > 1 ? " and its children" : "", killed,
+			killed == 1 ? "" : "es");
+	else
+		fprintf(stderr, "receive: guardian: receive is gone while pages of the tree of pid %d (%u members) were still lazy: killed %d process%s; none read a missing page\n",
+			pids[0], nr, killed, killed == 1 ? "" : "es");
 	_exit(1);		/* only now do the uffds close */
 }
 
-static void send_msg(struct lm_guard *g, int type, pid_t pid, int fd)
+static void send_msg(struct lm_guard *g, int type, unsigned int idx,
+		     pid_t pid, int fd)
 {
-	struct guard_msg m = { .type = type, .pid = pid };
+	struct guard_msg m = { .type = type, .idx = idx, .pid = pid };
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
 	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -143,19 +161,24 @@ int lm_guard_start(int uffd, pid_t pid, struct lm_guard **out)
 
 void lm_guard_pid(struct lm_guard *g, pid_t pid)
 {
-	send_msg(g, GUARD_PID, pid, -1);
+	send_msg(g, GUARD_PID, 0, pid, -1);
+}
+
+void lm_guard_member_pid(struct lm_guard *g, unsigned int idx, pid_t pid)
+{
+	send_msg(g, GUARD_PID, idx, pid, -1);
 }
 
 void lm_guard_uffd(struct lm_guard *g, int ufd)
 {
-	send_msg(g, GUARD_UFFD, 0, ufd);
+	send_msg(g, GUARD_UFFD, 0, 0, ufd);
 }
 
 void lm_guard_release(struct lm_guard *g)
 {
 	if (!g || g->released)
 		return;
-	send_msg(g, GUARD_RELEASE, 0, -1);
+	send_msg(g, GUARD_RELEASE, 0, 0, -1);
 	g->released = 1;
 	close(g->sock);
 	g->sock = -1;

@@ -13,6 +13,10 @@
  * restored tree, and only then lets its uffds go.  Faulting threads stay
  * blocked until they die.  Once every page is in, receive releases it
  * before the daemon closes its own uffds.
+ *
+ * A lazy process tree has one guardian too: it holds every member's
+ * uffd (and those of their forked children) and kills every member's
+ * tree, each member being slot i of its kill list.
  */
 #ifndef LAZYMIG_GUARD_H
 #define LAZYMIG_GUARD_H
@@ -25,7 +29,9 @@ struct lm_guard;
 int lm_guard_start(int uffd, pid_t pid, struct lm_guard **out);
 /* The process is known as @pid now (after resume). */
 void lm_guard_pid(struct lm_guard *g, pid_t pid);
-/* Keep a copy of a forked child's uffd. */
+/* Tree member @idx (0 being the root, as in lm_guard_pid) is @pid. */
+void lm_guard_member_pid(struct lm_guard *g, unsigned int idx, pid_t pid);
+/* Keep a copy of another member's or a forked child's uffd. */
 void lm_guard_uffd(struct lm_guard *g, int ufd);
 /* Let go: the guardian closes its copies and exits; waited for. */
 void lm_guard_release(struct lm_guard *g);

@@ -5,9 +5,10 @@
  *   every member's metadata -> the stubs, parents forking their children
  *   (restore.c, lm_restore_tree_prepare; lazy: one userfaultfd per
  *   member) -> every member's pages before resume -> [lazy: ONE
- *   lazy-pages daemon, in its own thread, gets every member's uffd] ->
- *   members resumed children first -> the daemon runs until every
- *   member's pages are in -> stats (in total and per member), exit 0.
+ *   lazy-pages daemon, in its own thread, gets every member's uffd; the
+ *   guardian (guard.h) holds copies of them all] -> members resumed
+ *   children first -> the daemon runs until every member's pages are
+ *   in -> stats (in total and per member), exit 0.
  *
  * Never half a tree: if any member cannot be restored, or its memory
  * cannot be completed, every member is killed here (the source keeps or
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <linux/userfaultfd.h>
+#include "guard.h"
 #include "lazy.h"
 #include "lazymig.h"
 #include "proto.h"
@@ -41,6 +43,7 @@ struct tree_receiver {
 	struct lm_image *imgs;
 	struct lm_restorer **rs;
 	struct lm_lazy *lz;
+	struct lm_guard *guard;	/* kills the tree if receive dies */
 	struct lm_stats st;
 	pid_t *pids;		/* restored PIDs */
 	int lazy, resumed, daemon_err;
@@ -143,7 +146,22 @@ static int shm_fd(void *ctx, int shm_id)
 	return lm_restore_shm_fd(ctx, shm_id);
 }
 
-/* One daemon; every member's uffd joins it. */
+static void guard_uffd(void *ctx, int ufd)
+{
+	lm_guard_uffd(ctx, ufd);
+}
+
+static void guard_release(void *ctx)
+{
+	lm_guard_release(ctx);
+}
+
+/*
+ * One daemon; every member's uffd joins it, and the guardian holds a copy
+ * of each (and of every forked child's) before the daemon can serve it.
+ * Before resume it has no one to kill: the stubs die with receive
+ * (PR_SET_PDEATHSIG) and run none of their code.
+ */
 static int setup_daemon(struct tree_receiver *tr)
 {
 	struct lm_lazy_cfg c = {
@@ -155,13 +173,24 @@ static int setup_daemon(struct tree_receiver *tr)
 	int err = 0;
 
 	c.uffd = lm_restore_take_uffd(tr->rs[0]);
-	if (c.uffd >= 0)
+	if (c.uffd >= 0) {
+		err = lm_guard_start(c.uffd, 0, &tr->guard);
+		if (err) {
+			fprintf(stderr, "receive: cannot start the guardian: %s\n",
+				strerror(-err));
+			return err;
+		}
+		c.uffd_forked = guard_uffd;
+		c.uffds_closing = guard_release;
+		c.guard_ctx = tr->guard;
 		err = lm_lazy_create(&c, &tr->lz);
+	}
 	for (i = 1; c.uffd >= 0 && !err && i < tr->nr; i++) {
 		int u = lm_restore_take_uffd(tr->rs[i]);
 
 		if (u < 0)
 			break;
+		lm_guard_uffd(tr->guard, u);
 		err = lm_lazy_add_member(tr->lz, i, u, &tr->imgs[i],
 					 tr->rs[i]);
 	}
@@ -221,6 +250,8 @@ static int resume_all(struct tree_receiver *tr)
 		err = lm_restore_resume(tr->rs[i], &tr->pids[i]);
 		if (err)
 			tr->pids[i] = 0;
+		else	/* runs now: the guardian must know whom to kill */
+			lm_guard_member_pid(tr->guard, i, tr->pids[i]);
 	}
 	if (err) {
 		kill_members(tr);
@@ -236,7 +267,10 @@ static int resume_all(struct tree_receiver *tr)
 	return tr->a->pidfile ? lm_write_pidfile(tr->a->pidfile, tr->pids[0]) : 0;
 }
 
-/* LAZYMIG_FAULT=receive-before-resume: fail on purpose (tests). */
+/*
+ * LAZYMIG_FAULT=receive-before-resume: fail on purpose (tests);
+ * receive-die-after-resume: SIGKILL, as a crash would.
+ */
 static int fault(const char *where)
 {
 	const char *f = getenv("LAZYMIG_FAULT");
@@ -244,7 +278,23 @@ static int fault(const char *where)
 	if (!f || strcmp(f, where))
 		return 0;
 	fprintf(stderr, "receive: LAZYMIG_FAULT=%s: failing on purpose\n", f);
+	if (!strncmp(f, "receive-die-", 12))
+		raise(SIGKILL);
 	return 1;
+}
+
+/* Die while the members fault: once some answers are in. */
+static void die_after_resume(struct tree_receiver *tr)
+{
+	const char *f = getenv("LAZYMIG_FAULT");
+	int i;
+
+	if (!f || strcmp(f, "receive-die-after-resume"))
+		return;
+	for (i = 0; i < 1000 && __atomic_load_n(&tr->st.pages_faulted,
+						  __ATOMIC_RELAXED) < 64; i++)
+		usleep(10 * 1000);
+	fault("receive-die-after-resume");
 }
 
 static int run_lazy(struct tree_receiver *tr)
@@ -267,6 +317,7 @@ static int run_lazy(struct tree_receiver *tr)
 		for (i = 0; i < tr->nr; i++)
 			lm_lazy_member_pid(tr->lz, i, tr->pids[i]);
 		lm_lazy_resumed(tr->lz, tr->pids[0]);
+		die_after_resume(tr);
 	} else {
 		lm_lazy_abort(tr->lz);
 	}
@@ -467,6 +518,7 @@ int lm_receive_tree(const struct lm_tree_recv *a, const struct lm_tree_img *t)
 	if (!err)
 		report(&tr);
 	lm_lazy_destroy(tr.lz);
+	lm_guard_free(tr.guard);
 	for (i = 0; tr.imgs && i < tr.nr; i++)
 		lm_image_free(&tr.imgs[i]);
 	free(tr.imgs);

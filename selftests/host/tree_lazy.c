@@ -22,6 +22,12 @@
  * daemon keeps every member's lazy state apart.)  Then both sides must
  * exit 0, their stats agree, count every member, and show the events.
  *
+ * receiver_dies_after_resume: receive is SIGKILLed while the members
+ * fault (LAZYMIG_FAULT=receive-die-after-resume): its guardian kills
+ * every member (and A's forked child) before their uffds close, so none
+ * reads a missing page as zeros and none reports anything; the source
+ * tree is left stopped, never resumed, and verifies whole once let go.
+ *
  * send_tree_refuses_member: one member's unsupported state refuses the
  * whole tree, named, and the tree runs on untouched.
  */
@@ -54,11 +60,13 @@ FIXTURE_VARIANT(tl) {
 	int eager;
 	const char *rate;	/* --push-rate, MiB/s */
 	int fail;		/* the receiver fails before resume */
+	int die;		/* the receiver is killed after resume */
 };
 
 FIXTURE_VARIANT_ADD(tl, lazy) { .eager = 0, .rate = "1" };
 FIXTURE_VARIANT_ADD(tl, eager) { .eager = 1, .rate = "0" };
 FIXTURE_VARIANT_ADD(tl, fail_before_resume) { .rate = "1", .fail = 1 };
+FIXTURE_VARIANT_ADD(tl, receiver_dies_after_resume) { .rate = "1", .die = 1 };
 
 /* A copy: a `make` may relink the originals while the test runs. */
 static int copy_bin(const char *from, const char *dir, const char *name,
@@ -131,16 +139,16 @@ static void logs(struct __test_metadata *_metadata, FIXTURE_DATA(tl) *self)
 
 /* The receiver, in a PID namespace of its own inside the dst netns. */
 static void start_receive(struct __test_metadata *_metadata,
-			  FIXTURE_DATA(tl) *self, int fail)
+			  FIXTURE_DATA(tl) *self, const char *fault)
 {
 	char cmd[PATH_MAX + 1024], buf[4096];
 	char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--mount-proc",
 			 "--kill-child", "--", "/bin/sh", "-c", cmd, NULL };
 
 	snprintf(cmd, sizeof(cmd),
-		 "%s%s receive --listen %s --stats %s/r.json --pidfile %s/pid --stdio null --token-file %s/token; echo \"rc=$?\" > %s/recv.rc; exec sleep 600",
-		 fail ? "LAZYMIG_FAULT=receive-before-resume " : "",
-		 self->tool, self->addr, self->dir, self->dir, self->dir,
+		 "%s%s%s%s receive --listen %s --stats %s/r.json --pidfile %s/pid --stdio null --token-file %s/token; echo \"rc=$?\" > %s/recv.rc; exec sleep 600",
+		 fault ? "LAZYMIG_FAULT=" : "", fault ? fault : "",
+		 fault ? " " : "", self->tool, self->addr, self->dir, self->dir, self->dir,
 		 self->dir);
 	self->recv_pid = lm_spawn_ns(self->dir, self->dst, "recv.log", 1, argv);
 	ASSERT_EQ(0, lm_wait_file(self->dir, "recv.log", "listening", 20, buf,
@@ -252,6 +260,58 @@ static void check_relations(struct __test_metadata *_metadata, const pid_t *o)
 	EXPECT_EQ(stat_field(o[0], 6), stat_field(o[2], 6));
 }
 
+/*
+ * receive was killed while the members (@o, outer PIDs) faulted: all
+ * gone, none reported (a wrong byte would write "fail: ..." at once),
+ * the guardian says so; the source tree is left stopped and whole.
+ */
+static void receiver_died(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(tl) *self, const pid_t *o)
+{
+	char buf[4096];
+	int st, i;
+
+	ASSERT_EQ(0, kill(o[0], SIGUSR1));	/* verify: faults */
+	ASSERT_EQ(0, lm_wait_file(self->dir, "recv.rc", "\n", 60, buf,
+				  sizeof(buf))) logs(_metadata, self);
+	EXPECT_EQ(0, strncmp(buf, "rc=137", 6)) TH_LOG("receive: %s", buf);
+	for (i = 0; i < 4; i++) {
+		pid_t p = o[i];
+
+		EXPECT_EQ(0, lm_wait_gone(p, 10))
+			TH_LOG("restored member %d (PID %d) still runs", i, p);
+	}
+	EXPECT_NE(0, lm_slurp(self->dir, "result", buf, sizeof(buf)))
+		TH_LOG("the restored tree reported: %s", buf);
+	lm_slurp(self->dir, "recv.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "guardian: receive is gone while pages of the tree"))
+		logs(_metadata, self);
+	EXPECT_NE(NULL, strstr(buf, "(4 members)")) logs(_metadata, self);
+	st = lm_wait_exit(&self->send_pid, 60);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1)
+		logs(_metadata, self);
+	lm_slurp(self->dir, "send.log", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "left stopped")) TH_LOG("send.log: %s", buf);
+	/* never resumed: stopped, and it has not verified (no result) */
+	for (i = 0; i < 4; i++) {
+		pid_t p = self->pids[i];
+
+		EXPECT_EQ('T', lm_proc_state_wait(p, 'T', 2000))
+			TH_LOG("source member %d (PID %d) is not stopped", i, p);
+	}
+	EXPECT_NE(0, lm_slurp(self->dir, "result", buf, sizeof(buf)));
+	/* let go, the source tree is whole: every member verifies */
+	for (i = 0; i < 4; i++)
+		kill(self->pids[i], SIGCONT);
+	ASSERT_EQ(0, kill(self->pids[0], SIGUSR1));
+	ASSERT_EQ(0, lm_wait_file(self->dir, "result", NULL, 120, buf,
+				  sizeof(buf))) logs(_metadata, self);
+	TH_LOG("source tree after receive died: %s", buf);
+	EXPECT_EQ(0, strncmp(buf, "ok", 2));
+	st = lm_wait_exit(&self->wl_pid, 30);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 TEST_F_TIMEOUT(tl, migrate_verify, 300)
 {
 	char buf[4096], json[16384], sjson[16384], want[64];
@@ -259,7 +319,9 @@ TEST_F_TIMEOUT(tl, migrate_verify, 300)
 	int st, i;
 
 	lm_write_token(self->dir, "token", "lazymig-test-token-0123456789abcdef");
-	start_receive(_metadata, self, variant->fail);
+	start_receive(_metadata, self,
+		      variant->fail ? "receive-before-resume" :
+		      variant->die ? "receive-die-after-resume" : NULL);
 	start_tree(_metadata, self, !variant->eager);
 	start_send(self, variant);
 	if (variant->fail) {
@@ -293,6 +355,10 @@ TEST_F_TIMEOUT(tl, migrate_verify, 300)
 	}
 	r = o[0];
 	check_relations(_metadata, o);
+	if (variant->die) {
+		receiver_died(_metadata, self, o);
+		return;
+	}
 	/* At once: with the push throttled, most pages are still pending. */
 	ASSERT_EQ(0, kill(r, SIGUSR1));
 	ASSERT_EQ(0, lm_wait_file(self->dir, "result", NULL, 120, buf,
