@@ -159,8 +159,9 @@ static void guard_release(void *ctx)
 /*
  * One daemon; every member's uffd joins it, and the guardian holds a copy
  * of each (and of every forked child's) before the daemon can serve it.
- * Before resume it has no one to kill: the stubs die with receive
- * (PR_SET_PDEATHSIG) and run none of their code.
+ * It knows every member's PID (its stub's, kept at resume) before any
+ * runs: should receive die midway through resume_all(), the members
+ * already running die too.
  */
 static int setup_daemon(struct tree_receiver *tr)
 {
@@ -174,7 +175,8 @@ static int setup_daemon(struct tree_receiver *tr)
 
 	c.uffd = lm_restore_take_uffd(tr->rs[0]);
 	if (c.uffd >= 0) {
-		err = lm_guard_start(c.uffd, 0, &tr->guard);
+		err = lm_guard_start(c.uffd, lm_restore_pid(tr->rs[0]),
+				     &tr->guard);
 		if (err) {
 			fprintf(stderr, "receive: cannot start the guardian: %s\n",
 				strerror(-err));
@@ -191,6 +193,7 @@ static int setup_daemon(struct tree_receiver *tr)
 		if (u < 0)
 			break;
 		lm_guard_uffd(tr->guard, u);
+		lm_guard_member_pid(tr->guard, i, lm_restore_pid(tr->rs[i]));
 		err = lm_lazy_add_member(tr->lz, i, u, &tr->imgs[i],
 					 tr->rs[i]);
 	}
@@ -250,7 +253,7 @@ static int resume_all(struct tree_receiver *tr)
 		err = lm_restore_resume(tr->rs[i], &tr->pids[i]);
 		if (err)
 			tr->pids[i] = 0;
-		else	/* runs now: the guardian must know whom to kill */
+		else	/* the same PID as its stub's: the guardian knows it */
 			lm_guard_member_pid(tr->guard, i, tr->pids[i]);
 	}
 	if (err) {

@@ -237,6 +237,11 @@ int lm_restore_prepare(struct lm_image *img, const struct lm_restore_opts *o,
 	return 0;
 }
 
+pid_t lm_restore_pid(const struct lm_restorer *r)
+{
+	return r ? r->pid : 0;
+}
+
 int lm_restore_take_uffd(struct lm_restorer *r)
 {
 	int fd;

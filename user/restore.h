@@ -51,6 +51,8 @@ int lm_restore_write_pages(struct lm_restorer *r, const struct lm_pages *p,
  */
 int lm_restore_take_uffd(struct lm_restorer *r);
 int lm_restore_shm_fd(struct lm_restorer *r, int shm_id);
+/* The stub's PID: the process's once resumed. */
+pid_t lm_restore_pid(const struct lm_restorer *r);
 
 /*
  * Restore the remaining state (threads, registers, signals, mm map, vdso),
