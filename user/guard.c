@@ -100,9 +100,9 @@ static void __attribute__((noreturn)) guardian(int sock, int uffd, pid_t pid)
 		fprintf(stderr, "receive: guardian: receive is gone while pages of pid %d were still lazy: killed it%s (%d process%s); none read a missing page\n",
 			pids[0], killed > 1 ? " and its children" : "", killed,
 			killed == 1 ? "" : "es");
-	else
-		fprintf(stderr, "receive: guardian: receive is gone while pages of the tree of pid %d (%u members) were still lazy: killed %d process%s; none read a missing page\n",
-			pids[0], nr, killed, killed == 1 ? "" : "es");
+	else	/* a member is counted in its parent's tree too: no total */
+		fprintf(stderr, "receive: guardian: receive is gone while pages of the tree of pid %d (%u members) were still lazy: killed every member and every child they forked; none read a missing page\n",
+			pids[0], nr);
 	_exit(1);		/* only now do the uffds close */
 }
 
