@@ -645,8 +645,8 @@ TEST(daemon_unmap_without_event)
  * A lazy range moved back and forth by mremap while the push installs
  * into it: a copy racing with a move may miss the VMA (ENOENT) before
  * the REMAP is read; no page may be dropped for that.  Every page must
- * hold its data where the range ends up, none dropped.  The push runs
- * unpaced so that copies are in flight at each move: on 6.18 that hit
+ * hold its data where the range ends up, none dropped.  The push runs at
+ * 1 GiB/s so that copies are in flight at each move: on 6.18 that hit
  * the race about 20 times a run, and without the second ask in
  * copy_seg() the moved range read zeros in 2 runs of 10.
  */
