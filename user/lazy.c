@@ -451,7 +451,7 @@ static int huge_eexist(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
  * then retry), -ESRCH (mm gone) or -errno.
  *
  * ENOENT (no registered VMA there) is not enough to drop the pages: since
- * the per-VMA locks (6.10+; seen on 6.18) mfill_atomic() looks the VMA
+ * the per-VMA locks (6.9; as on 6.18 here) mfill_atomic() looks the VMA
  * up before it checks mmap_changing, so a copy racing with mremap() can
  * fail with ENOENT at the old place after mremap() dropped the mmap lock
  * but before we read its REMAP; dropping then would move a run with its
@@ -503,6 +503,7 @@ static int copy_seg(struct lm_lazy *l, struct lm_mm *mm, struct lm_run *r,
 			uffd_wake(mm, r->start + lo * ps, ps);
 			lo++;
 			data += ps;
+			enoent = 0;
 			continue;
 		}
 		if (err == EAGAIN)
