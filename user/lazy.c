@@ -449,11 +449,30 @@ static int huge_eexist(struct lm_lazy *l, struct lm_mm *mm, __u64 addr,
  * UFFDIO_COPY of pages [lo, hi) of run r from data.  Clears the bits of
  * what got installed (or was found installed).  0, -EAGAIN (read events,
  * then retry), -ESRCH (mm gone) or -errno.
+ *
+ * ENOENT (no registered VMA there) is not enough to drop the pages: since
+ * the per-VMA locks (6.9; as on 6.18 here) mfill_atomic() looks the VMA
+ * up before it checks mmap_changing, so a copy racing with mremap() can
+ * fail with ENOENT at the old place after mremap() dropped the mmap lock
+ * but before we read its REMAP; dropping then would move a run with its
+ * bits clear and the moved pages would read zeros.  (6.1 checks
+ * mmap_changing first, under the mmap lock, and returns EAGAIN.)
+ * mmap_changing is raised under the mmap write lock before a VMA is moved
+ * (REMAP) or unmapped (UNMAP; the daemon asks for both) and lowered only
+ * after this daemon read the event; userfaultfd_copy() tests it on entry,
+ * before any VMA lookup.  So the same copy is issued once more, with no
+ * read in between: an event still unread for the VMA the first lookup
+ * missed makes it fail with EAGAIN (the caller reads events, the runs
+ * move, and it retries where they are now).  Only a second ENOENT, whose
+ * entry test saw no event pending, means the VMA went away with no event
+ * to come (unmapped or moved out of uffd's reach without notice): its
+ * pages are dropped.  One more ioctl per ENOENT, no wait, no timeout.
  */
 static int copy_seg(struct lm_lazy *l, struct lm_mm *mm, struct lm_run *r,
 		    __u64 lo, __u64 hi, const char *data, int via)
 {
 	__u64 ps = r->page_size;
+	int enoent = 0;		/* the copy at lo failed with ENOENT once */
 
 	while (lo < hi) {
 		struct uffdio_copy c = {
@@ -471,6 +490,8 @@ static int copy_seg(struct lm_lazy *l, struct lm_mm *mm, struct lm_run *r,
 		count_installed(l, mm, lm_run_clear(r, lo, lo + done), via);
 		lo += done;
 		data += done * ps;
+		if (done)
+			enoent = 0;
 		if (!err)
 			return 0;
 		if (err == EEXIST && ps > LM_PAGE_SIZE &&
@@ -482,13 +503,18 @@ static int copy_seg(struct lm_lazy *l, struct lm_mm *mm, struct lm_run *r,
 			uffd_wake(mm, r->start + lo * ps, ps);
 			lo++;
 			data += ps;
+			enoent = 0;
 			continue;
 		}
 		if (err == EAGAIN)
 			return -EAGAIN;
 		if (err == ESRCH)
 			return -ESRCH;
-		if (err == ENOENT) {	/* no such VMA any more */
+		if (err == ENOENT && !enoent++) {
+			/* maybe moved, its event unread: ask once more */
+			continue;
+		}
+		if (err == ENOENT) {	/* gone, no event to come */
 			__u64 n = lm_run_clear(r, lo, hi);
 
 			mm->nlazy -= n;
