@@ -431,24 +431,6 @@ static int finish_eager(struct receiver *rv)
 	return 0;	/* the process is complete and running here */
 }
 
-/*
- * Fault injection for the tests of the failure paths:
- * LAZYMIG_FAULT=receive-before-resume | receive-after-resume (the
- * destination gives up: no reconnect) | receive-die-before-resume |
- * receive-die-after-resume (SIGKILL, as a crash would).
- */
-static int fault(const char *where)
-{
-	const char *f = getenv("LAZYMIG_FAULT");
-
-	if (!f || strcmp(f, where))
-		return 0;
-	fprintf(stderr, "receive: LAZYMIG_FAULT=%s: failing on purpose\n", f);
-	if (!strncmp(f, "receive-die-", 12))
-		raise(SIGKILL);
-	return 1;
-}
-
 static int run_lazy(struct receiver *rv)
 {
 	pthread_t th;
@@ -463,8 +445,8 @@ static int run_lazy(struct receiver *rv)
 	err = pthread_create(&th, NULL, daemon_main, rv);
 	if (err)
 		return -err;
-	fault("receive-die-before-resume");
-	err = fault("receive-before-resume") ? -ECANCELED : resume(rv);
+	lm_receive_fault("receive-die-before-resume");
+	err = lm_receive_fault("receive-before-resume") ? -ECANCELED : resume(rv);
 	if (rv->resumed) {
 		lm_guard_pid(rv->guard, rv->pid);
 		lm_lazy_resumed(rv->lz, rv->pid);
@@ -484,9 +466,9 @@ static int run_lazy(struct receiver *rv)
 			    __atomic_load_n(&rv->st.pages_faulted,
 					    __ATOMIC_RELAXED) < 64; i++)
 			usleep(10 * 1000);
-		fault("receive-die-after-resume");
+		lm_receive_fault("receive-die-after-resume");
 		usleep(200 * 1000);	/* RESUMED reaches the source */
-		if (fault("receive-after-resume"))
+		if (lm_receive_fault("receive-after-resume"))
 			shutdown(rv->req, SHUT_RDWR);
 	}
 	pthread_join(th, NULL);
@@ -609,21 +591,6 @@ static const char *eager_why(const struct receiver *rv,
 	return "the source did not make it lazy (its kernel lacks shmem missing faults?)";
 }
 
-static void append(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void append(char *buf, size_t len, const char *fmt, ...)
-{
-	size_t off = strlen(buf);
-	va_list ap;
-
-	if (off + 1 >= len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + off, len - off, fmt, ap);
-	va_end(ap);
-}
-
 /* Per kind and per eager shm object, for the stats. */
 static void kinds_used(struct receiver *rv, __u64 f)
 {
@@ -637,7 +604,7 @@ static void kinds_used(struct receiver *rv, __u64 f)
 		if (v->kind >= 32 || (seen & (1U << v->kind)))
 			continue;
 		seen |= 1U << v->kind;
-		append(rv->st.kinds, sizeof(rv->st.kinds), "%s\"%s\":\"%s\"",
+		lm_append(rv->st.kinds, sizeof(rv->st.kinds), "%s\"%s\":\"%s\"",
 		       rv->st.kinds[0] ? "," : "", lm_mem_kind_name(v->kind),
 		       rv->lazy ? kind_mechanism(rv, &img->vmas[i], f, buf,
 						 sizeof(buf)) :
@@ -649,11 +616,11 @@ static void kinds_used(struct receiver *rv, __u64 f)
 		if (s->flags & LM_SHM_LAZY)
 			continue;
 		if (n++ == 8) {
-			append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
+			lm_append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
 			       ",{\"more\":%u}", img->proc.nr_shms - 8);
 			break;
 		}
-		append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
+		lm_append(rv->st.eager_shm, sizeof(rv->st.eager_shm),
 		       "%s{\"id\":%d,\"kind\":\"%s\",\"why\":\"%s\"}",
 		       n > 1 ? "," : "", s->id, lm_mem_kind_name(s->kind),
 		       eager_why(rv, s, f));

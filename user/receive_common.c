@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* What receive of one process and of a process tree share. */
 #include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,4 +64,28 @@ int lm_write_pidfile(const char *path, pid_t pid)
 		return -errno;
 	}
 	return 0;
+}
+
+int lm_receive_fault(const char *where)
+{
+	const char *f = getenv("LAZYMIG_FAULT");
+
+	if (!f || strcmp(f, where))
+		return 0;
+	fprintf(stderr, "receive: LAZYMIG_FAULT=%s: failing on purpose\n", f);
+	if (!strncmp(f, "receive-die-", 12))
+		raise(SIGKILL);
+	return 1;
+}
+
+void lm_append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t off = strlen(buf);
+	va_list ap;
+
+	if (off + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + off, len - off, fmt, ap);
+	va_end(ap);
 }

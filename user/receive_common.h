@@ -7,6 +7,7 @@
 #ifndef LM_RECEIVE_COMMON_H
 #define LM_RECEIVE_COMMON_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 struct lm_lazy;
@@ -28,6 +29,19 @@ void lm_receive_daemon(struct lm_lazy *lz, int *err, const int *resumed,
  * separated by spaces, malloc'ed; NULL if it cannot be read.
  */
 char *lm_main_children(void);
+
+/*
+ * Fault injection for the tests of the failure paths: 1 when
+ * LAZYMIG_FAULT is @where (said on stderr): receive-before-resume,
+ * receive-after-resume (the destination gives up: no reconnect).  For
+ * receive-die-before-resume and receive-die-after-resume it does not
+ * return: SIGKILL, as a crash would.
+ */
+int lm_receive_fault(const char *where);
+
+/* printf at the end of the string in @buf (@len bytes); cut to fit. */
+void lm_append(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Write "PID\n" to @path; 0, or -errno said on stderr. */
 int lm_write_pidfile(const char *path, pid_t pid);

@@ -270,22 +270,6 @@ static int resume_all(struct tree_receiver *tr)
 	return tr->a->pidfile ? lm_write_pidfile(tr->a->pidfile, tr->pids[0]) : 0;
 }
 
-/*
- * LAZYMIG_FAULT=receive-before-resume: fail on purpose (tests);
- * receive-die-after-resume: SIGKILL, as a crash would.
- */
-static int fault(const char *where)
-{
-	const char *f = getenv("LAZYMIG_FAULT");
-
-	if (!f || strcmp(f, where))
-		return 0;
-	fprintf(stderr, "receive: LAZYMIG_FAULT=%s: failing on purpose\n", f);
-	if (!strncmp(f, "receive-die-", 12))
-		raise(SIGKILL);
-	return 1;
-}
-
 /* Die while the members fault: once some answers are in. */
 static void die_after_resume(struct tree_receiver *tr)
 {
@@ -297,7 +281,7 @@ static void die_after_resume(struct tree_receiver *tr)
 	for (i = 0; i < 1000 && __atomic_load_n(&tr->st.pages_faulted,
 						  __ATOMIC_RELAXED) < 64; i++)
 		usleep(10 * 1000);
-	fault("receive-die-after-resume");
+	lm_receive_fault("receive-die-after-resume");
 }
 
 static int run_lazy(struct tree_receiver *tr)
@@ -315,7 +299,8 @@ static int run_lazy(struct tree_receiver *tr)
 	err = pthread_create(&th, NULL, daemon_main, tr);
 	if (err)
 		return -err;
-	err = fault("receive-before-resume") ? -ECANCELED : resume_all(tr);
+	err = lm_receive_fault("receive-before-resume") ? -ECANCELED :
+	      resume_all(tr);
 	if (!err) {
 		for (i = 0; i < tr->nr; i++)
 			lm_lazy_member_pid(tr->lz, i, tr->pids[i]);
@@ -399,21 +384,6 @@ static void report(struct tree_receiver *tr)
 		(unsigned long long)tr->st.pages_zero);
 }
 
-static void append(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void append(char *buf, size_t len, const char *fmt, ...)
-{
-	size_t off = strlen(buf);
-	va_list ap;
-
-	if (off + 1 >= len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + off, len - off, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * For the stats: per memory kind, over every member, how its pages came
  * (lazy when any of its VMAs is), and the shm objects restored eagerly.
@@ -451,7 +421,7 @@ static void kinds_used(struct tree_receiver *tr)
 		else if (k == LM_MEM_VDSO || k == LM_MEM_VVAR ||
 			 k == LM_MEM_VSYSCALL)
 			how = "kernel (not migrated)";
-		append(tr->st.kinds, sizeof(tr->st.kinds), "%s\"%s\":\"%s\"",
+		lm_append(tr->st.kinds, sizeof(tr->st.kinds), "%s\"%s\":\"%s\"",
 		       tr->st.kinds[0] ? "," : "", lm_mem_kind_name(k), how);
 	}
 	for (i = 0; tr->lazy && i < tr->nr; i++) {
@@ -462,7 +432,7 @@ static void kinds_used(struct tree_receiver *tr)
 
 			if (sh->flags & LM_SHM_LAZY)
 				continue;
-			append(tr->st.eager_shm, sizeof(tr->st.eager_shm),
+			lm_append(tr->st.eager_shm, sizeof(tr->st.eager_shm),
 			       "%s{\"member\":%u,\"id\":%d,\"kind\":\"%s\",\"why\":\"%s\"}",
 			       n++ ? "," : "", i, sh->id,
 			       lm_mem_kind_name(sh->kind),
