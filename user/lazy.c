@@ -1231,49 +1231,6 @@ static void note_madvise(struct lm_lazy *l, pid_t pid, int depth)
 	closedir(dir);
 }
 
-/*
- * A fatal error after the process forked: once the uffds close, its
- * children would read zeros where their lazy pages should be.  Kill every
- * descendant of @pid (the receiver kills @pid itself): each one's
- * children are listed before it dies, so none escapes by reparenting.
- */
-static void kill_descendants(pid_t pid, int depth)
-{
-	char path[300], buf[4096];
-	struct dirent *de;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	dir = opendir(path);
-	if (!dir)
-		return;
-	while ((de = readdir(dir))) {
-		char *p, *q;
-		FILE *fp;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid,
-			 de->d_name);
-		fp = fopen(path, "r");
-		if (!fp)
-			continue;
-		if (!fgets(buf, sizeof(buf), fp))
-			buf[0] = 0;
-		fclose(fp);
-		for (p = buf; *p; p = q) {
-			long c = strtol(p, &q, 10);
-
-			if (q == p)
-				break;
-			if (depth < 16)
-				kill_descendants(c, depth + 1);
-			kill(c, SIGKILL);
-		}
-	}
-	closedir(dir);
-}
-
 static int find_advice(struct lm_lazy *l, __u64 start, __u64 end)
 {
 	size_t i;
@@ -2189,15 +2146,20 @@ static int on_rejoin(struct lm_lazy *l)
 	return err;
 }
 
-/* Every process of the restored tree, leaves included: SIGKILL. */
-static int kill_tree(pid_t pid, int depth)
+static int kill_tree(pid_t pid, int depth);
+
+/*
+ * SIGKILL every descendant of @pid, not @pid itself: each one is stopped
+ * first and its children listed before it dies, so none escapes by
+ * forking or by reparenting.  Returns how many were killed.
+ */
+static int kill_children(pid_t pid, int depth)
 {
 	char path[300], buf[4096], *p, *save;
 	struct dirent *de;
-	int n = 1;
+	int n = 0;
 	DIR *dir;
 
-	kill(pid, SIGSTOP);	/* no more forks while we walk */
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	dir = depth < 64 ? opendir(path) : NULL;
 	while (dir && (de = readdir(dir))) {
@@ -2220,6 +2182,16 @@ static int kill_tree(pid_t pid, int depth)
 	}
 	if (dir)
 		closedir(dir);
+	return n;
+}
+
+/* Every process of the restored tree, leaves included: SIGKILL. */
+static int kill_tree(pid_t pid, int depth)
+{
+	int n;
+
+	kill(pid, SIGSTOP);	/* no more forks while we walk */
+	n = 1 + kill_children(pid, depth);
 	kill(pid, SIGKILL);
 	return n;
 }
@@ -2385,8 +2357,10 @@ int lm_lazy_run(struct lm_lazy *l)
 		err = 0;
 	}
 	if (err && l->forked && l->resumed) {
+		/* once the uffds close they would read zeros (the receiver
+		 * kills the process itself) */
 		LOG(l, "killing the children it forked: their lazy pages will not come");
-		kill_descendants(l->cfg.pid, 0);
+		kill_children(l->cfg.pid, 0);
 	}
 	return err;
 }
