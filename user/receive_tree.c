@@ -414,6 +414,9 @@ static void kinds_used(struct tree_receiver *tr)
 			continue;
 		if (!tr->lazy)
 			how = "eager (--eager)";
+		else if ((lazy & (1U << k)) && (k == LM_MEM_HUGETLB_PRIVATE ||
+						k == LM_MEM_HUGETLB_SHARED))
+			how = "uffd-missing-hugetlb";	/* as cmd_receive.c */
 		else if (shm & (1U << k))
 			how = "uffd-missing-shmem";
 		else if (lazy & (1U << k))
