@@ -383,11 +383,12 @@ static int is_lazy_map(const struct lm_image *img, const struct lm_pagemap *m)
 
 #define LAZY_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)
 
-static int shm_lazy_ok(const struct lm_shm *s, __u64 caps)
+/* @f: lm_lazy_uffd_features(), probed once by the caller */
+static int shm_lazy_ok(const struct lm_shm *s, __u64 caps, __u64 f)
 {
 	if (s->page_size && s->page_size != LM_PAGE_SIZE)
 		return 0;
-	if (!(lm_lazy_uffd_features() & UFFD_FEATURE_MISSING_SHMEM))
+	if (!(f & UFFD_FEATURE_MISSING_SHMEM))
 		return 0;
 	/*
 	 * A write seal cannot be added while the daemon maps it writable;
@@ -419,7 +420,7 @@ static void mark_lazy(struct lm_image *img, __u64 caps)
 	for (i = 0; i < img->proc.nr_shms; i++) {
 		struct lm_shm *s = &img->shms[i].s;
 
-		if (shm_lazy_ok(s, caps) ||
+		if (shm_lazy_ok(s, caps, f) ||
 		    (s->kind == LM_MEM_HUGETLB_SHARED &&
 		     !lm_huge_shm_eager_why(s, f)))
 			s->flags |= LM_SHM_LAZY;
