@@ -53,14 +53,14 @@
 #define LAZYMIG_IOC_MAGIC	0xb7
 
 /* Feature bits of struct lazymig_query and struct lazymig_handshake. */
-#define LAZYMIG_FEAT_READ	(1U << 0)	/* read/splice/sendfile/copy */
-#define LAZYMIG_FEAT_WRITE	(1U << 1)	/* write/splice to the file */
-#define LAZYMIG_FEAT_ALLOC	(1U << 2)	/* fallocate allocation */
-#define LAZYMIG_FEAT_PUNCH	(1U << 3)	/* fallocate(PUNCH_HOLE) */
-#define LAZYMIG_FEAT_TRUNCATE	(1U << 4)	/* shrinking truncate */
-#define LAZYMIG_FEAT_FILL	(1U << 5)	/* LAZYMIG_IOC_FILL */
-#define LAZYMIG_FEAT_ACK_ERROR	(1U << 6)	/* lazymig_ack.error fails the op */
-#define LAZYMIG_FEAT_FAULT	(1U << 7)	/* faults of non-uffd mappings */
+#define LAZYMIG_FEAT_READ	0x01U	/* read/splice/sendfile/copy */
+#define LAZYMIG_FEAT_WRITE	0x02U	/* write/splice to the file */
+#define LAZYMIG_FEAT_ALLOC	0x04U	/* fallocate allocation */
+#define LAZYMIG_FEAT_PUNCH	0x08U	/* fallocate(PUNCH_HOLE) */
+#define LAZYMIG_FEAT_TRUNCATE	0x10U	/* shrinking truncate */
+#define LAZYMIG_FEAT_FILL	0x20U	/* LAZYMIG_IOC_FILL */
+#define LAZYMIG_FEAT_ACK_ERROR	0x40U	/* lazymig_ack.error fails the op */
+#define LAZYMIG_FEAT_FAULT	0x80U	/* faults of non-uffd mappings */
 
 /* LAZYMIG_IOC_QUERY: what the loaded module speaks; no handshake needed. */
 struct lazymig_query {
@@ -136,10 +136,10 @@ struct lazymig_fill {
 #define LAZYMIG_EV_ACCESS	1
 #define LAZYMIG_EV_PUNCH	2
 #define LAZYMIG_EV_TRUNCATE	3
-#define LAZYMIG_EVF_READ	(1U << 0)
-#define LAZYMIG_EVF_WRITE	(1U << 1)
-#define LAZYMIG_EVF_ALLOC	(1U << 2)	/* with WRITE: fallocate() */
-#define LAZYMIG_EVF_MMAP	(1U << 3)	/* a page fault, one page */
+#define LAZYMIG_EVF_READ	0x01U
+#define LAZYMIG_EVF_WRITE	0x02U
+#define LAZYMIG_EVF_ALLOC	0x04U	/* with WRITE: fallocate() */
+#define LAZYMIG_EVF_MMAP	0x08U	/* a page fault, one page */
 
 /* read(2) of /dev/lazymig returns whole records; poll(2) says when. */
 struct lazymig_event {
