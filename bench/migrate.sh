@@ -11,6 +11,7 @@
 # LM_WRAP_SEND / LM_WRAP_RECV prefix send / receive (e.g. "perf record
 # -g -o F --"), to profile one side.
 # LM_TLS=1 adds --tls to both sides (pre-shared key from the token).
+# LAZYMIG_PHASES=1 prints send's and receive's split of the downtime on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ME=migrate
@@ -52,3 +53,5 @@ mig_result "$rc" 600
 tr -d '{}"' <"$DIR/stats.json" | tr ',' '\n' | grep -E '^[a-z_0-9]+:[0-9]+$' |
 	sed 's/:/=/' | tr '\n' ' '
 echo "start_ns=$t0 end_ns=$t1 wall_ns=$((t1 - t0)) $(cut -d' ' -f2- "$DIR/state.result")"
+# LAZYMIG_PHASES=1: send's and receive's split of the downtime, on stderr
+[ -z "${LAZYMIG_PHASES:-}" ] || grep -h 'phases:' "$DIR/send.log" "$DIR/receive.log" >&2 || true

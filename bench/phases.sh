@@ -1,30 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Where the downtime goes: one lazymig migration (bench/migrate.sh) with
-# `send` under strace --seccomp-bpf stopping only at openat and sendto
-# (the rest runs untraced), whose stamps mark the phases of the source:
-#   freeze -> open smaps (or maps, when smaps was read before the freeze)
-#   -> open pagemap -> open task/TID/comm (threads, then injected
-#   syscalls; the pagemaps may be filled meanwhile by another thread)
-#   -> first record sent -> resume (receive stamp).  Only opens after the
-#   freeze count.
+# Where the downtime goes: lazymig migrations (bench/migrate.sh) with
+# LAZYMIG_PHASES=1, under which send and receive print their own split
+# of the downtime (CLOCK_MONOTONIC stamps in user/dump.c, cmd_send.c and
+# cmd_receive.c; nothing is traced, so nothing is slowed):
+#   send:    freeze, /proc, fds, VMAs (smaps), page scan, threads +
+#            injected syscalls, settle, page server, metadata sent,
+#            until RESUMED
+#   receive: freeze to metadata read, restore prepared, daemon, eager
+#            pages, resumed
+# then the downtime from receive's stats (freeze -> resume).
 #
-#   bench/phases.sh MIB VMAS THREADS [REPS]   (root; strace >= 5.3)
+#   bench/phases.sh MIB VMAS THREADS [REPS]   (root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=$1 VMAS=$2 THREADS=$3 REPS=${4:-3}
 T=$(mktemp /tmp/lazymig-phases.XXXXXX)
-trap 'rm -f "$T"' EXIT
+trap 'rm -f "$T" "$T.err"' EXIT
 for ((r = 1; r <= REPS; r++)); do
-	out=$(LM_WRAP_SEND="strace --seccomp-bpf -f -ttt -o $T -e trace=openat,sendto -e signal=none" \
-	      bench/migrate.sh "$MIB" "$VMAS" "$THREADS" 2>/dev/null)
-	v() { tr ' ' '\n' <<<"$out" | sed -n "s/^$1=//p"; }
-	fz=$(v freeze_realtime_ns)
-	first() { awk -v f="${fz:0:10}.${fz:10:6}" '$2 >= f' "$T" | grep -m1 "$1" | awk '{ print $2 }'; }
-	awk -v s="$MIB/$VMAS/$THREADS" -v fz="$fz" -v rs="$(v resume_realtime_ns)" \
-	    -v sm="$(first '[0-9]/s*maps"')" -v pm="$(first '[0-9]/pagemap"')" \
-	    -v th="$(first '/task/[0-9]*/comm"')" -v s1="$(first 'sendto(3, "LZM')" 'BEGIN {
-		f = fz / 1e9
-		printf "%s: freeze->smaps %.1f | smaps %.1f | pagemap %.1f | threads+injected syscalls %.1f | first record->resume (network+restore) %.1f | downtime %.1f ms\n",
-		       s, (sm - f) * 1e3, (pm - sm) * 1e3, (th - pm) * 1e3, (s1 - th) * 1e3, (rs / 1e9 - s1) * 1e3, (rs - fz) / 1e6 }'
+	LAZYMIG_PHASES=1 bench/migrate.sh "$MIB" "$VMAS" "$THREADS" >"$T" 2>"$T.err" ||
+		{ cat "$T.err" >&2; exit 1; }
+	dt=$(tr ' ' '\n' <"$T" | sed -n 's/^downtime_ns=//p')
+	echo "$MIB/$VMAS/$THREADS run $r: downtime $(awk -v d="$dt" 'BEGIN { printf "%.2f", d / 1e6 }') ms"
+	grep 'phases:' "$T.err" | sed 's/^/  /'
 done

@@ -63,6 +63,9 @@ struct recv_opts {
 	int peer_timeout, keep;
 };
 
+/* The stages from the first record to resume, for LAZYMIG_PHASES=1. */
+enum { RP_META, RP_PREPARED, RP_DAEMON, RP_EAGER, RP_RESUMED, RP_NR };
+
 struct receiver {
 	struct recv_opts o;
 	struct lm_auth auth;
@@ -79,6 +82,7 @@ struct receiver {
 	int lazy, resumed, daemon_err;
 	int tree;		/* a process tree: receive_tree.c did it all */
 	struct lm_guard *guard;	/* kills the process if receive dies */
+	__u64 t[RP_NR];		/* LAZYMIG_PHASES stamps (realtime) */
 };
 
 static void usage(void)
@@ -402,6 +406,7 @@ static int resume(struct receiver *rv)
 	}
 	rv->resumed = 1;
 	rv->st.resume_ns = lm_realtime_ns();
+	rv->t[RP_RESUMED] = rv->st.resume_ns;
 	return rv->o.pidfile ? lm_write_pidfile(rv->o.pidfile, rv->pid) : 0;
 }
 
@@ -437,8 +442,10 @@ static int run_lazy(struct receiver *rv)
 	int err;
 
 	err = setup_daemon(rv);
+	rv->t[RP_DAEMON] = lm_realtime_ns();
 	if (!err)
 		err = read_eager_pages(rv);
+	rv->t[RP_EAGER] = lm_realtime_ns();
 	if (err)
 		return err;
 	rv->st.bytes_before_resume = rv->s.bytes;
@@ -494,10 +501,26 @@ static int run_eager(struct receiver *rv)
 	return err;
 }
 
+/* LAZYMIG_PHASES=1: where the destination's part of the downtime went. */
+static void print_phases(const struct receiver *rv)
+{
+	const __u64 *t = rv->t;
+
+	if (!getenv("LAZYMIG_PHASES") || !t[RP_RESUMED])
+		return;
+	fprintf(stderr, "receive: pid %d: phases: freeze to metadata read %.2f ms, restore prepared %.2f ms, daemon %.2f ms, eager pages %.2f ms, resumed %.2f ms\n",
+		rv->pid, (t[RP_META] - rv->st.freeze_ns) / 1e6,
+		(t[RP_PREPARED] - t[RP_META]) / 1e6,
+		(t[RP_DAEMON] - t[RP_PREPARED]) / 1e6,
+		(t[RP_EAGER] - t[RP_DAEMON]) / 1e6,
+		(t[RP_RESUMED] - t[RP_EAGER]) / 1e6);
+}
+
 static void report(struct receiver *rv)
 {
 	char json[4096];
 
+	print_phases(rv);
 	lm_stats_json(&rv->st, json, sizeof(json));
 	if (rv->o.stats)
 		lm_stats_write_file(rv->o.stats, json);
@@ -702,7 +725,9 @@ static int restore(struct receiver *rv)
 		return -ENOTSUP;
 	}
 	mechanism(rv, ro.uffd_features);
+	rv->t[RP_META] = lm_realtime_ns();
 	err = lm_restore_prepare(&rv->img, &ro, &rv->r);
+	rv->t[RP_PREPARED] = lm_realtime_ns();
 	if (err)
 		return err;
 	err = rv->lazy ? run_lazy(rv) : run_eager(rv);

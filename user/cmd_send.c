@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -104,6 +105,7 @@ struct sender {
 	struct lm_ws ws;	/* --ws-sample */
 	__u64 caps;		/* LM_CAP_* of the destination */
 	char *json;
+	__u64 t_settled, t_ps, t_meta;	/* LAZYMIG_PHASES stamps */
 };
 
 static void usage(void)
@@ -292,11 +294,39 @@ static int settle_stops(struct sender *sd)
 	return 0;
 }
 
+/*
+ * LAZYMIG_PHASES=1: where the downtime went (bench/phases.sh), printed once
+ * the destination has resumed, so the printing is not in the freeze.
+ */
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void print_phases(struct sender *sd)
+{
+	__u64 now = mono_ns();
+	char buf[512];
+
+	if (!getenv("LAZYMIG_PHASES"))
+		return;
+	lm_dump_phases(&sd->d, buf, sizeof(buf));
+	fprintf(stderr, "send: pid %d: phases: %s, settle %.2f ms, page server %.2f ms, metadata sent %.2f ms, until RESUMED %.2f ms\n",
+		sd->o.pid, buf,
+		(sd->t_settled - sd->d.phase_ns[LM_DUMP_NR_PHASES - 1]) / 1e6,
+		(sd->t_ps - sd->t_settled) / 1e6, (sd->t_meta - sd->t_ps) / 1e6,
+		(now - sd->t_meta) / 1e6);
+}
+
 /* The destination runs the process: if this sender dies, stop the source. */
 static void on_resumed(void *ctx)
 {
 	struct sender *sd = ctx;
 
+	print_phases(sd);
 	sd->resumed = 1;
 	kill(sd->o.pid, SIGSTOP);
 	die_at("after-resume");
@@ -643,8 +673,10 @@ static int run_lazy(struct sender *sd)
 	c.ctx = sd;
 	mark_lazy(&sd->d.img, sd->caps);
 	err = lm_ps_create(&c, &sd->ps);
+	sd->t_ps = mono_ns();
 	if (!err)
 		err = send_meta(sd);
+	sd->t_meta = mono_ns();
 	if (!err)
 		err = lm_ps_run(sd->ps);
 	if (!err) {
@@ -758,6 +790,7 @@ int cmd_send(int argc, char **argv)
 	}
 	sd.frozen = 1;
 	err = settle_stops(&sd);
+	sd.t_settled = mono_ns();
 	if (!err)
 		err = lm_stream_open(&sd.s, sd.req, 1, "request channel");
 	if (!err)

@@ -552,6 +552,31 @@ static void fill_header(struct lm_dump *d)
 	}
 }
 
+static void dump_phase(struct lm_dump *d, enum lm_dump_phase ph)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	d->phase_ns[ph] = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+void lm_dump_phases(const struct lm_dump *d, char *buf, size_t len)
+{
+	static const char *const name[LM_DUMP_NR_PHASES] = {
+		[LM_DUMP_FROZEN] = "freeze", [LM_DUMP_PROC] = "/proc",
+		[LM_DUMP_FDS] = "fds", [LM_DUMP_VMAS] = "VMAs (smaps)",
+		[LM_DUMP_PAGEMAP] = "page scan",
+		[LM_DUMP_THREADS] = "threads + injected syscalls",
+	};
+	size_t n = 0;
+	int i;
+
+	buf[0] = 0;
+	for (i = LM_DUMP_FROZEN; i < LM_DUMP_NR_PHASES && n < len; i++)
+		n += snprintf(buf + n, len - n, "%s%s %.2f ms", n ? ", " : "",
+			      name[i], (d->phase_ns[i] - d->phase_ns[i - 1]) / 1e6);
+}
+
 static int collect(struct lm_dump *d)
 {
 	struct lm_proc *p = &d->img.proc;
@@ -564,13 +589,18 @@ static int collect(struct lm_dump *d)
 	d->pidfd = syscall(SYS_pidfd_open, d->pid, 0);
 	if (read_stat(d) || read_status(d) || read_misc(d))
 		return -EIO;
+	dump_phase(d, LM_DUMP_PROC);
 	err = lm_collect_fds(d);
+	dump_phase(d, LM_DUMP_FDS);
 	if (!err)
 		err = lm_collect_mm(d);
+	dump_phase(d, LM_DUMP_VMAS);
 	if (!err)
 		err = lm_collect_shm_maps(d);
+	dump_phase(d, LM_DUMP_PAGEMAP);
 	if (!err)
 		err = lm_collect_threads(d);
+	dump_phase(d, LM_DUMP_THREADS);
 	if (err)
 		return err < 0 ? err : -EIO;
 	fill_header(d);
@@ -609,8 +639,10 @@ static int freeze_collect(pid_t pid, struct lm_dump *d)
 	if (pid == getpid())
 		return lm_dump_fail(d, -EINVAL, "PID %d is lazymig itself", pid);
 	err = check_status(d);
+	dump_phase(d, LM_DUMP_START);
 	if (!err)
 		err = freeze(d);
+	dump_phase(d, LM_DUMP_FROZEN);
 	if (!err)
 		err = collect(d);
 	if (err) {

@@ -8,6 +8,12 @@
 
 #include "image.h"
 
+/* The stages of a freeze, timed for `LAZYMIG_PHASES=1 lazymig send`. */
+enum lm_dump_phase {
+	LM_DUMP_START, LM_DUMP_FROZEN, LM_DUMP_PROC, LM_DUMP_FDS, LM_DUMP_VMAS,
+	LM_DUMP_PAGEMAP, LM_DUMP_THREADS, LM_DUMP_NR_PHASES
+};
+
 struct lm_dump {
 	pid_t pid;
 	int pidfd;
@@ -24,7 +30,10 @@ struct lm_dump {
 	int tree;		/* a member of dump --tree: AF_UNIX
 				 * socketpairs are kept (their peers are
 				 * checked against the tree) */
+	__u64 phase_ns[LM_DUMP_NR_PHASES];	/* CLOCK_MONOTONIC at the end
+						 * of each phase (dump_phase) */
 };
+
 
 /*
  * Seize and stop every thread of @pid (looping until no new thread
@@ -33,6 +42,9 @@ struct lm_dump {
  * failure the process is left running, untouched.  Returns 0 or -errno.
  */
 int lm_dump_freeze_collect(pid_t pid, struct lm_dump *d);
+
+/* "frozen 0.4 ms, /proc 0.1 ms, ..." into @buf: the time of each stage. */
+void lm_dump_phases(const struct lm_dump *d, char *buf, size_t len);
 
 /*
  * Read @npages pages of @space at @addr from the frozen process (space 0:
