@@ -29,6 +29,9 @@
 #define MAX_VMA_PAGES	(1ULL << 29)	/* bitmap fits one record */
 #define QUIET_MIN	(256UL << 20)	/* smaps may spare a pagemap scan */
 
+/* What smaps tells of a VMA's pages (d->vma_smaps). */
+enum { SMAPS_SCAN, SMAPS_QUIET, SMAPS_FULL };
+
 #define SCAN_REGIONS		512
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL	102
@@ -323,6 +326,29 @@ static int refuse_flags(struct lm_dump *d, const struct smaps_vma *s)
 	return 0;
 }
 
+/*
+ * The process is frozen, so smaps and the pagemap agree.  A big VMA
+ * without a single anonymous or swapped page (a PROT_NONE reservation,
+ * an untouched file) has no data: its pagemap is not read.  Small ones
+ * are read anyway, where guard regions are also seen.  A private VMA
+ * whose every page is anonymous or swapped has data in every page (a
+ * guard marker or the shared zero page is neither): no scan either.
+ * That saves a walk of every PTE in the freeze for memory that is in
+ * use, which is most of it.
+ */
+static int smaps_hint(const struct smaps_vma *s, int kind)
+{
+	unsigned long kb = (s->end - s->start) >> 10;
+
+	if (kb >= QUIET_MIN >> 10 && !s->anon_kb && !s->swap_kb &&
+	    kind != LM_MEM_HUGETLB_PRIVATE)
+		return SMAPS_QUIET;
+	if ((kind == LM_MEM_ANON_PRIVATE || kind == LM_MEM_FILE_PRIVATE) &&
+	    s->kpagesize == LM_PAGE_SIZE && s->anon_kb + s->swap_kb == kb)
+		return SMAPS_FULL;
+	return SMAPS_SCAN;
+}
+
 static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
 {
 	struct lm_image *img = &d->img;
@@ -355,19 +381,11 @@ static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
 	if (!n)
 		return lm_dump_fail(d, -ENOMEM, "out of memory");
 	img->vmas = n;
-	q = realloc(d->vma_quiet, img->proc.nr_vmas + 1);
+	q = realloc(d->vma_smaps, img->proc.nr_vmas + 1);
 	if (!q)
 		return lm_dump_fail(d, -ENOMEM, "out of memory");
-	d->vma_quiet = q;
-	/*
-	 * A big VMA without a single anonymous or swapped page (a
-	 * PROT_NONE reservation, an untouched file) has no data: skip
-	 * reading its pagemap.  Small ones are read anyway, where guard
-	 * regions are also seen.
-	 */
-	q[img->proc.nr_vmas] = s->end - s->start >= QUIET_MIN &&
-			       !s->anon_kb && !s->swap_kb &&
-			       kind != LM_MEM_HUGETLB_PRIVATE;
+	d->vma_smaps = q;
+	q[img->proc.nr_vmas] = smaps_hint(s, kind);
 	m = &img->vmas[img->proc.nr_vmas++];
 	m->v = v;
 	m->path = s->path[0] ? strdup(s->path) : NULL;
@@ -625,7 +643,7 @@ static int vma_scan(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
 }
 
 static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
-		       int quiet)
+		       int hint)
 {
 	__u64 step = v->page_size / LM_PAGE_SIZE, n4k, i, *buf;
 	struct lm_pagemap_img *m;
@@ -634,8 +652,13 @@ static int vma_pagemap(struct lm_dump *d, int pm_fd, const struct lm_vma *v,
 		    v->page_size);
 	if (!m)
 		return -ENOMEM;
-	if (quiet)
+	if (hint == SMAPS_QUIET)
 		return 0;
+	if (hint == SMAPS_FULL) {
+		for (i = 0; i < m->m.npages; i++)
+			set_bit64(m->bitmap, i);
+		return 0;
+	}
 	if (scan_categories(pm_fd))
 		return vma_scan(d, pm_fd, v, m, scan_categories(pm_fd));
 	n4k = (v->end - v->start) / LM_PAGE_SIZE;
@@ -712,7 +735,8 @@ int lm_collect_shm_maps(struct lm_dump *d)
 	for (i = 0; i < d->img.proc.nr_vmas && !err; i++)
 		if (has_private_pages(d->img.vmas[i].v.kind))
 			err = vma_pagemap(d, fd, &d->img.vmas[i].v,
-					  d->vma_quiet && d->vma_quiet[i]);
+					  d->vma_smaps ? d->vma_smaps[i] :
+					  SMAPS_SCAN);
 	close(fd);
 	for (i = 0; i < d->img.proc.nr_shms && !err; i++)
 		err = shm_pagemap(d, &d->img.shms[i]);

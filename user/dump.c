@@ -305,8 +305,8 @@ void lm_dump_release(struct lm_dump *d, int kill)
 			detach_all(d);
 	}
 	free(d->tids);
-	free(d->vma_quiet);
-	d->vma_quiet = NULL;
+	free(d->vma_smaps);
+	d->vma_smaps = NULL;
 	d->tids = NULL;
 	d->nr_tids = 0;
 	d->frozen = 0;

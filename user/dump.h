@@ -25,8 +25,9 @@ struct lm_dump {
 	unsigned int nr_tids;
 	unsigned long scratch;	/* tracee stack bytes used by injection */
 	unsigned long insn;	/* a `syscall` instruction poked in */
-	unsigned char *vma_quiet;	/* [nr_vmas]: smaps shows no anonymous
-					 * or swapped page (big VMAs only) */
+	unsigned char *vma_smaps;	/* [nr_vmas]: SMAPS_* (collect_mm.c):
+					 * what smaps already tells of the
+					 * pages, sparing a pagemap scan */
 	int tree;		/* a member of dump --tree: AF_UNIX
 				 * socketpairs are kept (their peers are
 				 * checked against the tree) */

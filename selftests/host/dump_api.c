@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include "kselftest_harness.h"
 #include "lmtest.h"
 #include "dump.h"
@@ -177,6 +179,72 @@ TEST(refusal_leaves_errmsg)
 	EXPECT_EQ(-EINVAL, lm_dump_freeze_collect(-5, &d));
 	EXPECT_NE(NULL, strstr(d.errmsg, "not a process ID"));
 	lm_dump_release(&d, 0);	/* harmless after a failure */
+}
+
+/* 1 if page @i of the pagemap covering @addr has data. */
+static int has_data(struct lm_dump *d, unsigned long addr)
+{
+	const struct lm_pagemap_img *m = lm_image_pagemap(&d->img, 0, addr);
+	__u64 i;
+
+	if (!m)
+		return -1;
+	i = (addr - m->m.addr) / LM_PAGE;
+	return (m->bitmap[i / 64] >> (i % 64)) & 1;
+}
+
+/*
+ * Which pages have data when smaps alone can tell (every page of a VMA
+ * anonymous: no pagemap read) and when it cannot: three VMAs, the first
+ * written whole, the second with one page dropped, the third with one
+ * page never written but read (the shared zero page).
+ */
+TEST(bitmap_full_and_partial_vmas)
+{
+	const long n = 64, len = n * LM_PAGE;
+	struct lm_dump d;
+	char *p, c;
+	int pfd[2], i;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(pfd));
+	p = mmap(NULL, 3 * len + 2 * LM_PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* split into three VMAs with PROT_NONE pages between */
+		mprotect(p + len, LM_PAGE, PROT_NONE);
+		mprotect(p + 2 * len + LM_PAGE, LM_PAGE, PROT_NONE);
+		for (i = 0; i < 3; i++)
+			memset(p + i * (len + LM_PAGE), 0x5a, len);
+		madvise(p + len + LM_PAGE + 7 * LM_PAGE, LM_PAGE, MADV_DONTNEED);
+		madvise(p + 2 * (len + LM_PAGE) + 9 * LM_PAGE, LM_PAGE,
+			MADV_DONTNEED);
+		c = *(volatile char *)(p + 2 * (len + LM_PAGE) + 9 * LM_PAGE);
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	ASSERT_EQ(1, read(pfd[0], &c, 1));
+	ASSERT_EQ(0, lm_dump_freeze_collect(pid, &d)) TH_LOG("%s", d.errmsg);
+	for (i = 0; i < n; i++) {
+		EXPECT_EQ(1, has_data(&d, (unsigned long)p + i * LM_PAGE))
+			TH_LOG("full VMA, page %d", i);
+		EXPECT_EQ(i != 7, has_data(&d, (unsigned long)p + len +
+					   LM_PAGE + i * LM_PAGE))
+			TH_LOG("VMA with page 7 dropped, page %d", i);
+		EXPECT_EQ(i != 9, has_data(&d, (unsigned long)p +
+					   2 * (len + LM_PAGE) + i * LM_PAGE))
+			TH_LOG("VMA with the zero page at 9, page %d", i);
+	}
+	lm_dump_release(&d, 1);
+	waitpid(pid, NULL, 0);
+	close(pfd[0]);
+	munmap(p, 3 * len + 2 * LM_PAGE);
 }
 
 TEST_HARNESS_MAIN
