@@ -336,12 +336,21 @@ static int refuse_flags(struct lm_dump *d, const struct smaps_vma *s)
  * That saves a walk of every PTE in the freeze for memory that is in
  * use, which is most of it.
  */
-static int smaps_hint(const struct smaps_vma *s, int kind)
+static int smaps_hint(const struct lm_dump *d, const struct smaps_vma *s,
+		      int kind)
 {
 	unsigned long kb = (s->end - s->start) >> 10;
 
+	/*
+	 * Read before the freeze, the counts may have grown since by page
+	 * faults (no syscall): "no page" holds only where none can come,
+	 * in a PROT_NONE VMA.  "Every page" still holds: a page can leave
+	 * only by a syscall, or by reclaim of an MADV_FREE page, which
+	 * then reads as zeros, as it would have here.
+	 */
 	if (kb >= QUIET_MIN >> 10 && !s->anon_kb && !s->swap_kb &&
-	    kind != LM_MEM_HUGETLB_PRIVATE)
+	    kind != LM_MEM_HUGETLB_PRIVATE &&
+	    (d->smaps_early <= 0 || !strncmp(s->perms, "---", 3)))
 		return SMAPS_QUIET;
 	if ((kind == LM_MEM_ANON_PRIVATE || kind == LM_MEM_FILE_PRIVATE) &&
 	    s->kpagesize == LM_PAGE_SIZE && s->anon_kb + s->swap_kb == kb)
@@ -385,7 +394,7 @@ static int add_vma(struct lm_dump *d, const struct smaps_vma *s)
 	if (!q)
 		return lm_dump_fail(d, -ENOMEM, "out of memory");
 	d->vma_smaps = q;
-	q[img->proc.nr_vmas] = smaps_hint(s, kind);
+	q[img->proc.nr_vmas] = smaps_hint(d, s, kind);
 	m = &img->vmas[img->proc.nr_vmas++];
 	m->v = v;
 	m->path = s->path[0] ? strdup(s->path) : NULL;
@@ -407,18 +416,105 @@ static void smaps_line(struct smaps_vma *v, const char *l)
 			 (int)strcspn(l + 8, "\n"), l + 8);
 }
 
+void (*lm_dump_early_hook)(pid_t pid);
+
+/*
+ * Before the freeze: smaps, under a watch (vmwatch.h).  Best effort: where
+ * the watch cannot be set up, smaps is read in the freeze as before.
+ */
+int lm_collect_mm_early(struct lm_dump *d)
+{
+	char path[64];
+	const char *e = getenv("LAZYMIG_EARLY_SMAPS");
+
+	if ((e && !strcmp(e, "0")) || lm_vmwatch_start(&d->watch, d->pid))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
+	d->early_smaps = lm_dump_slurp(path, NULL);
+	if (!d->early_smaps)
+		lm_vmwatch_stop(&d->watch);
+	if (lm_dump_early_hook)
+		lm_dump_early_hook(d->pid);
+	return 0;
+}
+
+/* A VMA line ("7f12...-7f13... rw-p ..."), not a "Key: value" one. */
+static int vma_line(const char *l)
+{
+	const char *p = l;
+
+	while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
+		p++;
+	return p > l && *p == '-';
+}
+
+static const char *next_line(const char *l)
+{
+	const char *e = strchrnul(l, '\n');
+
+	return *e ? e + 1 : e;
+}
+
+/* Do the VMA lines of @smaps match /proc/PID/maps, line for line? */
+static int same_maps(struct lm_dump *d, const char *smaps)
+{
+	const char *l = smaps, *m;
+	char path[64], *maps;
+	int same = 1;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", d->pid);
+	maps = lm_dump_slurp(path, NULL);
+	if (!maps)
+		return 0;
+	for (m = maps; *m && same; m = next_line(m)) {
+		size_t n = strchrnul(m, '\n') - m;
+
+		while (*l && !vma_line(l))
+			l = next_line(l);
+		same = *l && !strncmp(l, m, n) && (l[n] == '\n' || !l[n]);
+		if (same)
+			l = next_line(l);
+	}
+	while (same && *l && !vma_line(l))
+		l = next_line(l);
+	free(maps);
+	return same && !*l;
+}
+
+/* The smaps text to use in the freeze: the early one if it still holds. */
+static char *freeze_smaps(struct lm_dump *d)
+{
+	char path[64], *text = NULL;
+
+	if (d->early_smaps && lm_vmwatch_quiet(&d->watch) &&
+	    same_maps(d, d->early_smaps)) {
+		text = d->early_smaps;
+		d->early_smaps = NULL;
+		d->smaps_early = 1;
+	} else if (d->early_smaps) {
+		d->smaps_early = -1;
+	}
+	lm_vmwatch_stop(&d->watch);
+	free(d->early_smaps);
+	d->early_smaps = NULL;
+	if (text)
+		return text;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
+	return lm_dump_slurp(path, NULL);
+}
+
 int lm_collect_mm(struct lm_dump *d)
 {
 	struct smaps_vma *cur = calloc(1, sizeof(*cur));
-	char path[64], *text, *l, *next;
+	char *text, *l, *next;
 	int have = 0, err = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/smaps", d->pid);
-	text = lm_dump_slurp(path, NULL);
+	text = freeze_smaps(d);
 	if (!text || !cur) {
 		free(cur);
 		free(text);
-		return lm_dump_fail(d, -EIO, "cannot read %s", path);
+		return lm_dump_fail(d, -EIO, "cannot read /proc/%d/smaps",
+				    d->pid);
 	}
 	for (l = text; l && *l && !err; l = next) {
 		struct smaps_vma tmp;

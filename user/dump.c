@@ -307,6 +307,9 @@ void lm_dump_release(struct lm_dump *d, int kill)
 	free(d->tids);
 	free(d->vma_smaps);
 	d->vma_smaps = NULL;
+	free(d->early_smaps);
+	d->early_smaps = NULL;
+	lm_vmwatch_stop(&d->watch);
 	d->tids = NULL;
 	d->nr_tids = 0;
 	d->frozen = 0;
@@ -563,6 +566,7 @@ static void dump_phase(struct lm_dump *d, enum lm_dump_phase ph)
 void lm_dump_phases(const struct lm_dump *d, char *buf, size_t len)
 {
 	static const char *const name[LM_DUMP_NR_PHASES] = {
+		[LM_DUMP_EARLY] = "smaps before the freeze",
 		[LM_DUMP_FROZEN] = "freeze", [LM_DUMP_PROC] = "/proc",
 		[LM_DUMP_FDS] = "fds", [LM_DUMP_VMAS] = "VMAs (smaps)",
 		[LM_DUMP_PAGEMAP] = "page scan",
@@ -572,9 +576,12 @@ void lm_dump_phases(const struct lm_dump *d, char *buf, size_t len)
 	int i;
 
 	buf[0] = 0;
-	for (i = LM_DUMP_FROZEN; i < LM_DUMP_NR_PHASES && n < len; i++)
-		n += snprintf(buf + n, len - n, "%s%s %.2f ms", n ? ", " : "",
-			      name[i], (d->phase_ns[i] - d->phase_ns[i - 1]) / 1e6);
+	for (i = LM_DUMP_EARLY; i < LM_DUMP_NR_PHASES && n < len; i++)
+		n += snprintf(buf + n, len - n, "%s%s %.2f ms%s", n ? ", " : "",
+			      name[i], (d->phase_ns[i] - d->phase_ns[i - 1]) / 1e6,
+			      i != LM_DUMP_VMAS || !d->smaps_early ? "" :
+			      d->smaps_early > 0 ? " (maps; smaps from before held)" :
+			      " (smaps read again)");
 }
 
 static int collect(struct lm_dump *d)
@@ -640,6 +647,9 @@ static int freeze_collect(pid_t pid, struct lm_dump *d)
 		return lm_dump_fail(d, -EINVAL, "PID %d is lazymig itself", pid);
 	err = check_status(d);
 	dump_phase(d, LM_DUMP_START);
+	if (!err)
+		err = lm_collect_mm_early(d);
+	dump_phase(d, LM_DUMP_EARLY);
 	if (!err)
 		err = freeze(d);
 	dump_phase(d, LM_DUMP_FROZEN);

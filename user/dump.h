@@ -7,10 +7,11 @@
 #define LAZYMIG_DUMP_H
 
 #include "image.h"
+#include "vmwatch.h"
 
 /* The stages of a freeze, timed for `LAZYMIG_PHASES=1 lazymig send`. */
 enum lm_dump_phase {
-	LM_DUMP_START, LM_DUMP_FROZEN, LM_DUMP_PROC, LM_DUMP_FDS, LM_DUMP_VMAS,
+	LM_DUMP_START, LM_DUMP_EARLY, LM_DUMP_FROZEN, LM_DUMP_PROC, LM_DUMP_FDS, LM_DUMP_VMAS,
 	LM_DUMP_PAGEMAP, LM_DUMP_THREADS, LM_DUMP_NR_PHASES
 };
 
@@ -25,6 +26,10 @@ struct lm_dump {
 	unsigned int nr_tids;
 	unsigned long scratch;	/* tracee stack bytes used by injection */
 	unsigned long insn;	/* a `syscall` instruction poked in */
+	char *early_smaps;	/* smaps read before the freeze (vmwatch.h) */
+	struct lm_vmwatch watch;
+	int smaps_early;	/* 1: the VMAs came from early_smaps;
+				 * -1: it did not hold, read again */
 	unsigned char *vma_smaps;	/* [nr_vmas]: SMAPS_* (collect_mm.c):
 					 * what smaps already tells of the
 					 * pages, sparing a pagemap scan */
@@ -109,7 +114,14 @@ const char *lm_dump_field(const char *text, const char *key);
 int lm_dump_shm_get(struct lm_dump *d, const char *open_path,
 		    const char *name, int kind_hint);
 int lm_collect_fds(struct lm_dump *d);
+int lm_collect_mm_early(struct lm_dump *d);
 int lm_collect_mm(struct lm_dump *d);
+
+/*
+ * Called, if set, between the early smaps read and the freeze (tests
+ * change the process there).
+ */
+extern void (*lm_dump_early_hook)(pid_t pid);
 int lm_collect_shm_maps(struct lm_dump *d);
 int lm_collect_threads(struct lm_dump *d);
 /* dump.c, for dump_tree.c: the stages of lm_dump_freeze_collect. */
