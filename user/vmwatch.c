@@ -237,6 +237,21 @@ int lm_vmwatch_start(struct lm_vmwatch *w, pid_t pid)
 		lm_vmwatch_stop(w);
 		return r < 0 ? r : -EAGAIN;
 	}
+	/*
+	 * What counts is what comes from here on, while smaps is read:
+	 * a call in flight now shows at its exit.
+	 */
+	w->base = calloc(w->nr, sizeof(*w->base));
+	if (!w->base) {
+		lm_vmwatch_stop(w);
+		return -ENOMEM;
+	}
+	for (r = 0; r < (int)w->nr; r++)
+		if (read(w->fds[r], &w->base[r], sizeof(w->base[r])) !=
+		    sizeof(w->base[r])) {
+			lm_vmwatch_stop(w);
+			return -EIO;
+		}
 	w->on = 1;
 	return 0;
 }
@@ -248,9 +263,10 @@ int lm_vmwatch_quiet(const struct lm_vmwatch *w)
 	if (!w->on)
 		return 0;
 	for (i = 0; i < w->nr; i++) {
-		__u64 v = 0;
+		__u64 v = ~0ULL;
 
-		if (read(w->fds[i], &v, sizeof(v)) != sizeof(v) || v)
+		if (read(w->fds[i], &v, sizeof(v)) != sizeof(v) ||
+		    v != w->base[i])
 			return 0;
 	}
 	return 1;
@@ -302,5 +318,6 @@ void lm_vmwatch_stop(struct lm_vmwatch *w)
 		free(c);
 	}
 	free(w->tids);
+	free(w->base);
 	memset(w, 0, sizeof(*w));
 }

@@ -22,6 +22,7 @@
 struct lm_vmwatch {
 	int on;			/* every thread watched since start */
 	int *fds;		/* perf events, two per thread */
+	__u64 *base;		/* their counts when the watch began */
 	unsigned int nr, cap;
 	pid_t *tids;
 	unsigned int nr_tids;
