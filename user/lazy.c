@@ -48,7 +48,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <zlib.h>
@@ -73,18 +72,6 @@
 #define PUSH_PIECE	(16 * LM_PAGE_SIZE)
 #endif
 #define YIELD_POLL_MAX	64
-/*
- * The push gives way to the faulting threads: a piece waits while a
- * fault is pending or an answer was installed less than this long ago,
- * polling the uffds and the request channel meanwhile, but never more
- * than this long in all (the push still moves a piece per window while
- * faults keep coming).  A woken faulting thread (nice 0) gets a CPU
- * before the daemon (nice -10) installs more of the push on it; see
- * bench/RESULTS.md, "pushgate".  0 turns it off.
- */
-#ifndef PUSH_GATE_NS
-#define PUSH_GATE_NS	200000ULL
-#endif
 
 enum { VIA_EAGER, VIA_REQ, VIA_BULK };
 
@@ -179,8 +166,6 @@ struct lm_lazy {
 	unsigned char *zbuf;		/* an inflated ZBULK */
 	int dev_tag, own_tag;
 	unsigned int pieces;		/* of the bulk message being installed */
-	__u64 answer_ns;	/* last fault answer installed (push_gate) */
-	__u64 gate_t0;		/* the next piece waits since, or 0 */
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
@@ -554,14 +539,10 @@ static int serve_queued(struct lm_lazy *l);
  * here take effect at once (a REMOVE/UNMAP clears the lazy bits, so the
  * rest of the message is not installed there).  Returns 1 if anything
  * was handled (runs may have changed: the caller looks again), 0 if
- * nothing was waiting, or -errno.  With @wait_ns, waits that long for
- * something to come when every fd fits in one poll set (else it does
- * not wait).
+ * nothing was waiting, or -errno.
  */
-static int bulk_yield(struct lm_lazy *l, __u64 wait_ns)
+static int bulk_yield(struct lm_lazy *l)
 {
-	struct timespec ts = { .tv_sec = wait_ns / 1000000000ULL,
-			       .tv_nsec = wait_ns % 1000000000ULL };
 	struct pollfd p[YIELD_POLL_MAX];
 	struct lm_mm *who[YIELD_POLL_MAX];
 	int n, k, req = 0, uffd = 0, first = 1, err;
@@ -589,10 +570,7 @@ static int bulk_yield(struct lm_lazy *l, __u64 wait_ns)
 		}
 		if (!n)
 			break;
-		if (i < l->nr_mms)
-			wait_ns = 0;
-		if (ppoll(p, n, wait_ns ? &ts : &(struct timespec){ 0 },
-			  NULL) > 0) {
+		if (poll(p, n, 0) > 0) {
 			for (k = 0; k < n; k++) {
 				if (!p[k].revents)
 					continue;
@@ -619,42 +597,6 @@ static int bulk_yield(struct lm_lazy *l, __u64 wait_ns)
 	if (!err && req)
 		err = handle_req(l);
 	return err ? err : 1;
-}
-
-/*
- * Before a piece of a pushed message (see PUSH_GATE_NS): 0 to install it
- * now, 1 if faults, answers or events were handled meanwhile (runs may
- * have changed: the caller looks again), or -errno.
- */
-static int push_gate(struct lm_lazy *l)
-{
-	__u64 now, end;
-	int err;
-
-	for (;;) {
-		now = lm_now_ns();
-		if (!l->gate_t0)
-			l->gate_t0 = now;
-		end = l->gate_t0 + PUSH_GATE_NS;
-		if (!l->pending.nr && l->answer_ns + PUSH_GATE_NS < end)
-			end = l->answer_ns + PUSH_GATE_NS;
-		if (now >= end || l->lost)
-			break;
-		if (now == l->gate_t0)
-			l->st->push_gated++;
-		err = bulk_yield(l, end - now);
-		l->st->push_gated_ns += lm_now_ns() - now;
-		if (err)
-			return err;
-	}
-	/*
-	 * A last look, as between any two pieces.  The wait is not started
-	 * again if that handles something: the piece comes right after it.
-	 */
-	err = l->pieces++ ? bulk_yield(l, 0) : 0;
-	if (!err)
-		l->gate_t0 = 0;
-	return err;
 }
 
 /*
@@ -693,7 +635,7 @@ retry:
 
 				if (j - i > piece)
 					j = i + piece;
-				err = push_gate(l);
+				err = l->pieces++ ? bulk_yield(l) : 0;
 				if (err < 0)
 					return err;
 				if (err && mm->dead)
@@ -1881,7 +1823,6 @@ static int handle_req_once(struct lm_lazy *l)
 		case LM_MSG_PAGES:
 		case LM_MSG_SPARSE:
 			err = install_msg(l, &m, payload, VIA_REQ);
-			l->answer_ns = lm_now_ns();	/* see push_gate */
 			break;
 		case LM_MSG_BYE:
 			if (!l->done_sent) {	/* pages would stay missing */
@@ -2366,8 +2307,6 @@ int lm_lazy_run(struct lm_lazy *l)
 	int bulk_ready = 0, err = 0;
 	__u64 bye_deadline = 0;
 
-	/* push_gate's waits are ~100 us: not 50 us more (best effort) */
-	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	while (!l->bye) {
 		int timeout = bulk_ready ? 0 : -1;
 		int n;

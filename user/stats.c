@@ -137,8 +137,6 @@ int lm_stats_json(struct lm_stats *st, char *buf, size_t len)
 	out(buf, len, &off, "\"faults_1s\":%llu,", (unsigned long long)st->faults_1s);
 	out(buf, len, &off, "\"push_yields\":%llu,", (unsigned long long)st->push_yields);
 	out(buf, len, &off, "\"push_yield_events\":%llu,", (unsigned long long)st->push_yield_events);
-	out(buf, len, &off, "\"push_gated\":%llu,", (unsigned long long)st->push_gated);
-	out(buf, len, &off, "\"push_gated_ns\":%llu,", (unsigned long long)st->push_gated_ns);
 	out(buf, len, &off, "\"fault_ns_p50\":%llu,", (unsigned long long)pct(st->lat, st->nr_lat, 50));
 	out(buf, len, &off, "\"fault_ns_p99\":%llu,", (unsigned long long)pct(st->lat, st->nr_lat, 99));
 	out(buf, len, &off, "\"events\":{");

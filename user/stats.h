@@ -49,8 +49,6 @@ struct lm_stats {
 	__u64 push_yields;	/* pieces of a push message after which faults,
 				 * answers or events were handled */
 	__u64 push_yield_events;	/* events (not faults) among them */
-	__u64 push_gated, push_gated_ns;	/* pieces that waited for faults
-						 * (lazy.c push_gate); the time */
 	__u64 faults_1s;		/* demand faults in the first second
 					 * after resume */
 	__u64 events[LM_EV__MAX];

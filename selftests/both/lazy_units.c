@@ -336,19 +336,12 @@ TEST(readahead_windows)
 static char *src_mem;	/* what the "frozen source" holds */
 static __u64 src_base;
 
-static pid_t req_tid;		/* the page server's request thread */
-static __u64 late_addr;		/* its answer for this page comes late */
-#define LATE_US		500000
-
 static int read_src(void *ctx, __u32 space, __u64 addr, void *buf,
 		    __u64 npages, __u64 page_size)
 {
 	if (space || addr < src_base || addr + npages * page_size >
 	    src_base + REGION)
 		return -EFAULT;
-	if (late_addr >= addr && late_addr < addr + npages * page_size &&
-	    gettid() == req_tid)
-		usleep(LATE_US);
 	memcpy(buf, src_mem + (addr - src_base), npages * page_size);
 	return 0;
 }
@@ -363,7 +356,6 @@ static void *run_ps(void *arg)
 {
 	struct runner *r = arg;
 
-	req_tid = gettid();
 	r->err = lm_ps_run(r->ps);
 	if (!r->err)
 		r->err = lm_ps_bye(r->ps);
@@ -697,63 +689,6 @@ TEST(daemon_remap_during_push)
 	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
 	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
 		  g.st.pages_zero + g.st.pages_dropped);
-	rig_free(&g);
-}
-
-/*
- * The push gives way to a fault (lazy.c push_gate) but is never stopped by
- * it.  Once the push (64 MiB/s: the region in 0.25 s) has begun, the last
- * page is touched, and the source answers it only after 0.5 s: meanwhile
- * the pieces of the push wait for that fault (push_gated), each at most
- * PUSH_GATE_NS, so by the time the answer comes every other page with
- * data is in.  A push that waited as long as a fault is pending would
- * have installed nothing more by then; one that did not wait would count
- * no gated piece.
- */
-TEST(daemon_push_gives_way)
-{
-	__u64 feat = lm_lazy_uffd_features();
-	size_t i, k = NPAGES - 1, in = 0, data = 0;
-	unsigned char *vec = malloc(NPAGES);
-	struct rig g = { 0 };
-	__u64 t0, t;
-
-	ASSERT_NE(NULL, vec);
-	ASSERT_EQ(0, rig_start(&g, feat & ~UFFD_FEATURE_EVENT_FORK,
-			       64UL << 20));
-	/* the pusher is started by the request thread: wait for a page */
-	do {
-		usleep(1000);
-		ASSERT_EQ(0, mincore(g.dst + PS, PS, vec));
-	} while (!(vec[0] & 1));
-	late_addr = src_base + k * PS;
-	t0 = lm_now_ns();
-	ASSERT_EQ(-1, page_bad(g.dst + k * PS, k));
-	t = lm_now_ns() - t0;
-	ASSERT_EQ(0, mincore(g.dst, REGION, vec));
-	for (i = 0; i < NPAGES - 1; i++) {
-		if (zero_page_idx(i))
-			continue;
-		data++;
-		in += vec[i] & 1;
-	}
-	rig_stop(&g);
-	EXPECT_EQ(0, g.rl.err);
-	EXPECT_EQ(0, g.rp.err);
-	TH_LOG("the late page came after %llu ms; %zu of %zu other pages with data were in by then; %llu pieces waited %llu ms in all",
-	       (unsigned long long)t / 1000000, in, data,
-	       (unsigned long long)g.st.push_gated,
-	       (unsigned long long)g.st.push_gated_ns / 1000000);
-	EXPECT_LE(LATE_US * 1000ULL, t);
-	EXPECT_EQ(data, in);
-	EXPECT_LE(1, g.st.push_gated);
-	EXPECT_EQ(1, g.st.faults);
-	for (i = 0; i < NPAGES; i++)
-		ASSERT_EQ(-1, page_bad(g.dst + i * PS, i));
-	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
-	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
-		  g.st.pages_zero + g.st.pages_dropped);
-	free(vec);
 	rig_free(&g);
 }
 
