@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,14 @@ struct ps_space {
  * The pusher is background work: at nice 0 it took the CPU from fault
  * answers and from the faulting threads (with both ends on one host,
  * the destination's too), and the p99 of a fault with the push running
- * was 2.5-8x the p99 without (bench/RESULTS.md, "pushp99").  Where no
- * one else wants the CPU it pushes as fast as before.
+ * was 2.5-8x the p99 without (bench/RESULTS.md, "pushp99").  At nice 10
+ * a woken faulting thread still waited behind it for 1-4 ms at times
+ * (its lag under EEVDF), so it runs under SCHED_IDLE: any other thread
+ * that wakes preempts it at once ("pushidle").  Where no one else wants
+ * the CPU it pushes as fast as before.  Nice 10 stays as the fallback,
+ * and is what the pusher runs at while the request thread waits for
+ * ps->lock (ps_lock): a SCHED_IDLE thread preempted while holding it on
+ * a busy host could otherwise hold up a fault answer for long.
  */
 #define PUSHER_NICE	10
 #define MAX(a, b)	((a) > (b) ? (a) : (b))
@@ -83,6 +90,7 @@ struct lm_ps {
 	/* pusher thread */
 	pthread_t pusher;
 	int pusher_on;
+	pid_t pusher_tid;	/* atomic: set while it runs under SCHED_IDLE */
 	int stop, push_err;	/* atomic */
 	char *out;		/* push run being written */
 	int phase;		/* push cursor: 0 hot pages, 1 the rest */
@@ -284,16 +292,38 @@ static void clear_todo(struct lm_ps *ps, __u32 space, __u64 addr,
 	}
 }
 
+/*
+ * ps->lock, from any thread but the pusher: if the pusher holds it while
+ * under SCHED_IDLE, it is lifted to SCHED_OTHER (nice PUSHER_NICE) until
+ * the lock is ours, then put back.  Needs CAP_SYS_NICE (else: waits).
+ */
+static void ps_lock(struct lm_ps *ps)
+{
+	struct sched_param sp = { 0 };
+	pid_t tid;
+
+	if (!pthread_mutex_trylock(&ps->lock))
+		return;
+	tid = __atomic_load_n(&ps->pusher_tid, __ATOMIC_ACQUIRE);
+	if (tid && tid != gettid() &&
+	    !sched_setscheduler(tid, SCHED_OTHER, &sp)) {
+		pthread_mutex_lock(&ps->lock);
+		sched_setscheduler(tid, SCHED_IDLE, &sp);
+		return;
+	}
+	pthread_mutex_lock(&ps->lock);
+}
+
 void lm_ps_mark_sent(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 {
-	pthread_mutex_lock(&ps->lock);
+	ps_lock(ps);
 	clear_todo(ps, space, addr, npages);
 	pthread_mutex_unlock(&ps->lock);
 }
 
 void lm_ps_mark_hot(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 {
-	pthread_mutex_lock(&ps->lock);
+	ps_lock(ps);
 	while (npages) {
 		struct ps_space *s = find_space(ps, space, addr);
 		__u64 i, n;
@@ -377,7 +407,7 @@ static int gather(struct lm_ps *ps, struct ps_space *s, __u64 first,
 		window = 1;
 	}
 	wend = first + window < s->npages ? first + window : s->npages;
-	pthread_mutex_lock(&ps->lock);
+	ps_lock(ps);
 	for (i = force ? first : lm_find_next_bit(s->todo, wend, first);
 	     i < wend && n < max; i = lm_find_next_bit(s->todo, wend, i + 1)) {
 		if (only && !(force && i == first) && !lm_test_bit(only, i))
@@ -452,7 +482,7 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 	if (max <= LM_AROUND_PAGES) {
 		max = LM_AROUND_PAGES;
 		window = LM_AROUND_WINDOW;
-		pthread_mutex_lock(&ps->lock);
+		ps_lock(ps);
 		hot = s->hot && lm_test_bit(s->hot, i) ? s->hot : NULL;
 		pthread_mutex_unlock(&ps->lock);
 		/* a hot page brings unsent hot pages after it, from further */
@@ -558,7 +588,7 @@ static int next_chunk(struct lm_ps *ps, int *hot)
 				ps->cur_bit = 0;
 				continue;
 			}
-			pthread_mutex_lock(&ps->lock);
+			ps_lock(ps);
 			i = *hot ? next_hot(s, ps->cur_bit) :
 			    lm_find_next_bit(s->todo, s->npages, ps->cur_bit);
 			pthread_mutex_unlock(&ps->lock);
@@ -688,7 +718,10 @@ static void *pusher_main(void *arg)
 	struct lm_ps *ps = arg;
 	int err;
 
-	setpriority(PRIO_PROCESS, gettid(), PUSHER_NICE);	/* best effort */
+	/* best effort: nice is kept under SCHED_IDLE, for ps_lock */
+	setpriority(PRIO_PROCESS, gettid(), PUSHER_NICE);
+	if (!sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){ 0 }))
+		__atomic_store_n(&ps->pusher_tid, gettid(), __ATOMIC_RELEASE);
 	/* the source is frozen: what it touched last cannot change now */
 	if (ps->cfg.hot_scan && !ps->hot_scanned) {
 		ps->hot_scanned = 1;
@@ -702,6 +735,7 @@ static void *pusher_main(void *arg)
 		LOG(ps, "bulk channel: %s", strerror(-err));
 		__atomic_store_n(&ps->push_err, err, __ATOMIC_RELEASE);
 	}
+	__atomic_store_n(&ps->pusher_tid, 0, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -747,7 +781,7 @@ static int rejoin(struct lm_ps *ps, int why)
 	err = ps->cfg.rejoin(ps->cfg.ctx, &ps->cfg.req_fd, &ps->cfg.bulk_fd);
 	if (err)
 		return err;
-	pthread_mutex_lock(&ps->lock);
+	ps_lock(ps);
 	for (i = 0; i < ps->nr; i++) {
 		struct ps_space *s = &ps->sp[i];
 		size_t words = LM_BITS_TO_LONGS(s->npages);
@@ -795,7 +829,7 @@ int lm_ps_run(struct lm_ps *ps)
 	int err = 0;
 	size_t i;
 
-	pthread_mutex_lock(&ps->lock);
+	ps_lock(ps);
 	for (i = 0; i < ps->nr; i++)
 		ps->pages_total += lm_bitmap_weight(ps->sp[i].todo,
 						    ps->sp[i].npages) *

@@ -6,14 +6,17 @@
  * "source" is a buffer here), with faults, pushes, MADV_DONTNEED and
  * mremap while pages are still arriving.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -336,6 +339,8 @@ TEST(readahead_windows)
 static char *src_mem;	/* what the "frozen source" holds */
 static __u64 src_base;
 
+static pid_t req_tid;		/* the page server's request thread */
+
 static int read_src(void *ctx, __u32 space, __u64 addr, void *buf,
 		    __u64 npages, __u64 page_size)
 {
@@ -356,6 +361,7 @@ static void *run_ps(void *arg)
 {
 	struct runner *r = arg;
 
+	req_tid = gettid();
 	r->err = lm_ps_run(r->ps);
 	if (!r->err)
 		r->err = lm_ps_bye(r->ps);
@@ -686,6 +692,59 @@ TEST(daemon_remap_during_push)
 	}
 	EXPECT_EQ(400, g.st.events[LM_EV_REMAP]);
 	EXPECT_EQ(0, g.st.pages_dropped);
+	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
+	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
+		  g.st.pages_zero + g.st.pages_dropped);
+	rig_free(&g);
+}
+
+/* A thread of this process under SCHED_IDLE (the pusher), or 0. */
+static pid_t idle_thread(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	pid_t tid = 0;
+
+	while (d && (e = readdir(d)))
+		if (atoi(e->d_name) > 0 &&
+		    sched_getscheduler(atoi(e->d_name)) == SCHED_IDLE)
+			tid = atoi(e->d_name);
+	if (d)
+		closedir(d);
+	return tid;
+}
+
+/*
+ * The pusher runs under SCHED_IDLE (a woken faulting thread preempts it
+ * at once), with nice 10 kept for when the request thread lifts it to
+ * SCHED_OTHER (pageserver.c ps_lock); no other thread of the page server
+ * is idle.  The push at 1 MiB/s keeps it alive while it is looked for;
+ * the pages all come in, by faults, with their data.
+ */
+TEST(page_server_pusher_idle)
+{
+	__u64 feat = lm_lazy_uffd_features();
+	struct rig g = { 0 };
+	pid_t tid = 0;
+	size_t i;
+	int n;
+
+	ASSERT_EQ(0, rig_start(&g, feat & ~UFFD_FEATURE_EVENT_FORK,
+			       1UL << 20));
+	for (n = 0; n < 2000 && !tid; n++) {
+		usleep(1000);
+		tid = idle_thread();
+	}
+	ASSERT_NE(0, tid);
+	ASSERT_NE(gettid(), tid);
+	EXPECT_NE(req_tid, tid);
+	EXPECT_EQ(10, getpriority(PRIO_PROCESS, tid));
+	for (i = 0; i < NPAGES; i++)
+		ASSERT_EQ(-1, page_bad(g.dst + i * PS, i));
+	rig_stop(&g);
+	EXPECT_EQ(0, g.rl.err);
+	EXPECT_EQ(0, g.rp.err);
+	EXPECT_EQ(0, idle_thread());	/* gone with the push */
 	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
 	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
 		  g.st.pages_zero + g.st.pages_dropped);
