@@ -64,8 +64,9 @@ struct ps_space {
  * the destination's too), and the p99 of a fault with the push running
  * was 2.5-8x the p99 without (bench/RESULTS.md, "pushp99").  At nice 10
  * a woken faulting thread still waited behind it for 1-4 ms at times
- * (its lag under EEVDF), so it runs under SCHED_IDLE: any other thread
- * that wakes preempts it at once ("pushidle").  Where no one else wants
+ * (its lag under EEVDF), so while faults come in it runs under
+ * SCHED_IDLE: any other thread that wakes preempts it at once
+ * ("pushidle"; pusher_policy).  Where no one else wants
  * the CPU it pushes as fast as before.  Nice 10 stays as the fallback,
  * and is what the pusher runs at while the request thread waits for
  * ps->lock (ps_lock): a SCHED_IDLE thread preempted while holding it on
@@ -91,6 +92,7 @@ struct lm_ps {
 	pthread_t pusher;
 	int pusher_on;
 	pid_t pusher_tid;	/* atomic: set while it runs under SCHED_IDLE */
+	__u64 last_answer_ns;	/* atomic: when a fault was last answered */
 	int stop, push_err;	/* atomic */
 	char *out;		/* push run being written */
 	int phase;		/* push cursor: 0 hot pages, 1 the rest */
@@ -470,6 +472,7 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 	__u64 span, i;
 	int err;
 
+	__atomic_store_n(&ps->last_answer_ns, lm_now_ns(), __ATOMIC_RELAXED);
 	if (!s || !lm_test_bit(s->data, (addr - s->addr) / s->page_size)) {
 		snprintf(why, sizeof(why),
 			 "request for page 0x%llx (space %u), which has no data at the source",
@@ -687,12 +690,36 @@ static int stopping(struct lm_ps *ps)
 	return __atomic_load_n(&ps->stop, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * SCHED_IDLE only while faults come in (within IDLE_AFTER_FAULT_NS of the
+ * last answer): then any thread that wakes preempts the pusher.  Else
+ * SCHED_OTHER at nice PUSHER_NICE, so that a busy source host cannot
+ * starve the drain of a process that is not faulting.  Re-read each
+ * round: ps_lock may have changed it meanwhile.
+ */
+#define IDLE_AFTER_FAULT_NS	(100 * 1000000ULL)
+
+static void pusher_policy(struct lm_ps *ps)
+{
+	__u64 last = __atomic_load_n(&ps->last_answer_ns, __ATOMIC_RELAXED);
+	int want = lm_now_ns() - last < IDLE_AFTER_FAULT_NS ? SCHED_IDLE :
+		   SCHED_OTHER;
+
+	if (sched_getscheduler(0) == want)
+		return;
+	if (sched_setscheduler(0, want, &(struct sched_param){ 0 }))
+		return;		/* best effort */
+	__atomic_store_n(&ps->pusher_tid, want == SCHED_IDLE ? gettid() : 0,
+			 __ATOMIC_RELEASE);
+}
+
 static int push_all(struct lm_ps *ps)
 {
 	struct lm_msg *m = (struct lm_msg *)ps->out;
 	int err = 0, wait, hot;
 
 	while (!stopping(ps)) {
+		pusher_policy(ps);
 		wait = push_wait_ms(ps);
 		if (wait) {
 			usleep((wait < 50 ? wait : 50) * 1000);
@@ -720,8 +747,8 @@ static void *pusher_main(void *arg)
 
 	/* best effort: nice is kept under SCHED_IDLE, for ps_lock */
 	setpriority(PRIO_PROCESS, gettid(), PUSHER_NICE);
-	if (!sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){ 0 }))
-		__atomic_store_n(&ps->pusher_tid, gettid(), __ATOMIC_RELEASE);
+	/* just resumed: the process is about to fault */
+	__atomic_store_n(&ps->last_answer_ns, lm_now_ns(), __ATOMIC_RELAXED);
 	/* the source is frozen: what it touched last cannot change now */
 	if (ps->cfg.hot_scan && !ps->hot_scanned) {
 		ps->hot_scanned = 1;

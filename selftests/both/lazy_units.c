@@ -714,10 +714,28 @@ static pid_t idle_thread(void)
 	return tid;
 }
 
+/* A thread of this process under SCHED_OTHER at nice 10, or 0. */
+static pid_t nice10_thread(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	pid_t tid = 0;
+
+	while (d && (e = readdir(d)))
+		if (atoi(e->d_name) > 0 &&
+		    sched_getscheduler(atoi(e->d_name)) == SCHED_OTHER &&
+		    getpriority(PRIO_PROCESS, atoi(e->d_name)) == 10)
+			tid = atoi(e->d_name);
+	if (d)
+		closedir(d);
+	return tid;
+}
+
 /*
- * The pusher runs under SCHED_IDLE (a woken faulting thread preempts it
- * at once), with nice 10 kept for when the request thread lifts it to
- * SCHED_OTHER (pageserver.c ps_lock); no other thread of the page server
+ * The pusher runs under SCHED_IDLE while faults come in (a woken
+ * faulting thread preempts it at once), and at nice 10 under SCHED_OTHER
+ * when none came for 100 ms (pageserver.c pusher_policy: a busy source
+ * host must not starve the drain); no other thread of the page server
  * is idle.  The push at 1 MiB/s keeps it alive while it is looked for;
  * the pages all come in, by faults, with their data.
  */
@@ -725,22 +743,33 @@ TEST(page_server_pusher_idle)
 {
 	__u64 feat = lm_lazy_uffd_features();
 	struct rig g = { 0 };
-	pid_t tid = 0;
-	size_t i;
+	pid_t tid = 0, idle = 0;
+	size_t i, *order;
 	int n;
 
 	ASSERT_EQ(0, rig_start(&g, feat & ~UFFD_FEATURE_EVENT_FORK,
 			       1UL << 20));
-	for (n = 0; n < 2000 && !tid; n++) {
+	/* no fault yet: back to nice 10 after the first 100 ms */
+	for (n = 0; n < 3000 && !tid; n++) {
 		usleep(1000);
-		tid = idle_thread();
+		tid = nice10_thread();
 	}
 	ASSERT_NE(0, tid);
 	ASSERT_NE(gettid(), tid);
 	EXPECT_NE(req_tid, tid);
-	EXPECT_EQ(10, getpriority(PRIO_PROCESS, tid));
+	EXPECT_EQ(0, idle_thread());
+	/* faults, one every 2 ms: idle while they come */
+	order = shuffled(11);
+	for (i = 0; i < NPAGES && !idle; i++) {
+		ASSERT_EQ(-1, page_bad(g.dst + order[i] * PS, order[i]));
+		usleep(2000);
+		idle = idle_thread();
+	}
+	EXPECT_EQ(tid, idle);
+	EXPECT_EQ(10, getpriority(PRIO_PROCESS, idle));
 	for (i = 0; i < NPAGES; i++)
 		ASSERT_EQ(-1, page_bad(g.dst + i * PS, i));
+	free(order);
 	rig_stop(&g);
 	EXPECT_EQ(0, g.rl.err);
 	EXPECT_EQ(0, g.rp.err);
