@@ -91,6 +91,7 @@ void rst_batch_init(struct rst_batch *b)
 void rst_batch_reset(struct rst_batch *b)
 {
 	b->n = 0;
+	b->next = 0;
 	b->data_len = 0;
 }
 
@@ -231,13 +232,15 @@ out_mask:
 	return err;
 }
 
-int rst_batch_run(struct lm_restorer *r, struct rst_batch *b)
+int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
+		  unsigned int from)
 {
-	unsigned int from = 0, done;
+	unsigned int done;
 	int err;
 
 	if (!r->tramp)
 		return -EFAULT;
+	b->next = from;
 	if (b->data_len) {
 		err = lm_remote_write(r->pid, r->tramp + RST_SCRATCH_OFF +
 				      DATA_OFF, b->data, b->data_len);
@@ -254,6 +257,7 @@ int rst_batch_run(struct lm_restorer *r, struct rst_batch *b)
 		if (err)
 			goto fail;
 		from += done;
+		b->next = from;
 		if (done && RST_FAILED(b->c[from - 1].ret))
 			break;	/* the loop stopped at the failed call */
 		if (done < n) {

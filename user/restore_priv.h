@@ -131,6 +131,7 @@ struct rst_batch {
 	struct rst_call *c;		/* [n] */
 	unsigned int *tag;		/* [n]: the caller's */
 	unsigned int n, cap;
+	unsigned int next;		/* the first call not run */
 	char *data;			/* strings the calls point to */
 	size_t data_len;
 };
@@ -146,11 +147,13 @@ int rst_batch_add(struct rst_batch *b, unsigned int tag, long nr, long a1,
 int rst_batch_str(struct lm_restorer *r, struct rst_batch *b, const char *s,
 		  unsigned long *addr);
 /*
- * Run every call in order in the stub, stopping after the first that
- * fails; each one's result lands in ->ret (RST_NOT_RUN if it did not
- * run).  Returns 0, or -errno (and says so) if the injection failed.
+ * Run calls @from.. in order in the stub, stopping after the first that
+ * fails; each one's result lands in ->ret and ->next is the first call
+ * not run (a caller may ignore a failure and run again from there).
+ * Returns 0, or -errno (and says so) if the injection failed.
  */
-int rst_batch_run(struct lm_restorer *r, struct rst_batch *b);
+int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
+		  unsigned int from);
 
 /* restore_fds.c */
 int rst_open_fds(struct lm_restorer *r);

@@ -640,7 +640,7 @@ int rst_clean_stub(struct lm_restorer *r)
 		err = rst_batch_add(&b, i, SYS_munmap, v[i].start,
 				    v[i].end - v[i].start, 0, 0, 0, 0);
 	if (!err)
-		err = rst_batch_run(r, &b);
+		err = rst_batch_run(r, &b, 0);
 	for (i = 0; i < n && !err; i++) {
 		long ret = b.c[i].ret;
 
