@@ -134,6 +134,10 @@ FIXTURE_VARIANT_ADD(restore, mm_brk_vdso) {
 FIXTURE_VARIANT_ADD(restore, vma_flags) {
 	.prog = "restore_vmflags", .opts = "",
 };
+/* The restorer maps and locks VMAs in batches: 500 of them. */
+FIXTURE_VARIANT_ADD(restore, many_vmas) {
+	.prog = "many_vmas", .opts = "",
+};
 
 FIXTURE_SETUP(restore)
 {
