@@ -134,22 +134,28 @@ int rst_batch_add(struct rst_batch *b, unsigned int tag, long nr, long a1,
 	return 0;
 }
 
-int rst_batch_str(struct lm_restorer *r, struct rst_batch *b, const char *s,
-		  unsigned long *addr)
+int rst_batch_data(struct lm_restorer *r, struct rst_batch *b,
+		   const void *buf, size_t len, unsigned long *addr)
 {
-	size_t len = strlen(s) + 1;
+	size_t off = (b->data_len + 7) & ~7UL;
 
 	if (!b->data) {
 		b->data = malloc(DATA_SIZE);
 		if (!b->data)
 			return -ENOMEM;
 	}
-	if (b->data_len + len > DATA_SIZE)
+	if (off + len > DATA_SIZE)
 		return -ENOSPC;
-	memcpy(b->data + b->data_len, s, len);
-	*addr = r->tramp + RST_SCRATCH_OFF + DATA_OFF + b->data_len;
-	b->data_len += len;
+	memcpy(b->data + off, buf, len);
+	*addr = r->tramp + RST_SCRATCH_OFF + DATA_OFF + off;
+	b->data_len = off + len;
 	return 0;
+}
+
+int rst_batch_str(struct lm_restorer *r, struct rst_batch *b, const char *s,
+		  unsigned long *addr)
+{
+	return rst_batch_data(r, b, s, strlen(s) + 1, addr);
 }
 
 /* Let the loop run until it stops itself at CODE_STOP. */
@@ -180,14 +186,13 @@ static int wait_done(pid_t pid, unsigned long stop)
 }
 
 /* Run calls [from, from + n) of @b, all of which fit in the table. */
-static int run_chunk(struct lm_restorer *r, struct rst_batch *b,
+static int run_chunk(struct lm_restorer *r, pid_t pid, struct rst_batch *b,
 		     unsigned int from, unsigned int n, unsigned int *done)
 {
 	unsigned long table = r->tramp + RST_SCRATCH_OFF + TABLE_OFF;
 	unsigned long code = r->tramp + RST_BATCH_CODE_OFF;
 	unsigned long long mask, all = ~0ULL;
 	struct user_regs_struct saved, regs;
-	pid_t pid = r->pid;
 	int err;
 
 	err = lm_remote_write(pid, table, &b->c[from], n * sizeof(*b->c));
@@ -235,6 +240,12 @@ out_mask:
 int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
 		  unsigned int from)
 {
+	return rst_batch_run_tid(r, r->pid, b, from);
+}
+
+int rst_batch_run_tid(struct lm_restorer *r, pid_t tid, struct rst_batch *b,
+		      unsigned int from)
+{
 	unsigned int done;
 	int err;
 
@@ -242,7 +253,7 @@ int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
 		return -EFAULT;
 	b->next = from;
 	if (b->data_len) {
-		err = lm_remote_write(r->pid, r->tramp + RST_SCRATCH_OFF +
+		err = lm_remote_write(tid, r->tramp + RST_SCRATCH_OFF +
 				      DATA_OFF, b->data, b->data_len);
 		if (err)
 			goto fail;
@@ -253,7 +264,7 @@ int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
 		if (n > TABLE_CAP)
 			n = TABLE_CAP;
 		done = 0;
-		err = run_chunk(r, b, from, n, &done);
+		err = run_chunk(r, tid, b, from, n, &done);
 		if (err)
 			goto fail;
 		from += done;
@@ -267,7 +278,7 @@ int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
 	}
 	return 0;
 fail:
-	rst_err("injecting %u syscalls into PID %d: %s", b->n, r->pid,
+	rst_err("injecting %u syscalls into thread %d: %s", b->n, tid,
 		strerror(-err));
 	return err;
 }

@@ -143,7 +143,9 @@ void rst_batch_reset(struct rst_batch *b);
 void rst_batch_free(struct rst_batch *b);
 int rst_batch_add(struct rst_batch *b, unsigned int tag, long nr, long a1,
 		  long a2, long a3, long a4, long a5, long a6);
-/* Copy @s where the calls can point to it: -ENOSPC when full. */
+/* Copy @buf (@s) where the calls can point to it: -ENOSPC when full. */
+int rst_batch_data(struct lm_restorer *r, struct rst_batch *b,
+		   const void *buf, size_t len, unsigned long *addr);
 int rst_batch_str(struct lm_restorer *r, struct rst_batch *b, const char *s,
 		  unsigned long *addr);
 /*
@@ -154,6 +156,9 @@ int rst_batch_str(struct lm_restorer *r, struct rst_batch *b, const char *s,
  */
 int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
 		  unsigned int from);
+/* The same in thread @tid of the stub (seized and stopped). */
+int rst_batch_run_tid(struct lm_restorer *r, pid_t tid, struct rst_batch *b,
+		      unsigned int from);
 
 /* restore_fds.c */
 int rst_open_fds(struct lm_restorer *r);
