@@ -73,7 +73,12 @@ const size_t rst_batch_code_len = sizeof(rst_batch_code);
 
 #define CODE_STOP	88	/* rip at the SIGSTOP: after the tgkill */
 
-/* Strings live in the first scratch page past rst_put()'s small area. */
+/*
+ * Data the calls point to (strings, a stack_t) lives in the first scratch
+ * page, the table in the others.  rst_put() callers use the same scratch,
+ * but only for the one rst_sys() that follows: both are rewritten before
+ * each run.
+ */
 #define DATA_OFF	256
 #define DATA_SIZE	(LM_PAGE_SIZE - DATA_OFF)
 /* The call table: every other scratch page. */
