@@ -69,6 +69,7 @@ const unsigned char rst_batch_code[] = {
 	/* 88: the thread stops here */
 	0x0f, 0x0b,				/* ud2: tgkill failed       */
 };
+
 const size_t rst_batch_code_len = sizeof(rst_batch_code);
 
 #define CODE_STOP	88	/* rip at the SIGSTOP: after the tgkill */

@@ -158,27 +158,20 @@ static long open_native(struct lm_restorer *r, int k)
 	return rst_sys(r, r->pid, SYS_open, a, O_RDWR | O_CLOEXEC, 0, 0, 0, 0);
 }
 
-static long map_shm(struct lm_restorer *r, unsigned int i, long prot,
-		    long flags)
+/*
+ * A VMA of a native shared anon object other than the one it was made
+ * with: the stub opens the object by path, maps it and closes it.
+ */
+static long map_by_path(struct lm_restorer *r, unsigned int i,
+			const long a[6])
 {
 	const struct lm_vma_img *v = &r->img->vmas[i];
-	unsigned long len = v->v.end - v->v.start;
-	int k = shm_index(r->img, v->v.shm_id);
 	long fd, ret;
 
-	if (k < 0)
-		return -ENOENT;
-	flags |= MAP_SHARED;
-	if (r->shm_native[k] == (int)i + 1)
-		return rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot,
-			       flags | MAP_ANONYMOUS, -1, 0);
-	if (!r->shm_native[k])
-		return rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot,
-			       flags, r->shm_fd[k], v->v.pgoff);
-	fd = open_native(r, k);
+	fd = open_native(r, shm_index(r->img, v->v.shm_id));
 	if (fd < 0)
 		return fd;
-	ret = rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot, flags, fd,
+	ret = rst_sys(r, r->pid, SYS_mmap, a[0], a[1], a[2], a[3], fd,
 		      v->v.pgoff);
 	rst_sys(r, r->pid, SYS_close, fd, 0, 0, 0, 0, 0);
 	return ret;
@@ -213,14 +206,15 @@ static int take_native(struct lm_restorer *r, unsigned int i)
 }
 
 /*
- * The arguments of VMA @i's mmap; 1 if it maps a native shared anon
- * object through a path the stub must open first (map_shm), or -errno.
+ * The arguments of VMA @i's mmap: 0; 1 if it maps a native shared anon
+ * object through a path the stub must open first (map_by_path, the fd
+ * left out); or -errno.
  */
 static int mmap_args(const struct lm_restorer *r, unsigned int i, long a[6])
 {
 	const struct lm_vma_img *v = &r->img->vmas[i];
 	long flags = MAP_FIXED_NOREPLACE, fd = -1, prot = v->v.prot;
-	int k;
+	int k, by_path = 0;
 
 	if (was_writable(r, i))
 		prot |= PROT_WRITE;
@@ -243,7 +237,7 @@ static int mmap_args(const struct lm_restorer *r, unsigned int i, long a[6])
 		} else if (!r->shm_native[k]) {
 			fd = r->shm_fd[k];
 		} else {
-			return 1;
+			by_path = 1;
 		}
 		break;
 	case LM_MEM_FILE_PRIVATE:
@@ -272,19 +266,18 @@ static int mmap_args(const struct lm_restorer *r, unsigned int i, long a[6])
 	a[3] = flags;
 	a[4] = fd;
 	a[5] = fd >= 0 ? (long)v->v.pgoff : 0;
-	return 0;
+	return by_path;
 }
 
 static long map_one(struct lm_restorer *r, unsigned int i)
 {
-	const struct lm_vma_img *v = &r->img->vmas[i];
 	long a[6];
 	int ret = mmap_args(r, i, a);
 
 	if (ret < 0)
 		return ret;
 	if (ret)
-		return map_shm(r, i, v->v.prot, MAP_FIXED_NOREPLACE);
+		return map_by_path(r, i, a);
 	return rst_sys(r, r->pid, SYS_mmap, a[0], a[1], a[2], a[3], a[4],
 		       a[5]);
 }

@@ -5,8 +5,9 @@
  * The stub is a clone3() child of the restorer (set_tid = the dumped PID
  * when it is free).  Before it stops it runs a few lines of plain C, on
  * the restorer's code it still shares: it maps the trampoline (one page
- * holding `syscall; jmp .` plus scratch pages) at an address that neither
- * the dumped layout nor the restorer uses, installs the image's fds from
+ * holding `syscall; jmp .` and the batch loop of restore_batch.c, plus
+ * scratch pages) at an address that neither the dumped layout nor the
+ * restorer uses, installs the image's fds from
  * the carriers (restore_priv.h), the cwd, root, session, umask,
  * personality and signal handlers, reports on a pipe and waits.  The restorer then seizes
  * it and everything else is done by syscalls injected through the
