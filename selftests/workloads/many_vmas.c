@@ -9,8 +9,16 @@
  *   3 named with PR_SET_VMA_ANON_NAME (a 44-byte name: together more
  *     than a page)
  *   4 MADV_DONTFORK; every tenth of them also mlock'ed
- * After the restore it checks every byte, and that the smaps header line
- * and VmFlags of every VMA in its area are exactly as before the dump.
+ * and a shared anonymous region of three pages whose middle page is
+ * read-only (three VMAs of one object, which the restorer maps through
+ * the object's fd), and a two-page shared anonymous object mapped twice
+ * (mremap with old size 0: the restorer makes it with one mmap and maps
+ * the other through /proc/PID/map_files, one syscall at a time, in the
+ * middle of the batches).
+ * After the restore it checks every byte, that the smaps header line and
+ * VmFlags of every private VMA are exactly as before the dump, and that
+ * the three shared VMAs still map one object, at offsets 0, 1 and 2
+ * pages, with their protections.
  *
  * Usage: many_vmas STATEFILE.  Same protocol as wl_mem: "ready PID" in
  * STATEFILE, then SIGUSR1 -> STATEFILE.result "ok" or "fail: ...", exit 0
@@ -36,7 +44,7 @@
 #define LEN		(2 * LM_PAGE)
 #define SEED(i)		(0x5000 + (i))
 
-static unsigned char *base;
+static unsigned char *base, *shared, *twice[2];
 static char *before;		/* smaps lines of the area at setup */
 static int named;
 
@@ -119,7 +127,75 @@ static void setup(void)
 			break;
 		}
 	}
+	shared = mmap(NULL, 3 * LM_PAGE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		die("shared");
+	lm_fill(shared, 3 * LM_PAGE, SEED(NR));
+	if (mprotect(shared + LM_PAGE, LM_PAGE, PROT_READ))
+		die("mprotect shared");
+	twice[0] = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (twice[0] == MAP_FAILED)
+		die("twice");
+	twice[1] = mremap(twice[0], 0, LEN, MREMAP_MAYMOVE);
+	if (twice[1] == MAP_FAILED)
+		die("mremap");
+	lm_fill(twice[0], LEN, SEED(NR + 1));
 	before = snapshot();
+}
+
+/* The object mapped twice: the same bytes, and still one object. */
+static void check_twice(void)
+{
+	long bad = lm_check(twice[1], LEN, SEED(NR + 1));
+
+	if (bad >= 0) {
+		failf("object mapped twice: byte %ld differs in the second", bad);
+		return;
+	}
+	bad = lm_check(twice[0], LEN, SEED(NR + 1));
+	if (bad >= 0) {
+		failf("object mapped twice: byte %ld differs in the first", bad);
+		return;
+	}
+	twice[1][LEN - 1] ^= 0xff;
+	if (twice[0][LEN - 1] != twice[1][LEN - 1])
+		failf("object mapped twice: now two objects");
+	twice[1][LEN - 1] ^= 0xff;
+}
+
+/* The three VMAs of the shared object: one inode, offsets, perms. */
+static void check_shared(void)
+{
+	static const char *const perms[3] = { "rw-s", "r--s", "rw-s" };
+	unsigned long a = (unsigned long)shared, s, e, off, ino, ino0 = 0;
+	char line[512], p[8];
+	int k = 0;
+	long bad;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		die("maps");
+	while (fgets(line, sizeof(line), f) && k < 3) {
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %lu", &s, &e, p, &off,
+			   &ino) != 5 || s != a + k * LM_PAGE)
+			continue;
+		if (e != s + LM_PAGE || strcmp(p, perms[k]) ||
+		    off != k * LM_PAGE || (k && ino != ino0)) {
+			failf("shared VMA %d: %.*s", k,
+			      (int)strcspn(line, "\n"), line);
+			break;
+		}
+		ino0 = ino;
+		k++;
+	}
+	fclose(f);
+	if (k < 3 && !fail_msg[0])
+		failf("shared VMA %d at %#lx is missing", k, a + k * LM_PAGE);
+	bad = lm_check(shared, 3 * LM_PAGE, SEED(NR));
+	if (bad >= 0)
+		failf("shared region: byte %ld differs", bad);
 }
 
 static void check(void)
@@ -144,6 +220,8 @@ static void check(void)
 			return;
 		}
 	}
+	check_shared();
+	check_twice();
 	now = snapshot();
 	if (strcmp(now, before)) {
 		size_t k = 0;
