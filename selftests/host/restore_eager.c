@@ -93,7 +93,9 @@ FIXTURE_VARIANT(restore)
 /*
  * Every seventh two-page anon VMA gets a name, which a kernel without
  * CONFIG_ANON_VMA_NAME refuses: the restorer ignores that (the process
- * had no name there) and must go on with the rest of the batch.
+ * had no name there) and must go on with the rest of the batch.  The
+ * names (~70 of 61 bytes) overflow the batch's data page: the restorer
+ * runs the batch so far and starts another.
  */
 static void name_some(struct lm_image *img)
 {
@@ -104,7 +106,7 @@ static void name_some(struct lm_image *img)
 
 		if (v->v.kind == LM_MEM_ANON_PRIVATE && !v->path &&
 		    v->v.end - v->v.start == 2 * LM_PAGE_SIZE && !(n++ % 7))
-			v->path = strdup("[anon:lm-refused-name]");
+			v->path = strdup("[anon:lm-refused-name-long-enough-to-fill-a-page-with-70-of-them]");
 	}
 }
 
