@@ -158,27 +158,20 @@ static long open_native(struct lm_restorer *r, int k)
 	return rst_sys(r, r->pid, SYS_open, a, O_RDWR | O_CLOEXEC, 0, 0, 0, 0);
 }
 
-static long map_shm(struct lm_restorer *r, unsigned int i, long prot,
-		    long flags)
+/*
+ * A VMA of a native shared anon object other than the one it was made
+ * with: the stub opens the object by path, maps it and closes it.
+ */
+static long map_by_path(struct lm_restorer *r, unsigned int i,
+			const long a[6])
 {
 	const struct lm_vma_img *v = &r->img->vmas[i];
-	unsigned long len = v->v.end - v->v.start;
-	int k = shm_index(r->img, v->v.shm_id);
 	long fd, ret;
 
-	if (k < 0)
-		return -ENOENT;
-	flags |= MAP_SHARED;
-	if (r->shm_native[k] == (int)i + 1)
-		return rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot,
-			       flags | MAP_ANONYMOUS, -1, 0);
-	if (!r->shm_native[k])
-		return rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot,
-			       flags, r->shm_fd[k], v->v.pgoff);
-	fd = open_native(r, k);
+	fd = open_native(r, shm_index(r->img, v->v.shm_id));
 	if (fd < 0)
 		return fd;
-	ret = rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot, flags, fd,
+	ret = rst_sys(r, r->pid, SYS_mmap, a[0], a[1], a[2], a[3], fd,
 		      v->v.pgoff);
 	rst_sys(r, r->pid, SYS_close, fd, 0, 0, 0, 0, 0);
 	return ret;
@@ -212,11 +205,16 @@ static int take_native(struct lm_restorer *r, unsigned int i)
 	return 0;
 }
 
-static long map_one(struct lm_restorer *r, unsigned int i)
+/*
+ * The arguments of VMA @i's mmap: 0; 1 if it maps a native shared anon
+ * object through a path the stub must open first (map_by_path, the fd
+ * left out); or -errno.
+ */
+static int mmap_args(const struct lm_restorer *r, unsigned int i, long a[6])
 {
 	const struct lm_vma_img *v = &r->img->vmas[i];
-	unsigned long len = v->v.end - v->v.start;
 	long flags = MAP_FIXED_NOREPLACE, fd = -1, prot = v->v.prot;
+	int k, by_path = 0;
 
 	if (was_writable(r, i))
 		prot |= PROT_WRITE;
@@ -230,7 +228,18 @@ static long map_one(struct lm_restorer *r, unsigned int i)
 	case LM_MEM_MEMFD:
 	case LM_MEM_TMPFS:
 	case LM_MEM_HUGETLB_SHARED:
-		return map_shm(r, i, prot, flags);
+		k = shm_index(r->img, v->v.shm_id);
+		if (k < 0)
+			return -ENOENT;
+		flags |= MAP_SHARED;
+		if (r->shm_native[k] == (int)i + 1) {
+			flags |= MAP_ANONYMOUS;
+		} else if (!r->shm_native[k]) {
+			fd = r->shm_fd[k];
+		} else {
+			by_path = 1;
+		}
+		break;
 	case LM_MEM_FILE_PRIVATE:
 		flags |= MAP_PRIVATE;
 		fd = r->vma_fd[i];
@@ -251,49 +260,82 @@ static long map_one(struct lm_restorer *r, unsigned int i)
 	default:
 		return -EINVAL;
 	}
-	return rst_sys(r, r->pid, SYS_mmap, v->v.start, len, prot, flags, fd,
-		       fd >= 0 ? (long)v->v.pgoff : 0);
+	a[0] = v->v.start;
+	a[1] = v->v.end - v->v.start;
+	a[2] = prot;
+	a[3] = flags;
+	a[4] = fd;
+	a[5] = fd >= 0 ? (long)v->v.pgoff : 0;
+	return by_path;
+}
+
+static long map_one(struct lm_restorer *r, unsigned int i)
+{
+	long a[6];
+	int ret = mmap_args(r, i, a);
+
+	if (ret < 0)
+		return ret;
+	if (ret)
+		return map_by_path(r, i, a);
+	return rst_sys(r, r->pid, SYS_mmap, a[0], a[1], a[2], a[3], a[4],
+		       a[5]);
+}
+
+static const struct { __u32 flag; int advice; } adv[] = {
+	{ LM_VMA_DONTFORK, MADV_DONTFORK },
+	{ LM_VMA_WIPEONFORK, MADV_WIPEONFORK },
+	{ LM_VMA_HUGEPAGE, MADV_HUGEPAGE },
+	{ LM_VMA_NOHUGEPAGE, MADV_NOHUGEPAGE },
+	{ LM_VMA_DONTDUMP, MADV_DONTDUMP },
+};
+#define NR_ADV (sizeof(adv) / sizeof(adv[0]))
+
+static void say_advise(const struct lm_vma_img *v, int advice, long ret)
+{
+	rst_err("madvise(%d) on %#llx-%#llx (%s): %s", advice,
+		(unsigned long long)v->v.start, (unsigned long long)v->v.end,
+		rst_vma_name(v), strerror(-ret));
+}
+
+/* The name of an [anon:NAME] VMA, or NULL. */
+static const char *anon_name(const struct lm_vma_img *v, char *name,
+			     size_t size)
+{
+	size_t n;
+
+	if (!v->path || strncmp(v->path, "[anon:", 6))
+		return NULL;
+	snprintf(name, size, "%s", v->path + 6);
+	n = strlen(name);
+	if (n && name[n - 1] == ']')
+		name[n - 1] = 0;
+	return name;
 }
 
 static int advise_one(struct lm_restorer *r, unsigned int i)
 {
-	static const struct { __u32 flag; int advice; } adv[] = {
-		{ LM_VMA_DONTFORK, MADV_DONTFORK },
-		{ LM_VMA_WIPEONFORK, MADV_WIPEONFORK },
-		{ LM_VMA_HUGEPAGE, MADV_HUGEPAGE },
-		{ LM_VMA_NOHUGEPAGE, MADV_NOHUGEPAGE },
-		{ LM_VMA_DONTDUMP, MADV_DONTDUMP },
-	};
 	const struct lm_vma_img *v = &r->img->vmas[i];
 	unsigned long len = v->v.end - v->v.start, a;
 	unsigned int k;
 	long ret;
 
-	for (k = 0; k < sizeof(adv) / sizeof(adv[0]); k++) {
+	char name[80];
+
+	for (k = 0; k < NR_ADV; k++) {
 		if (!(v->v.flags & adv[k].flag))
 			continue;
 		ret = rst_sys(r, r->pid, SYS_madvise, v->v.start, len,
 			      adv[k].advice, 0, 0, 0);
 		if (ret) {
-			rst_err("madvise(%d) on %#llx-%#llx (%s): %s",
-				adv[k].advice, (unsigned long long)v->v.start,
-				(unsigned long long)v->v.end, rst_vma_name(v),
-				strerror(-ret));
+			say_advise(v, adv[k].advice, ret);
 			return ret;
 		}
 	}
-	if (v->path && !strncmp(v->path, "[anon:", 6)) {
-		char name[80];
-		size_t n;
-
-		snprintf(name, sizeof(name), "%s", v->path + 6);
-		n = strlen(name);
-		if (n && name[n - 1] == ']')
-			name[n - 1] = 0;
-		if (!rst_put(r, 0, name, strlen(name) + 1, &a))
-			rst_sys(r, r->pid, SYS_prctl, PR_SET_VMA,
-				PR_SET_VMA_ANON_NAME, v->v.start, len, a, 0);
-	}
+	if (anon_name(v, name, sizeof(name)) &&
+	    !rst_put(r, 0, name, strlen(name) + 1, &a))
+		rst_sys(r, r->pid, SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME,
+			v->v.start, len, a, 0);
 	return 0;
 }
 
@@ -317,27 +359,120 @@ static int register_one(struct lm_restorer *r, unsigned int i)
 	return 0;
 }
 
-static int map_vma(struct lm_restorer *r, unsigned int i)
+/* 0 if VMA @i's mmap returned its start, else -errno (and says so). */
+static long mapped(const struct lm_restorer *r, unsigned int i, long ret)
 {
 	const struct lm_vma_img *v = &r->img->vmas[i];
-	long ret = map_one(r, i);
-	int err;
 
-	if (ret != (long)v->v.start) {
-		if (ret >= 0)
-			ret = -EEXIST;
-		rst_err("cannot map %#llx-%#llx (%s, %s): %s",
-			(unsigned long long)v->v.start,
-			(unsigned long long)v->v.end,
-			lm_mem_kind_name(v->v.kind), rst_vma_name(v),
-			strerror(-ret));
-		return ret;
-	}
-	err = take_native(r, i);
+	if (ret == (long)v->v.start)
+		return 0;
+	if (ret >= 0)
+		ret = -EEXIST;
+	rst_err("cannot map %#llx-%#llx (%s, %s): %s",
+		(unsigned long long)v->v.start, (unsigned long long)v->v.end,
+		lm_mem_kind_name(v->v.kind), rst_vma_name(v), strerror(-ret));
+	return ret;
+}
+
+/* What follows a VMA's mmap in the restorer: shm fd, uffd registration. */
+static int after_map(struct lm_restorer *r, unsigned int i)
+{
+	int err = take_native(r, i);
+
+	if (!err && r->opts.lazy && r->uffd >= 0 &&
+	    (r->img->vmas[i].v.flags & LM_VMA_LAZY))
+		err = register_one(r, i);
+	return err;
+}
+
+/* One VMA, one injected syscall at a time (a native object by path). */
+static int map_vma(struct lm_restorer *r, unsigned int i)
+{
+	int err = mapped(r, i, map_one(r, i));
+
+	if (!err)
+		err = take_native(r, i);
 	if (!err)
 		err = advise_one(r, i);
-	if (!err && r->opts.lazy && r->uffd >= 0 && (v->v.flags & LM_VMA_LAZY))
+	if (!err && r->opts.lazy && r->uffd >= 0 &&
+	    (r->img->vmas[i].v.flags & LM_VMA_LAZY))
 		err = register_one(r, i);
+	return err;
+}
+
+/*
+ * Batched: every VMA's mmap, madvise and name calls in one table; a
+ * call's tag is (VMA << 3) | step, step 0 the mmap, 1 + k the madvise of
+ * adv[k], MB_NAME the name (whose failure is ignored, as in advise_one).
+ */
+#define MB_NAME		(NR_ADV + 1)
+#define MB_TAG(i, s)	((i) << 3 | (s))
+
+_Static_assert(MB_NAME < 8, "steps fit in three bits");
+
+static int batch_vma(struct lm_restorer *r, struct rst_batch *b,
+		     unsigned int i, const long a[6])
+{
+	const struct lm_vma_img *v = &r->img->vmas[i];
+	unsigned long len = v->v.end - v->v.start, s = 0;
+	const char *nm;
+	unsigned int k;
+	char name[80];
+	int err;
+
+	/* The name's room first: -ENOSPC leaves the batch as it was. */
+	nm = anon_name(v, name, sizeof(name));
+	if (nm) {
+		err = rst_batch_str(r, b, nm, &s);
+		if (err)
+			return err;
+	}
+	err = rst_batch_add(b, MB_TAG(i, 0), SYS_mmap, a[0], a[1], a[2], a[3],
+			    a[4], a[5]);
+	for (k = 0; k < NR_ADV && !err; k++)
+		if (v->v.flags & adv[k].flag)
+			err = rst_batch_add(b, MB_TAG(i, 1 + k), SYS_madvise,
+					    v->v.start, len, adv[k].advice, 0,
+					    0, 0);
+	if (!err && nm)
+		err = rst_batch_add(b, MB_TAG(i, MB_NAME), SYS_prctl,
+				    PR_SET_VMA, PR_SET_VMA_ANON_NAME,
+				    v->v.start, len, s, 0);
+	return err;
+}
+
+/* Run the batch, check every call in order, then what follows each mmap. */
+static int flush_vmas(struct lm_restorer *r, struct rst_batch *b)
+{
+	unsigned int j;
+	int err = 0;
+
+	if (!b->n)
+		return 0;
+	err = rst_batch_run(r, b, 0);
+	for (j = 0; j < b->n && !err; j++) {
+		unsigned int i = b->tag[j] >> 3, step = b->tag[j] & 7;
+		long ret;
+
+		if (j >= b->next) {
+			/* Stopped at an ignored failure: on from here. */
+			err = rst_batch_run(r, b, j);
+			if (err)
+				break;
+		}
+		ret = b->c[j].ret;
+		if (step == 0)
+			err = mapped(r, i, ret);
+		else if (step != MB_NAME && ret) {
+			say_advise(&r->img->vmas[i], adv[step - 1].advice,
+				   ret);
+			err = ret;
+		}
+	}
+	for (j = 0; j < b->n && !err; j++)
+		if (!(b->tag[j] & 7))
+			err = after_map(r, b->tag[j] >> 3);
+	rst_batch_reset(b);
 	return err;
 }
 
@@ -349,25 +484,44 @@ static int is_native(const struct lm_restorer *r, unsigned int i)
 	       r->shm_native[k] == (int)i + 1;
 }
 
-/* Native shared anon objects first: other VMAs may map them by path. */
+/*
+ * Native shared anon objects first: other VMAs may map them by path.
+ * Everything goes into batches, but for a VMA that maps such an object
+ * by path: its open, mmap and close depend on each other.
+ */
 int rst_map_vmas(struct lm_restorer *r)
 {
+	struct rst_batch b;
 	unsigned int i, pass;
-	int err;
+	int err = 0;
 
-	for (pass = 0; pass < 2; pass++) {
-		for (i = 0; i < r->img->proc.nr_vmas; i++) {
+	rst_batch_init(&b);
+	for (pass = 0; pass < 2 && !err; pass++) {
+		for (i = 0; i < r->img->proc.nr_vmas && !err; i++) {
 			unsigned int kind = r->img->vmas[i].v.kind;
+			long a[6];
 
 			if (kind == LM_MEM_VDSO || kind == LM_MEM_VVAR ||
 			    kind == LM_MEM_VSYSCALL || is_native(r, i) != !pass)
 				continue;
-			err = map_vma(r, i);
-			if (err)
-				return err;
+			if (mmap_args(r, i, a)) {
+				err = flush_vmas(r, &b);
+				if (!err)
+					err = map_vma(r, i);
+				continue;
+			}
+			err = batch_vma(r, &b, i, a);
+			if (err == -ENOSPC) {	/* names full: run first */
+				err = flush_vmas(r, &b);
+				if (!err)
+					err = batch_vma(r, &b, i, a);
+			}
 		}
+		if (!err)
+			err = flush_vmas(r, &b);
 	}
-	return 0;
+	rst_batch_free(&b);
+	return err;
 }
 
 /*
@@ -377,39 +531,48 @@ int rst_map_vmas(struct lm_restorer *r)
  */
 int rst_lock_vmas(struct lm_restorer *r)
 {
-	unsigned int i;
+	struct rst_batch b;
+	unsigned int i, j;
+	int err = 0;
 
-	for (i = 0; i < r->img->proc.nr_vmas; i++) {
+	/* Tags: VMA << 1, | 1 for the mlock. */
+	rst_batch_init(&b);
+	for (i = 0; i < r->img->proc.nr_vmas && !err; i++) {
 		const struct lm_vma_img *v = &r->img->vmas[i];
 		unsigned long len = v->v.end - v->v.start;
-		long ret;
 
 		if (was_writable(r, i) || (v->v.kind == LM_MEM_HUGETLB_PRIVATE &&
-					   !(v->v.prot & PROT_WRITE))) {
-			ret = rst_sys(r, r->pid, SYS_mprotect, v->v.start, len,
-				      v->v.prot, 0, 0, 0);
-			if (ret) {
-				rst_err("cannot mprotect %#llx-%#llx (%s) to %#x: %s",
-					(unsigned long long)v->v.start,
-					(unsigned long long)v->v.end,
-					rst_vma_name(v), v->v.prot,
-					strerror(-ret));
-				return ret;
-			}
-		}
-		if (!(v->v.flags & LM_VMA_LOCKED))
+					   !(v->v.prot & PROT_WRITE)))
+			err = rst_batch_add(&b, i << 1, SYS_mprotect,
+					    v->v.start, len, v->v.prot, 0, 0,
+					    0);
+		if (!err && (v->v.flags & LM_VMA_LOCKED))
+			err = rst_batch_add(&b, i << 1 | 1, SYS_mlock2,
+					    v->v.start, len, r->registered[i] ?
+					    MLOCK_ONFAULT : 0, 0, 0, 0);
+	}
+	if (!err && b.n)
+		err = rst_batch_run(r, &b, 0);
+	for (j = 0; j < b.n && !err; j++) {
+		const struct lm_vma_img *v = &r->img->vmas[b.tag[j] >> 1];
+		long ret = b.c[j].ret;
+
+		if (!ret)
 			continue;
-		ret = rst_sys(r, r->pid, SYS_mlock2, v->v.start, len,
-			      r->registered[i] ? MLOCK_ONFAULT : 0, 0, 0, 0);
-		if (ret) {
+		if (b.tag[j] & 1)
 			rst_err("cannot mlock %#llx-%#llx (%s): %s",
 				(unsigned long long)v->v.start,
 				(unsigned long long)v->v.end, rst_vma_name(v),
 				strerror(-ret));
-			return ret;
-		}
+		else
+			rst_err("cannot mprotect %#llx-%#llx (%s) to %#x: %s",
+				(unsigned long long)v->v.start,
+				(unsigned long long)v->v.end, rst_vma_name(v),
+				v->v.prot, strerror(-ret));
+		err = ret;
 	}
-	return 0;
+	rst_batch_free(&b);
+	return err;
 }
 
 /* The uffd is created by the stub itself: it binds to the stub's mm. */

@@ -14,6 +14,7 @@
 #ifndef LAZYMIG_RESTORE_PRIV_H
 #define LAZYMIG_RESTORE_PRIV_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include "restore.h"
@@ -21,6 +22,7 @@
 #define RST_TRAMP_PAGES	16	/* page 0: code; the rest: scratch */
 #define RST_TRAMP_SIZE	(RST_TRAMP_PAGES * LM_PAGE_SIZE)
 #define RST_SCRATCH_OFF	LM_PAGE_SIZE
+#define RST_BATCH_CODE_OFF 16	/* rst_batch_code in the code page */
 
 #define rst_err(fmt, ...) fprintf(stderr, "restore: " fmt "\n", ##__VA_ARGS__)
 
@@ -114,6 +116,49 @@ long rst_sys(struct lm_restorer *r, pid_t tid, long nr, long a1, long a2,
 	     long a3, long a4, long a5, long a6);
 int rst_put(struct lm_restorer *r, unsigned long off, const void *buf,
 	    size_t len, unsigned long *addr);
+
+/* restore_batch.c: many injected syscalls in one ptrace round trip */
+struct rst_call {		/* read by rst_batch_code: 64 bytes */
+	long nr;
+	long a[6];
+	long ret;
+};
+
+#define RST_NOT_RUN	(-ECANCELED)	/* after a failed call */
+#define RST_FAILED(ret)	((unsigned long)(ret) >= -4095UL)
+
+struct rst_batch {
+	struct rst_call *c;		/* [n] */
+	unsigned int *tag;		/* [n]: the caller's */
+	unsigned int n, cap;
+	unsigned int next;		/* the first call not run */
+	char *data;			/* strings the calls point to */
+	size_t data_len;
+};
+
+extern const unsigned char rst_batch_code[];
+extern const size_t rst_batch_code_len;
+void rst_batch_init(struct rst_batch *b);
+void rst_batch_reset(struct rst_batch *b);
+void rst_batch_free(struct rst_batch *b);
+int rst_batch_add(struct rst_batch *b, unsigned int tag, long nr, long a1,
+		  long a2, long a3, long a4, long a5, long a6);
+/* Copy @buf (@s) where the calls can point to it: -ENOSPC when full. */
+int rst_batch_data(struct lm_restorer *r, struct rst_batch *b,
+		   const void *buf, size_t len, unsigned long *addr);
+int rst_batch_str(struct lm_restorer *r, struct rst_batch *b, const char *s,
+		  unsigned long *addr);
+/*
+ * Run calls @from.. in order in the stub, stopping after the first that
+ * fails; each one's result lands in ->ret and ->next is the first call
+ * not run (a caller may ignore a failure and run again from there).
+ * Returns 0, or -errno (and says so) if the injection failed.
+ */
+int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
+		  unsigned int from);
+/* The same in thread @tid of the stub (seized and stopped). */
+int rst_batch_run_tid(struct lm_restorer *r, pid_t tid, struct rst_batch *b,
+		      unsigned int from);
 
 /* restore_fds.c */
 int rst_open_fds(struct lm_restorer *r);

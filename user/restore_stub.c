@@ -5,8 +5,9 @@
  * The stub is a clone3() child of the restorer (set_tid = the dumped PID
  * when it is free).  Before it stops it runs a few lines of plain C, on
  * the restorer's code it still shares: it maps the trampoline (one page
- * holding `syscall; jmp .` plus scratch pages) at an address that neither
- * the dumped layout nor the restorer uses, installs the image's fds from
+ * holding `syscall; jmp .` and the batch loop of restore_batch.c, plus
+ * scratch pages) at an address that neither the dumped layout nor the
+ * restorer uses, installs the image's fds from
  * the carriers (restore_priv.h), the cwd, root, session, umask,
  * personality and signal handlers, reports on a pipe and waits.  The restorer then seizes
  * it and everything else is done by syscalls injected through the
@@ -378,6 +379,8 @@ static __attribute__((noreturn)) void stub_main(struct lm_restorer *r,
 	if (t != (void *)r->tramp)
 		stub_fail(r, STUB_TRAMP, 0, t == MAP_FAILED ? errno : EEXIST);
 	memcpy(t, tramp_code, sizeof(tramp_code));
+	memcpy((char *)t + RST_BATCH_CODE_OFF, rst_batch_code,
+	       rst_batch_code_len);
 	stub_fds(r);
 	if (r->img->cwd && r->img->cwd[0] && chdir(r->img->cwd))
 		stub_fail(r, STUB_CWD, 0, errno);
@@ -593,12 +596,17 @@ static int unregister_rseq(struct lm_restorer *r)
 	return 0;
 }
 
-/* Unmap every mapping of the stub but the trampoline and vdso/vvar. */
+/*
+ * Unmap every mapping of the stub but the trampoline and vdso/vvar: one
+ * munmap per run of mappings with nothing to keep between them (the holes
+ * in such a run hold nothing), all of them in one batch.
+ */
 int rst_clean_stub(struct lm_restorer *r)
 {
 	char path[64], line[512];
 	struct range *v = NULL;
-	int n = 0, cap = 0, i, err;
+	struct rst_batch b;
+	int n = 0, cap = 0, i, err, kept = 0;
 	FILE *f;
 
 	err = unregister_rseq(r);
@@ -611,28 +619,41 @@ int rst_clean_stub(struct lm_restorer *r)
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long s, e;
 
-		if (sscanf(line, "%lx-%lx", &s, &e) != 2 || special_name(line) ||
-		    s == r->tramp)
+		if (sscanf(line, "%lx-%lx", &s, &e) != 2)
 			continue;
+		if (special_name(line) || s == r->tramp) {
+			kept = 1;
+			continue;
+		}
+		if (n && !kept && s >= v[n - 1].end) {
+			v[n - 1].end = e;
+			continue;
+		}
+		kept = 0;
 		if (range_add(&v, &n, &cap, s, e)) {
 			fclose(f);
 			return -ENOMEM;
 		}
 	}
 	fclose(f);
-	for (i = 0; i < n; i++) {
-		long ret = rst_sys(r, r->pid, SYS_munmap, v[i].start,
-				   v[i].end - v[i].start, 0, 0, 0, 0);
+	rst_batch_init(&b);
+	for (i = 0; i < n && !err; i++)
+		err = rst_batch_add(&b, i, SYS_munmap, v[i].start,
+				    v[i].end - v[i].start, 0, 0, 0, 0);
+	if (!err)
+		err = rst_batch_run(r, &b, 0);
+	for (i = 0; i < n && !err; i++) {
+		long ret = b.c[i].ret;
 
 		if (ret) {
 			rst_err("cannot unmap %#lx-%#lx of the stub: %s",
 				v[i].start, v[i].end, strerror(-ret));
-			free(v);
-			return ret;
+			err = ret;
 		}
 	}
+	rst_batch_free(&b);
 	free(v);
-	return 0;
+	return err;
 }
 
 /* ---- vdso/vvar ---- */

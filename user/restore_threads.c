@@ -130,55 +130,76 @@ static int write_comm(pid_t pid, pid_t tid, const char *comm)
 	return n < 0 ? -errno : 0;
 }
 
+/* A thread's kernel-side state, in one batch; tags say which call. */
+enum { TS_TID, TS_ROBUST, TS_RSEQ, TS_ALTSTACK };
+
 static int thread_state(struct lm_restorer *r, int i)
 {
 	const struct lm_thread *t = &r->img->threads[i].t;
 	pid_t tid = r->tids[i];
+	struct rst_batch b;
 	unsigned long a;
-	long ret;
+	unsigned int j;
+	int err;
 
-	ret = rst_sys(r, tid, SYS_set_tid_address, t->clear_child_tid, 0, 0,
-		      0, 0, 0);
-	if (ret < 0)
-		goto fail_tid;
-	ret = rst_sys(r, tid, SYS_set_robust_list, t->robust_list,
-		      t->robust_len ? t->robust_len : 24, 0, 0, 0, 0);
-	if (ret) {
-		rst_err("thread %d: set_robust_list(%#llx): %s", tid,
-			(unsigned long long)t->robust_list, strerror(-ret));
-		return ret;
-	}
-	if (t->rseq_addr && t->rseq_len) {
-		ret = rst_sys(r, tid, SYS_rseq, t->rseq_addr, t->rseq_len, 0,
-			      t->rseq_sig, 0, 0);
-		if (ret) {
-			rst_err("thread %d: rseq(%#llx, %u): %s", tid,
-				(unsigned long long)t->rseq_addr, t->rseq_len,
-				strerror(-ret));
-			return ret;
-		}
-	}
-	if (!(t->ss_flags & SS_DISABLE) && t->ss_size) {
+	rst_batch_init(&b);
+	err = rst_batch_add(&b, TS_TID, SYS_set_tid_address,
+			    t->clear_child_tid, 0, 0, 0, 0, 0);
+	if (!err)
+		err = rst_batch_add(&b, TS_ROBUST, SYS_set_robust_list,
+				    t->robust_list,
+				    t->robust_len ? t->robust_len : 24, 0, 0,
+				    0, 0);
+	if (!err && t->rseq_addr && t->rseq_len)
+		err = rst_batch_add(&b, TS_RSEQ, SYS_rseq, t->rseq_addr,
+				    t->rseq_len, 0, t->rseq_sig, 0, 0);
+	if (!err && !(t->ss_flags & SS_DISABLE) && t->ss_size) {
 		stack_t ss = {
 			.ss_sp = (void *)(unsigned long)t->ss_sp,
 			.ss_flags = t->ss_flags & SS_AUTODISARM,
 			.ss_size = t->ss_size,
 		};
 
-		if (rst_put(r, 0, &ss, sizeof(ss), &a))
-			return -EFAULT;
-		ret = rst_sys(r, tid, SYS_sigaltstack, a, 0, 0, 0, 0, 0);
-		if (ret) {
-			rst_err("thread %d: sigaltstack: %s", tid, strerror(-ret));
-			return ret;
-		}
+		err = rst_batch_data(r, &b, &ss, sizeof(ss), &a);
+		if (!err)
+			err = rst_batch_add(&b, TS_ALTSTACK, SYS_sigaltstack, a,
+					    0, 0, 0, 0, 0);
 	}
+	if (!err)
+		err = rst_batch_run_tid(r, tid, &b, 0);
+	for (j = 0; j < b.n && !err; j++) {
+		long ret = b.c[j].ret;
+
+		/* set_tid_address returns the caller's TID. */
+		if (b.tag[j] == TS_TID ? ret >= 0 : !ret)
+			continue;
+		switch (b.tag[j]) {
+		case TS_TID:
+			rst_err("thread %d: set_tid_address: %s", tid,
+				strerror(-ret));
+			break;
+		case TS_ROBUST:
+			rst_err("thread %d: set_robust_list(%#llx): %s", tid,
+				(unsigned long long)t->robust_list,
+				strerror(-ret));
+			break;
+		case TS_RSEQ:
+			rst_err("thread %d: rseq(%#llx, %u): %s", tid,
+				(unsigned long long)t->rseq_addr, t->rseq_len,
+				strerror(-ret));
+			break;
+		default:
+			rst_err("thread %d: sigaltstack: %s", tid,
+				strerror(-ret));
+		}
+		err = ret;
+	}
+	rst_batch_free(&b);
+	if (err)
+		return err;
 	write_comm(r->pid, tid, t->comm);
 	restore_sched(tid, t);
 	return 0;
-fail_tid:
-	rst_err("thread %d: set_tid_address: %s", tid, strerror(-ret));
-	return ret;
 }
 
 int rst_threads(struct lm_restorer *r)
@@ -381,25 +402,33 @@ static void requeue_signals(struct lm_restorer *r)
 static int drop_creds(struct lm_restorer *r)
 {
 	const struct lm_proc *p = &r->img->proc;
-	unsigned int i;
+	struct rst_batch b;
+	unsigned int i, j;
 	long ret = 0;
 
 	if (!p->uid && !p->gid)
 		return 0;
+	rst_batch_init(&b);
 	for (i = 0; i < p->nr_threads && !ret; i++) {
 		pid_t tid = r->tids[i];
 
-		ret = rst_sys(r, tid, SYS_setgroups, 0, 0, 0, 0, 0, 0);
+		rst_batch_reset(&b);
+		ret = rst_batch_add(&b, 0, SYS_setgroups, 0, 0, 0, 0, 0, 0);
 		if (!ret)
-			ret = rst_sys(r, tid, SYS_setresgid, p->gid, p->gid,
-				      p->gid, 0, 0, 0);
+			ret = rst_batch_add(&b, 0, SYS_setresgid, p->gid,
+					    p->gid, p->gid, 0, 0, 0);
 		if (!ret)
-			ret = rst_sys(r, tid, SYS_setresuid, p->uid, p->uid,
-				      p->uid, 0, 0, 0);
+			ret = rst_batch_add(&b, 0, SYS_setresuid, p->uid,
+					    p->uid, p->uid, 0, 0, 0);
+		if (!ret)
+			ret = rst_batch_run_tid(r, tid, &b, 0);
+		for (j = 0; j < b.n && !ret; j++)
+			ret = b.c[j].ret;
 		if (ret)
 			rst_err("thread %d: cannot become uid %u gid %u: %s",
 				tid, p->uid, p->gid, strerror(-ret));
 	}
+	rst_batch_free(&b);
 	return ret;
 }
 
@@ -407,6 +436,7 @@ int rst_finish(struct lm_restorer *r)
 {
 	const struct lm_proc *p = &r->img->proc;
 	unsigned int i, n = p->nr_threads;
+	struct rst_batch b;
 	long ret;
 	int err;
 
@@ -424,13 +454,20 @@ int rst_finish(struct lm_restorer *r)
 	if (ret)
 		return ret;
 	/* After the uid change, which resets both. */
-	ret = rst_sys(r, r->pid, SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig, 0,
-		      0, 0, 0);
+	rst_batch_init(&b);
+	ret = rst_batch_add(&b, 0, SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig,
+			    0, 0, 0, 0);
 	if (!ret)
-		ret = rst_sys(r, r->pid, SYS_prctl, PR_SET_DUMPABLE,
-			      !!p->dumpable, 0, 0, 0, 0);
+		ret = rst_batch_add(&b, 0, SYS_prctl, PR_SET_DUMPABLE,
+				    !!p->dumpable, 0, 0, 0, 0);
 	if (!ret)
-		ret = rst_sys(r, r->pid, SYS_close_range, r->base, ~0U, 0, 0, 0, 0);
+		ret = rst_batch_add(&b, 0, SYS_close_range, r->base, ~0U, 0, 0,
+				    0, 0);
+	if (!ret)
+		ret = rst_batch_run(r, &b, 0);
+	for (i = 0; i < b.n && !ret; i++)
+		ret = b.c[i].ret;
+	rst_batch_free(&b);
 	if (ret) {
 		rst_err("final prctl/close_range in the stub: %s", strerror(-ret));
 		return ret;

@@ -4,8 +4,11 @@
  * thing and leaves nothing running: no half-built process, no zombie.
  * Each case breaks one thing between dump and restore: a mapped file is
  * gone, the cwd is gone, the image's vdso is not this kernel's (other
- * text, other size).  The last ones fail after the stub exists, so they
- * also check that it is killed and reaped.
+ * text, other size), one VMA's mmap or madvise fails.  The last ones
+ * fail after the stub exists, so they also check that it is killed and
+ * reaped.  The restorer runs the VMAs' mmap and madvise calls in one
+ * batch: the failing VMA is one in the middle, and the message must name
+ * it, its range and the errno, once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +37,60 @@ static void short_vdso(struct lm_image *img)
 	for (i = 0; i < img->proc.nr_vmas; i++)
 		if (img->vmas[i].v.kind == LM_MEM_VDSO)
 			img->vmas[i].v.end -= LM_PAGE_SIZE;
+}
+
+/* The file-private VMA nearest the middle of the image's VMAs. */
+static struct lm_vma_img *middle_file_vma(struct lm_image *img)
+{
+	unsigned int i, mid = img->proc.nr_vmas / 2, best = ~0U;
+
+	for (i = 0; i < img->proc.nr_vmas; i++)
+		if (img->vmas[i].v.kind == LM_MEM_FILE_PRIVATE &&
+		    (best == ~0U || (i > mid ? i - mid : mid - i) <
+				    (best > mid ? best - mid : mid - best)))
+			best = i;
+	return best == ~0U ? NULL : &img->vmas[best];
+}
+
+static char want_msg[PATH_MAX + 200];
+
+/* An offset no file can be mapped at: mmap fails with EOVERFLOW. */
+static void bad_mmap(struct lm_image *img)
+{
+	struct lm_vma_img *v = middle_file_vma(img);
+
+	if (!v)
+		return;
+	v->v.pgoff = 0x7ffffffffffff000ULL;
+	snprintf(want_msg, sizeof(want_msg),
+		 "cannot map %#llx-%#llx (%s, %s): %s",
+		 (unsigned long long)v->v.start, (unsigned long long)v->v.end,
+		 lm_mem_kind_name(v->v.kind), v->path, strerror(EOVERFLOW));
+}
+
+/* MADV_WIPEONFORK on a file mapping fails with EINVAL. */
+static void bad_madvise(struct lm_image *img)
+{
+	struct lm_vma_img *v = middle_file_vma(img);
+
+	if (!v)
+		return;
+	v->v.flags |= LM_VMA_WIPEONFORK;
+	snprintf(want_msg, sizeof(want_msg),
+		 "madvise(%d) on %#llx-%#llx (%s): %s", 18,
+		 (unsigned long long)v->v.start, (unsigned long long)v->v.end,
+		 v->path, strerror(EINVAL));
+}
+
+static int count(const char *s, const char *what)
+{
+	int n = 0;
+
+	while ((s = strstr(s, what))) {
+		n++;
+		s++;
+	}
+	return n;
 }
 
 /* No process with this PID, and no child of ours left unreaped. */
@@ -65,6 +122,12 @@ FIXTURE_VARIANT_ADD(fail, vdso_other_text) {
 };
 FIXTURE_VARIANT_ADD(fail, vdso_other_size) {
 	.opts = "--anon", .what = "size",
+};
+FIXTURE_VARIANT_ADD(fail, one_mmap_fails) {
+	.opts = "--anon --fpriv --shared", .what = "mmap",
+};
+FIXTURE_VARIANT_ADD(fail, one_madvise_fails) {
+	.opts = "--anon --fpriv --shared", .what = "madvise",
 };
 
 FIXTURE_SETUP(fail)
@@ -111,6 +174,15 @@ TEST_F_TIMEOUT(fail, refused_nothing_left, 120)
 		snprintf(path, sizeof(path), "rm -rf %s", self->sub);
 		ASSERT_EQ(0, system(path));
 		want = self->sub;
+	} else if (!strcmp(variant->what, "mmap") ||
+		   !strcmp(variant->what, "madvise")) {
+		want_msg[0] = 0;
+		ASSERT_EQ(0, lm_rewrite_image(self->img, self->img2,
+					      !strcmp(variant->what, "mmap") ?
+					      bad_mmap : bad_madvise));
+		ASSERT_NE(0, want_msg[0]) TH_LOG("no file-private VMA");
+		img = self->img2;
+		want = want_msg;
 	} else {
 		ASSERT_EQ(0, lm_rewrite_image(self->img, self->img2,
 					      !strcmp(variant->what, "hash") ?
@@ -121,6 +193,10 @@ TEST_F_TIMEOUT(fail, refused_nothing_left, 120)
 	rc = lm_run_tool(out, sizeof(out), "restore -i %s --stdio null", img);
 	EXPECT_NE(0, rc);
 	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("restore said: %s", out);
+	/* Said once, and no other VMA blamed. */
+	if (want == want_msg)
+		EXPECT_EQ(1, count(out, "cannot map") + count(out, "madvise("))
+			TH_LOG("restore said: %s", out);
 	EXPECT_TRUE(nothing_left(pid)) TH_LOG("PID %d or a child is left", pid);
 	ksft_print_msg("%s: restore exit %d, said: %s", variant->what, rc, out);
 	fflush(stdout);
