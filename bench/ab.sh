@@ -40,9 +40,8 @@ one() {	# TREE TAG [send options]
 	shift 2
 	if [ $PHASES -eq 1 ]; then
 		out=$("$tree/bench/phases.sh" "$MIB" "$VMAS" "$THREADS" 1) || return 1
-		# "S: freeze->smaps a | smaps b | pagemap c | threads+injected syscalls d | first record->resume (network+restore) e | downtime f ms"
-		awk -F'|' '{ for (i = 1; i <= NF; i++) { n = split($i, w, " "); printf "p%d=%s ", i, w[n] } print "" }' \
-			<<<"${out% ms}" | sed 's/ $//' >>"$TMP/$tag"
+		# "kv: s_freeze=0.05 s_VMAs_smaps_=0.57 ... r_resumed=0.60 downtime=8.1" (ms)
+		grep '^kv: ' <<<"$out" | sed 's/^kv: //' >>"$TMP/$tag"
 		return 0
 	fi
 	out=$("$tree/bench/migrate.sh" "$MIB" "$VMAS" "$THREADS" "$@") || return 1
@@ -64,11 +63,9 @@ done
 median() { sort -n | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'; }
 col() { while read -r l; do val "$l" "$2"; done <"$TMP/$1"; }
 
-if [ $PHASES -eq 1 ]; then
-	KEYS="p2 p3 p4 p5 p6"
-	declare -A NAME=([p2]="smaps read ms" [p3]="pagemap scan ms"
-		[p4]="threads + injected syscalls ms" [p5]="first record → resume ms"
-		[p6]="downtime ms")
+if [ $PHASES -eq 1 ]; then	# every phase either build printed (ms)
+	KEYS=$(cat "$TMP/a" "$TMP/b" | tr ' ' '\n' | sed -n 's/=.*//p' | awk '!seen[$0]++' | tr '\n' ' ')
+	declare -A NAME=()
 else
 	KEYS="downtime_ns slow_p50_ns slow_p99_ns slow fault_ns_p50 fault_ns_p99 faults zero_faults pages_faulted touch_sum_ns drain_MBps"
 	declare -A NAME=()

@@ -23,4 +23,16 @@ for ((r = 1; r <= REPS; r++)); do
 	dt=$(tr ' ' '\n' <"$T" | sed -n 's/^downtime_ns=//p')
 	echo "$MIB/$VMAS/$THREADS run $r: downtime $(awk -v d="$dt" 'BEGIN { printf "%.2f", d / 1e6 }') ms"
 	grep 'phases:' "$T.err" | sed 's/^/  /'
+	# the same as one line of key=value (ms), for bench/ab.sh --phases
+	grep 'phases:' "$T.err" | awk -v dt="$dt" '
+		{ side = $1 == "send:" ? "s" : "r"; sub(/.*phases: /, "")
+		  n = split($0, part, ", ")
+		  for (i = 1; i <= n; i++)
+			if (match(part[i], / [0-9.]+ ms/)) {
+				k = substr(part[i], 1, RSTART - 1)
+				v = substr(part[i], RSTART + 1, RLENGTH - 4)
+				gsub(/[^A-Za-z0-9]+/, "_", k)
+				kv = kv side "_" k "=" v " "
+			} }
+		END { printf "kv: %sdowntime=%.2f\n", kv, dt / 1e6 }'
 done

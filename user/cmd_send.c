@@ -260,12 +260,13 @@ static void die_at(const char *where)
 }
 
 /*
- * A syscall injected while collecting (lm_inject single-steps) leaves its
- * thread in a SIGTRAP signal-delivery-stop.  Should this sender die
- * there, the kernel would deliver that SIGTRAP on detaching and kill the
- * source.  Turn each such stop into a plain PTRACE_EVENT_STOP
- * (PTRACE_INTERRUPT, then PTRACE_CONT suppressing the signal: the thread
- * stops again before running a single instruction).
+ * A syscall injected while collecting (lm_inject) leaves its thread in a
+ * syscall-exit-stop, which reports SIGTRAP (a single-step, as injection
+ * once used, left a SIGTRAP that detaching would have delivered, killing
+ * the source).  Turn each such stop into a plain PTRACE_EVENT_STOP, the
+ * one state every later step expects (PTRACE_INTERRUPT, then PTRACE_CONT
+ * suppressing the signal: the thread stops again before running a
+ * single instruction).
  */
 static int settle_stops(struct sender *sd)
 {

@@ -36,29 +36,36 @@ int lm_wait_stop(pid_t tid)
 	return st;
 }
 
+/*
+ * From a ptrace stop, run exactly the syscall instruction at rip: on to
+ * the syscall-enter-stop, then to the syscall-exit-stop (PTRACE_SYSCALL).
+ * Not PTRACE_SINGLESTEP: its trap is a forced SIGTRAP, and the kernel
+ * resets the action of a forced signal that is blocked (every signal is,
+ * here) to SIG_DFL: the process would lose its SIGTRAP handler.
+ */
 static int step_over_syscall(pid_t tid)
 {
-	int tries;
+	int tries, stops = 0;
 
-	for (tries = 0; tries < 16; tries++) {
+	for (tries = 0; tries < 16 && stops < 2; tries++) {
 		int st;
 
-		if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0))
+		if (ptrace(PTRACE_SYSCALL, tid, 0, 0))
 			return -errno;
 		st = lm_wait_stop(tid);
 		if (st < 0)
 			return st;
 		if (!WIFSTOPPED(st))
 			return -ECHILD;
-		if (WSTOPSIG(st) == SIGTRAP)
-			return 0;
 		/*
-		 * All signals are blocked, so only an unblockable one
-		 * (SIGKILL never stops; SIGSTOP) or a group-stop gets here:
-		 * step again without delivering it.
+		 * A syscall stop is SIGTRAP (| 0x80 with TRACESYSGOOD) and
+		 * no event.  All signals are blocked, so anything else is
+		 * a group-stop or SIGSTOP: go on without delivering it.
 		 */
+		if ((WSTOPSIG(st) & 0x7f) == SIGTRAP && !(st >> 16))
+			stops++;
 	}
-	return -EIO;
+	return stops == 2 ? 0 : -EIO;
 }
 
 int lm_inject(pid_t tid, unsigned long insn, long *ret, long nr,

@@ -4,8 +4,9 @@
  *
  * The tracee must be seized (PTRACE_SEIZE) and in a ptrace stop.  A
  * syscall runs by pointing rip at a `syscall` instruction (0f 05) that is
- * mapped executable in the tracee, single-stepping over it, and putting
- * every register back afterwards; signals are blocked for the duration so
+ * mapped executable in the tracee, running it with PTRACE_SYSCALL (its
+ * enter and exit stops; a single-step would reset a SIGTRAP handler),
+ * and putting every register back afterwards; signals are blocked for the duration so
  * none is delivered or lost, and an interrupted syscall of the tracee is
  * restarted by the kernel on its final resume as usual.
  */

@@ -3,8 +3,8 @@
  * lazymig restore: many injected syscalls in one ptrace round trip.
  *
  * rst_sys() costs a full ptrace round trip per syscall (registers, signal
- * mask, a single step, a wait).  A batch instead writes a table of calls
- * (number, six arguments, a result slot: struct rst_call) into the
+ * mask, its enter and exit stops).  A batch instead writes a table of
+ * calls (number, six arguments, a result slot: struct rst_call) into the
  * trampoline's scratch pages and runs a small loop, copied into the
  * trampoline's code page by the stub, that executes them in order and
  * stores each result.  The loop stops after the last call or after the

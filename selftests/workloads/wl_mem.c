@@ -856,6 +856,11 @@ static void on_winch(int sig)
 {
 }
 
+/* A debugger-like SIGTRAP handler: injection must not reset it. */
+static void on_trap(int sig)
+{
+}
+
 static stack_t altstack;
 
 static void setup_signals(void)
@@ -878,6 +883,9 @@ static void setup_signals(void)
 	sa.sa_handler = on_winch;
 	sa.sa_flags = SA_ONSTACK;
 	sigaction(SIGWINCH, &sa, NULL);
+	sa.sa_handler = on_trap;
+	sa.sa_flags = 0;
+	sigaction(SIGTRAP, &sa, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGRTMIN + 1);
 	sigaddset(&set, SIGRTMIN + 2);
@@ -904,6 +912,9 @@ static int check_signals(void)
 	else if (sigaction(SIGWINCH, NULL, &sa) || sa.sa_handler != on_winch ||
 		 !(sa.sa_flags & SA_ONSTACK))
 		failf("SIGWINCH action changed");
+	else if (sigaction(SIGTRAP, NULL, &sa) || sa.sa_handler != on_trap)
+		failf("SIGTRAP action changed (handler %p): reset by a ptrace single-step?",
+		      (void *)sa.sa_handler);
 	if (fail_msg[0])
 		return -1;
 	if (sigaltstack(NULL, &ss) || ss.ss_sp != altstack.ss_sp ||
