@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/perf_event.h>
+#include "dump.h"
 #include "vmwatch.h"
 
 /*
@@ -56,22 +57,15 @@ static const char *const tracefs_dirs[] = {
 static int read_ids_in(const char *dir, int ids[2])
 {
 	static const char *const ev[2] = { "sys_enter", "sys_exit" };
-	char path[128], buf[32];
-	int i, fd;
-	ssize_t n;
+	char path[128], *t;
+	int i;
 
 	for (i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "%s/events/raw_syscalls/%s/id",
 			 dir, ev[i]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -1;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return -1;
-		buf[n] = 0;
-		ids[i] = atoi(buf);
+		t = lm_dump_slurp(path, NULL);
+		ids[i] = t ? atoi(t) : 0;
+		free(t);
 		if (ids[i] <= 0)
 			return -1;
 	}
