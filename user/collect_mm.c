@@ -522,7 +522,7 @@ int lm_collect_mm(struct lm_dump *d)
 		next = strchr(l, '\n');
 		if (next)
 			*next++ = 0;
-		if (!parse_head(l, &tmp)) {
+		if (vma_line(l) && !parse_head(l, &tmp)) {
 			if (have)
 				err = add_vma(d, cur);
 			*cur = tmp;
