@@ -8,10 +8,14 @@
  *    early read and the freeze changes no line of /proc/PID/maps; the
  *    watch sees the syscall, smaps is read again, the flag is in the
  *    image;
+ *  - new_thread: the same madvise from a thread created after the watch
+ *    began (the events are inherited);
  *  - stack_grew: a MAP_GROWSDOWN VMA grown by a page fault (no syscall):
  *    maps differs, smaps is read again, the image has the grown range.
  */
 #include <errno.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +38,23 @@ struct child {
 
 static struct child kid;
 
+static char *thread_p;
+static volatile int thread_done;
+static char thread_stack[64 << 10] __attribute__((aligned(16)));
+
+/*
+ * A raw thread (clone: no stack mmap, no watched call of the creator):
+ * only the inherited events see its madvise.
+ */
+static int dontfork_thread(void *arg)
+{
+	(void)arg;
+	madvise(thread_p, LEN, MADV_DONTFORK);
+	thread_done = 1;
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
 /* The child: waits for one command byte, obeys, acks, then sleeps. */
 static void child_main(int cmd, int ack, char *p, char *low)
 {
@@ -48,6 +69,15 @@ static void child_main(int cmd, int ack, char *p, char *low)
 		madvise(p, LEN, MADV_DONTFORK);
 	else if (c == 'g')
 		*(volatile char *)(low - LM_PAGE) = 2;	/* grows down */
+	else if (c == 't') {	/* a thread born after the watch began */
+		thread_p = p;
+		if (clone(dontfork_thread, thread_stack + sizeof(thread_stack),
+			  CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			  CLONE_THREAD | CLONE_SYSVSEM, NULL) < 0)
+			_exit(1);
+		while (!thread_done)
+			sched_yield();
+	}
 	if (write(ack, &c, 1) != 1)
 		_exit(1);
 	for (;;)
@@ -175,6 +205,23 @@ TEST_F(early, flags_changed)
 
 	start_child(_metadata, 0);
 	hook_cmd = 'd';
+	lm_dump_early_hook = hook;
+	ASSERT_EQ(0, lm_dump_freeze_collect(kid.pid, &d)) TH_LOG("%s", d.errmsg);
+	lm_dump_early_hook = NULL;
+	EXPECT_EQ(-1, d.smaps_early);
+	v = vma_of(&d, kid.p);
+	ASSERT_NE(NULL, v);
+	EXPECT_EQ(LM_VMA_DONTFORK, v->flags & LM_VMA_DONTFORK);
+	lm_dump_release(&d, 0);
+}
+
+TEST_F(early, new_thread)
+{
+	const struct lm_vma *v;
+	struct lm_dump d;
+
+	start_child(_metadata, 0);
+	hook_cmd = 't';
 	lm_dump_early_hook = hook;
 	ASSERT_EQ(0, lm_dump_freeze_collect(kid.pid, &d)) TH_LOG("%s", d.errmsg);
 	lm_dump_early_hook = NULL;
