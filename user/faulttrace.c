@@ -58,18 +58,22 @@ struct lm_ft_rec *lm_ft_add(struct lm_ft *t, __u32 space, __u64 addr)
 	return r;
 }
 
-struct lm_ft_rec *lm_ft_open_rec(struct lm_ft *t, __u32 space, __u64 addr,
-				 int slot)
+long lm_ft_find(const struct lm_ft *t, __u32 space, __u64 addr, int slot)
 {
 	size_t i, stop = t->nr > FT_LOOKBACK ? t->nr - FT_LOOKBACK : 0;
 
 	for (i = t->nr; i > stop; i--) {
-		struct lm_ft_rec *r = &t->v[i - 1];
+		const struct lm_ft_rec *r = &t->v[i - 1];
 
 		if (r->space == space && r->addr == addr && !r->t[slot])
-			return r;
+			return i - 1;
 	}
-	return NULL;
+	return -1;
+}
+
+struct lm_ft_rec *lm_ft_rec(struct lm_ft *t, long i)
+{
+	return i >= 0 && (size_t)i < t->nr ? &t->v[i] : NULL;
 }
 
 void lm_ft_close(struct lm_ft *t)

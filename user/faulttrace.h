@@ -27,11 +27,15 @@ struct lm_ft;
 
 /* NULL when LAZYMIG_FAULT_TRACE is unset or on error (said on stderr). */
 struct lm_ft *lm_ft_open(const char *suffix);
-/* A new record (NULL: out of memory, the trace is cut short). */
+/*
+ * A new record (NULL: out of memory, the trace is cut short).  The
+ * pointer is good until the next lm_ft_add(): keep an index across.
+ */
 struct lm_ft_rec *lm_ft_add(struct lm_ft *t, __u32 space, __u64 addr);
-/* The newest record of space/addr whose stamp @slot is still 0. */
-struct lm_ft_rec *lm_ft_open_rec(struct lm_ft *t, __u32 space, __u64 addr,
-				 int slot);
+/* The index of the newest record of space/addr whose stamp @slot is 0. */
+long lm_ft_find(const struct lm_ft *t, __u32 space, __u64 addr, int slot);
+/* Record @i (from lm_ft_find), or NULL if @i < 0. */
+struct lm_ft_rec *lm_ft_rec(struct lm_ft *t, long i);
 /* Writes PREFIX.suffix and frees; NULL is fine. */
 void lm_ft_close(struct lm_ft *t);
 

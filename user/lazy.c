@@ -1835,6 +1835,7 @@ static int handle_req_once(struct lm_lazy *l)
 {
 	struct lm_ft_rec *t;
 	const void *payload;
+	long ti;
 	struct lm_msg m;
 	long n = lm_rx_fill(&l->req);
 	int err;
@@ -1845,14 +1846,16 @@ static int handle_req_once(struct lm_lazy *l)
 		switch (m.type) {
 		case LM_MSG_PAGES:
 		case LM_MSG_SPARSE:
-			t = l->ft ? lm_ft_open_rec(l->ft, m.space, m.addr, 4) :
-				    NULL;
+			ti = l->ft ? lm_ft_find(l->ft, m.space, m.addr, 4) : -1;
+			t = ti >= 0 ? lm_ft_rec(l->ft, ti) : NULL;
 			if (t) {
 				t->t[3] = l->ft_wake;
 				t->t[4] = lm_now_ns();
 				t->npages = m.npages;
 			}
 			err = install_msg(l, &m, payload, VIA_REQ);
+			/* install_msg may have added records: t moved */
+			t = ti >= 0 ? lm_ft_rec(l->ft, ti) : NULL;
 			if (t)
 				t->t[5] = lm_now_ns();
 			break;
