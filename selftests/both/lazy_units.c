@@ -739,64 +739,6 @@ static pid_t nice10_thread(void)
  * is idle.  The push at 1 MiB/s keeps it alive while it is looked for;
  * the pages all come in, by faults, with their data.
  */
-/*
- * A fault answer goes in as the page asked for first (its UFFDIO_COPY
- * wakes the thread), then its fault-around pages in pieces, with a look
- * at the uffd between two (install_asked, install_mm).  The woken thread
- * at once drops the 15 pages after its own (MADV_DONTNEED): the REMOVE
- * is read between two pieces or after the answer, and the rest of the
- * answer must not refill them.  They read zeros, the asked page and the
- * pages after the dropped ones their data.  Push at 1 MiB/s: the pages
- * come by fault.
- */
-TEST(daemon_answer_then_remove)
-{
-	__u64 feat = lm_lazy_uffd_features();
-	size_t i, j, k, rounds = 0;
-	struct rig g = { 0 };
-	unsigned long *gone;
-
-	if (!(feat & UFFD_FEATURE_EVENT_REMOVE))
-		SKIP(return, "userfaultfd without EVENT_REMOVE");
-	gone = calloc(LM_BITS_TO_LONGS(NPAGES), sizeof(long));
-	ASSERT_NE(NULL, gone);
-	ASSERT_EQ(0, rig_start(&g, feat & ~UFFD_FEATURE_EVENT_FORK,
-			       1UL << 20));
-	for (k = 64; k + 64 <= NPAGES; k += 64) {
-		if (zero_page_idx(k))
-			continue;
-		ASSERT_EQ(-1, page_bad(g.dst + k * PS, k));
-		ASSERT_EQ(0, madvise(g.dst + (k + 1) * PS, 15 * PS,
-				     MADV_DONTNEED));
-		for (j = k + 1; j < k + 16; j++) {
-			lm_set_bit(gone, j);
-			ASSERT_EQ(-1, lm_check_zero(g.dst + j * PS, PS));
-		}
-		for (j = k + 16; j < k + 20; j++)
-			ASSERT_EQ(-1, page_bad(g.dst + j * PS, j));
-		rounds++;
-	}
-	for (i = 0; i < NPAGES; i++)
-		if (!lm_test_bit(gone, i))
-			ASSERT_EQ(-1, page_bad(g.dst + i * PS, i));
-	rig_stop(&g);
-	EXPECT_EQ(0, g.rl.err);
-	EXPECT_EQ(0, g.rp.err);
-	for (i = 0; i < NPAGES; i++) {
-		if (lm_test_bit(gone, i)) {
-			ASSERT_EQ(-1, lm_check_zero(g.dst + i * PS, PS));
-		} else {
-			ASSERT_EQ(-1, page_bad(g.dst + i * PS, i));
-		}
-	}
-	EXPECT_EQ(rounds, g.st.events[LM_EV_REMOVE]);
-	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
-	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
-		  g.st.pages_zero + g.st.pages_dropped);
-	free(gone);
-	rig_free(&g);
-}
-
 TEST(page_server_pusher_idle)
 {
 	__u64 feat = lm_lazy_uffd_features();
