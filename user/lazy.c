@@ -72,15 +72,6 @@
 #ifndef PUSH_PIECE
 #define PUSH_PIECE	(16 * LM_PAGE_SIZE)
 #endif
-/*
- * The fault-around pages of a fault answer (after the page asked for,
- * see install_asked) go in pieces of this many bytes, with a look at the
- * uffds only between two: the woken thread's next fault is requested
- * while the rest is copied, so the source works on it meanwhile.
- */
-#ifndef ANSWER_PIECE
-#define ANSWER_PIECE	(4 * LM_PAGE_SIZE)
-#endif
 #define YIELD_POLL_MAX	64
 
 enum { VIA_EAGER, VIA_REQ, VIA_BULK };
@@ -176,7 +167,6 @@ struct lm_lazy {
 	unsigned char *zbuf;		/* an inflated ZBULK */
 	int dev_tag, own_tag;
 	unsigned int pieces;		/* of the bulk message being installed */
-	unsigned int ans_pieces;	/* of the fault answer being installed */
 	struct lm_ft *ft;		/* LAZYMIG_FAULT_TRACE, or NULL */
 	__u64 ft_wake;			/* ... when epoll/poll last returned */
 };
@@ -552,10 +542,9 @@ static int serve_queued(struct lm_lazy *l);
  * here take effect at once (a REMOVE/UNMAP clears the lazy bits, so the
  * rest of the message is not installed there).  Returns 1 if anything
  * was handled (runs may have changed: the caller looks again), 0 if
- * nothing was waiting, or -errno.  Without @with_req (between two pieces
- * of a fault answer, inside handle_req) only the uffds are looked at.
+ * nothing was waiting, or -errno.
  */
-static int bulk_yield(struct lm_lazy *l, int with_req)
+static int bulk_yield(struct lm_lazy *l)
 {
 	struct pollfd p[YIELD_POLL_MAX];
 	struct lm_mm *who[YIELD_POLL_MAX];
@@ -568,7 +557,7 @@ static int bulk_yield(struct lm_lazy *l, int with_req)
 
 	for (;;) {
 		n = 0;
-		if (first && with_req && !l->lost && l->cfg.req_fd >= 0) {
+		if (first && !l->lost && l->cfg.req_fd >= 0) {
 			req = lm_rx_pending(&l->req);
 			p[n].fd = l->cfg.req_fd;
 			p[n].events = POLLIN;
@@ -605,12 +594,10 @@ static int bulk_yield(struct lm_lazy *l, int with_req)
 	}
 	if (!req && !uffd)
 		return 0;
-	for (k = LM_EV_PAGEFAULT + 1; k < LM_EV__MAX && with_req; k++)
+	for (k = LM_EV_PAGEFAULT + 1; k < LM_EV__MAX; k++)
 		ev1 += l->st->events[k];
-	if (with_req) {
-		l->st->push_yields++;
-		l->st->push_yield_events += ev1 - ev0;
-	}
+	l->st->push_yields++;
+	l->st->push_yield_events += ev1 - ev0;
 	err = serve_queued(l);
 	if (!err && req)
 		err = handle_req(l);
@@ -653,7 +640,7 @@ retry:
 
 				if (j - i > piece)
 					j = i + piece;
-				err = l->pieces++ ? bulk_yield(l, 1) : 0;
+				err = l->pieces++ ? bulk_yield(l) : 0;
 				if (err < 0)
 					return err;
 				if (err && mm->dead)
@@ -662,22 +649,6 @@ retry:
 					/* at least one piece before the next
 					 * look: faults never starve the push */
 					l->pieces = 0;
-					goto retry;	/* runs may have moved */
-				}
-			}
-			if (via == VIA_REQ && l->ans_pieces) {
-				__u64 piece = ANSWER_PIECE / ps ? ANSWER_PIECE / ps : 1;
-
-				if (j - i > piece)
-					j = i + piece;
-				/* uffds only: we are inside handle_req */
-				err = l->ans_pieces++ > 1 ? bulk_yield(l, 0) : 0;
-				if (err < 0)
-					return err;
-				if (err && mm->dead)
-					return 0;
-				if (err) {
-					l->ans_pieces = 1;
 					goto retry;	/* runs may have moved */
 				}
 			}
@@ -1805,27 +1776,6 @@ static int send_done(struct lm_lazy *l)
 	return err;
 }
 
-/*
- * A fault answer starts with the page asked for (page server: gather()
- * with force).  It goes in first, with a UFFDIO_COPY of its own that
- * wakes the faulting thread, before the fault-around pages after it:
- * the thread runs while they are copied (bench/RESULTS.md, "faultpath").
- * The whole message is installed next, where still lazy, as before.  A
- * huge page comes alone and whole; one 4 KiB page of it installs nothing.
- */
-static int install_asked(struct lm_lazy *l, const struct lm_msg *m,
-			 __u64 src, const char *data)
-{
-	int err;
-
-	l->ans_pieces = 0;
-	if (m->npages <= 1)
-		return 0;
-	err = install(l, m->space, src, 1, data, VIA_REQ);
-	l->ans_pieces = 1;	/* the rest in pieces (install_mm) */
-	return err;
-}
-
 /* SPARSE: the pages whose bits are set, runs of them at a time. */
 static int install_sparse(struct lm_lazy *l, const struct lm_msg *m,
 			  const void *payload, int via)
@@ -1841,12 +1791,6 @@ static int install_sparse(struct lm_lazy *l, const struct lm_msg *m,
 	memcpy(sel, payload, bm);	/* aligned, and ours */
 	if (m->len != bm + lm_bitmap_weight(sel, m->npages) * LM_PAGE_SIZE)
 		goto bad;
-	i = lm_find_next_bit(sel, m->npages, 0);
-	if (via == VIA_REQ && i < m->npages) {
-		err = install_asked(l, m, m->addr + i * LM_PAGE_SIZE, data);
-		if (err)
-			return err;
-	}
 	for (i = lm_find_next_bit(sel, m->npages, 0); i < m->npages;
 	     i = lm_find_next_bit(sel, m->npages, j)) {
 		j = lm_find_next_zero_bit(sel, m->npages, i);
@@ -1867,12 +1811,8 @@ bad:
 static int install_msg(struct lm_lazy *l, const struct lm_msg *m,
 		       const void *payload, int via)
 {
-	if (m->type == LM_MSG_SPARSE) {
-		int err = install_sparse(l, m, payload, via);
-
-		l->ans_pieces = 0;
-		return err;
-	}
+	if (m->type == LM_MSG_SPARSE)
+		return install_sparse(l, m, payload, via);
 	if (m->npages > LM_MSG_MAX_PAYLOAD / LM_PAGE_SIZE ||
 	    m->len != m->npages * LM_PAGE_SIZE ||
 	    m->addr + m->len < m->addr) {
@@ -1880,15 +1820,6 @@ static int install_msg(struct lm_lazy *l, const struct lm_msg *m,
 		    (unsigned long long)m->addr,
 		    (unsigned long long)m->npages, m->len);
 		return -EBADMSG;
-	}
-	if (via == VIA_REQ) {
-		int err = install_asked(l, m, m->addr, payload);
-
-		if (!err)
-			err = install(l, m->space, m->addr, m->npages, payload,
-				      via);
-		l->ans_pieces = 0;
-		return err;
 	}
 	return install(l, m->space, m->addr, m->npages, payload, via);
 }
