@@ -41,8 +41,10 @@ val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 for ((r = 1; r <= REPS; r++)); do
 	out=$(LAZYMIG_FAULT_TRACE=$T/r$r bench/migrate.sh "$@")
-	[ -s "$T/r$r.dst" ] && [ -s "$T/r$r.src" ] ||
-		{ echo "hops: run $r left no trace" >&2; exit 1; }
+	if [ ! -s "$T/r$r.dst" ] || [ ! -s "$T/r$r.src" ]; then
+		echo "hops: run $r left no trace" >&2
+		exit 1
+	fi
 	echo "run $r: slow_p50_ns=$(val "$out" slow_p50_ns) slow_p99_ns=$(val "$out" slow_p99_ns) fault_ns_p50=$(val "$out" fault_ns_p50) fault_ns_p99=$(val "$out" fault_ns_p99) faults=$(val "$out" faults) requests=$(wc -l <"$T/r$r.dst")"
 	# join: the k-th request for (space, addr) on each side
 	awk '
