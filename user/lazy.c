@@ -52,6 +52,7 @@
 #include <sys/syscall.h>
 #include <zlib.h>
 #include <linux/lazymig_uffd.h>
+#include "faulttrace.h"
 #include "lazy.h"
 #include "net.h"
 #include "lmdev.h"
@@ -166,6 +167,8 @@ struct lm_lazy {
 	unsigned char *zbuf;		/* an inflated ZBULK */
 	int dev_tag, own_tag;
 	unsigned int pieces;		/* of the bulk message being installed */
+	struct lm_ft *ft;		/* LAZYMIG_FAULT_TRACE, or NULL */
+	__u64 ft_wake;			/* ... when epoll/poll last returned */
 };
 
 static int fault_push(struct fault_vec *fv, struct lm_mm *mm, __u64 addr,
@@ -571,6 +574,8 @@ static int bulk_yield(struct lm_lazy *l)
 		if (!n)
 			break;
 		if (poll(p, n, 0) > 0) {
+			if (l->ft)
+				l->ft_wake = lm_now_ns();
 			for (k = 0; k < n; k++) {
 				if (!p[k].revents)
 					continue;
@@ -1072,11 +1077,25 @@ static int serve_obj_fault(struct lm_lazy *l, struct fault *f,
 			NULL, 0);
 }
 
+/* LAZYMIG_FAULT_TRACE: the fault's wake and read, its REQ sent now. */
+static void ft_request(struct lm_lazy *l, const struct fault *f,
+		       __u32 space, __u64 src)
+{
+	struct lm_ft_rec *t = lm_ft_add(l->ft, space, src);
+
+	if (!t)
+		return;
+	t->t[0] = l->ft_wake <= f->t0 ? l->ft_wake : 0;
+	t->t[1] = f->t0;
+	t->t[2] = lm_now_ns();
+}
+
 static int serve_fault(struct lm_lazy *l, struct fault *f)
 {
 	struct lm_mm *mm = f->mm;
 	struct lm_run *r;
 	__u64 idx, ps = LM_PAGE_SIZE;
+	int err;
 
 	if (mm->dead)
 		return 0;
@@ -1104,10 +1123,13 @@ static int serve_fault(struct lm_lazy *l, struct fault *f)
 	 * arrive: a REMOVE or UNMAP handled meanwhile has cleared their
 	 * bits, so they are not refilled.  A huge page comes alone.
 	 */
-	return req_send(l, LM_MSG_REQ, r->space, r->src + idx * ps,
-			ps > LM_PAGE_SIZE ? 1 :
-			lm_ra_window(&l->ra, r->space, r->src + idx * ps, ps),
-			NULL, 0);
+	err = req_send(l, LM_MSG_REQ, r->space, r->src + idx * ps,
+		       ps > LM_PAGE_SIZE ? 1 :
+		       lm_ra_window(&l->ra, r->space, r->src + idx * ps, ps),
+		       NULL, 0);
+	if (l->ft && !err)
+		ft_request(l, f, r->space, r->src + idx * ps);
+	return err;
 }
 
 static int serve_queued(struct lm_lazy *l)
@@ -1811,7 +1833,9 @@ static int error_msg(struct lm_lazy *l, const struct lm_msg *m,
 
 static int handle_req_once(struct lm_lazy *l)
 {
+	struct lm_ft_rec *t;
 	const void *payload;
+	long ti;
 	struct lm_msg m;
 	long n = lm_rx_fill(&l->req);
 	int err;
@@ -1822,7 +1846,18 @@ static int handle_req_once(struct lm_lazy *l)
 		switch (m.type) {
 		case LM_MSG_PAGES:
 		case LM_MSG_SPARSE:
+			ti = l->ft ? lm_ft_find(l->ft, m.space, m.addr, 4) : -1;
+			t = ti >= 0 ? lm_ft_rec(l->ft, ti) : NULL;
+			if (t) {
+				t->t[3] = l->ft_wake;
+				t->t[4] = lm_now_ns();
+				t->npages = m.npages;
+			}
 			err = install_msg(l, &m, payload, VIA_REQ);
+			/* install_msg may have added records: t moved */
+			t = ti >= 0 ? lm_ft_rec(l->ft, ti) : NULL;
+			if (t)
+				t->t[5] = lm_now_ns();
 			break;
 		case LM_MSG_BYE:
 			if (!l->done_sent) {	/* pages would stay missing */
@@ -2343,6 +2378,8 @@ int lm_lazy_run(struct lm_lazy *l)
 			bulk_ready = 0;
 		}
 		n = epoll_wait(l->epfd, evs, 16, timeout);
+		if (l->ft)
+			l->ft_wake = lm_now_ns();
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -2710,6 +2747,7 @@ int lm_lazy_create(const struct lm_lazy_cfg *cfg, struct lm_lazy **out)
 	if (!cfg->auth)
 		l->cfg.lfd = -1;
 	l->tty = isatty(STDERR_FILENO);
+	l->ft = lm_ft_open("dst");
 	lm_ra_init(&l->ra, LM_AROUND_MAX, LM_AROUND_PAGES);
 	err = new_member(l, cfg->uffd, cfg->img, cfg->shm_ctx, cfg->pid);
 	if (!err)
@@ -2782,5 +2820,6 @@ void lm_lazy_destroy(struct lm_lazy *l)
 	free(l->queued.v);
 	free(l->pending.v);
 	free(l->mevs);
+	lm_ft_close(l->ft);
 	free(l);
 }

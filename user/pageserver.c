@@ -41,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include "faulttrace.h"
 #include "lazy.h"
 #include "net.h"
 #include "pageserver.h"
@@ -111,6 +112,8 @@ struct lm_ps {
 	/* progress */
 	__u64 pages_total, pages_sent;	/* pages_sent: atomic */
 	__u64 tick;
+	struct lm_ft *ft;	/* LAZYMIG_FAULT_TRACE, or NULL */
+	__u64 ft_wake;		/* ... when poll last returned */
 };
 
 static int cmp_space(const void *a, const void *b)
@@ -201,6 +204,7 @@ int lm_ps_create(const struct lm_ps_cfg *cfg, struct lm_ps **out)
 	if (!ps)
 		return -ENOMEM;
 	ps->cfg = *cfg;
+	ps->ft = lm_ft_open("src");
 	pthread_mutex_init(&ps->lock, NULL);
 	for (i = 0; i < nr; i++) {
 		const struct lm_image *img = cfg->nr_imgs ? cfg->imgs[i] :
@@ -469,10 +473,15 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 	const unsigned long *hot = NULL;
 	__u64 max, window;
 	char why[160];
-	__u64 span, i;
+	struct lm_ft_rec *t = ps->ft ? lm_ft_add(ps->ft, space, addr) : NULL;
+	__u64 span, i, now = lm_now_ns();
 	int err;
 
-	__atomic_store_n(&ps->last_answer_ns, lm_now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&ps->last_answer_ns, now, __ATOMIC_RELAXED);
+	if (t) {
+		t->t[0] = ps->ft_wake;
+		t->t[1] = now;
+	}
 	if (!s || !lm_test_bit(s->data, (addr - s->addr) / s->page_size)) {
 		snprintf(why, sizeof(why),
 			 "request for page 0x%llx (space %u), which has no data at the source",
@@ -496,7 +505,14 @@ static int answer(struct lm_ps *ps, __u32 space, __u64 addr, __u64 npages)
 	err = gather(ps, s, i, 1, max, window, m, &span, hot);
 	if (err < 0)
 		return send_error(ps, "cannot read the source's memory");
-	return lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
+	if (t) {
+		t->npages = err;
+		t->t[2] = lm_now_ns();
+	}
+	err = lm_write_full(ps->cfg.req_fd, m, sizeof(*m) + m->len);
+	if (t)
+		t->t[3] = lm_now_ns();
+	return err;
 }
 
 static int on_request(struct lm_ps *ps, const struct lm_msg *m,
@@ -867,6 +883,8 @@ int lm_ps_run(struct lm_ps *ps)
 		struct pollfd p = { .fd = ps->cfg.req_fd, .events = POLLIN };
 		int n = poll(&p, 1, PUSH_POLL_MS);
 
+		if (ps->ft)
+			ps->ft_wake = lm_now_ns();
 		if (n < 0 && errno != EINTR)
 			err = -errno;
 		else if (n > 0)
@@ -929,5 +947,6 @@ void lm_ps_destroy(struct lm_ps *ps)
 	free(ps->out);
 	free(ps->json);
 	lm_rx_free(&ps->req);
+	lm_ft_close(ps->ft);
 	free(ps);
 }

@@ -739,6 +739,87 @@ static pid_t nice10_thread(void)
  * is idle.  The push at 1 MiB/s keeps it alive while it is looked for;
  * the pages all come in, by faults, with their data.
  */
+struct ft_line {
+	unsigned int space, npages;
+	unsigned long long addr, t[6];
+};
+
+/* The records of one side's trace file; their number, or -1. */
+static int ft_load(const char *prefix, const char *side,
+		   struct ft_line *v, int max)
+{
+	char path[256];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s.%s", prefix, side);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (n < max && fscanf(f, "%u %llx %u %llu %llu %llu %llu %llu %llu",
+				 &v[n].space, &v[n].addr, &v[n].npages,
+				 &v[n].t[0], &v[n].t[1], &v[n].t[2],
+				 &v[n].t[3], &v[n].t[4], &v[n].t[5]) == 9)
+		n++;
+	fclose(f);
+	unlink(path);
+	return n;
+}
+
+/*
+ * LAZYMIG_FAULT_TRACE=PREFIX (bench/hops.sh): the daemon and the page
+ * server each write one record per fault request, PREFIX.dst and
+ * PREFIX.src, for the same pages in the same order here (one stream, no
+ * shm objects), each side's stamps in time order, and across the two
+ * (one clock): the source parses a REQ after the daemon read its fault,
+ * the daemon parses the answer after the source read its pages.
+ */
+TEST(fault_trace)
+{
+	__u64 feat = lm_lazy_uffd_features();
+	char dir[] = "/tmp/lazymig-ft.XXXXXX", prefix[64];
+	static struct ft_line d[4096], sv[4096];
+	struct rig g = { 0 };
+	size_t i, *order;
+	int nd, ns, k, j;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(prefix, sizeof(prefix), "%s/t", dir);
+	setenv("LAZYMIG_FAULT_TRACE", prefix, 1);
+	ASSERT_EQ(0, rig_start(&g, feat & ~UFFD_FEATURE_EVENT_FORK,
+			       1UL << 20));
+	unsetenv("LAZYMIG_FAULT_TRACE");
+	order = shuffled(5);
+	for (i = 0; i < 300; i++)
+		ASSERT_EQ(-1, page_bad(g.dst + order[i] * PS, order[i]));
+	for (i = 0; i < NPAGES; i++)
+		ASSERT_EQ(-1, page_bad(g.dst + i * PS, i));
+	rig_stop(&g);
+	EXPECT_EQ(0, g.rl.err);
+	EXPECT_EQ(0, g.rp.err);
+	rig_free(&g);	/* writes the two files */
+	nd = ft_load(prefix, "dst", d, 4096);
+	ns = ft_load(prefix, "src", sv, 4096);
+	rmdir(dir);
+	ASSERT_LT(0, nd);
+	ASSERT_EQ(nd, ns);
+	for (k = 0; k < nd; k++) {
+		ASSERT_EQ(d[k].space, sv[k].space);
+		ASSERT_EQ(d[k].addr, sv[k].addr);
+		ASSERT_LE(1, sv[k].npages);		/* pages sent */
+		ASSERT_LE(sv[k].npages, d[k].npages);	/* pages spanned */
+		for (j = 2; j < 6; j++)
+			ASSERT_LE(d[k].t[j - 1], d[k].t[j]);
+		ASSERT_LE(d[k].t[0], d[k].t[1]);
+		for (j = 1; j < 4; j++)
+			ASSERT_LE(sv[k].t[j - 1], sv[k].t[j]);
+		ASSERT_LT(0, sv[k].t[0]);
+		ASSERT_LE(d[k].t[1], sv[k].t[1]);
+		ASSERT_LE(sv[k].t[2], d[k].t[4]);
+	}
+	free(order);
+}
+
 TEST(page_server_pusher_idle)
 {
 	__u64 feat = lm_lazy_uffd_features();
