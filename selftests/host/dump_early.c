@@ -198,13 +198,14 @@ TEST_F(early, held)
 	stop_child();
 }
 
-TEST_F(early, flags_changed)
+/* The child does @cmd between the early read and the freeze: DONTFORK. */
+static void dontfork_in_window(struct __test_metadata *_metadata, char cmd)
 {
 	const struct lm_vma *v;
 	struct lm_dump d;
 
 	start_child(_metadata, 0);
-	hook_cmd = 'd';
+	hook_cmd = cmd;
 	lm_dump_early_hook = hook;
 	ASSERT_EQ(0, lm_dump_freeze_collect(kid.pid, &d)) TH_LOG("%s", d.errmsg);
 	lm_dump_early_hook = NULL;
@@ -215,21 +216,14 @@ TEST_F(early, flags_changed)
 	lm_dump_release(&d, 0);
 }
 
+TEST_F(early, flags_changed)
+{
+	dontfork_in_window(_metadata, 'd');
+}
+
 TEST_F(early, new_thread)
 {
-	const struct lm_vma *v;
-	struct lm_dump d;
-
-	start_child(_metadata, 0);
-	hook_cmd = 't';
-	lm_dump_early_hook = hook;
-	ASSERT_EQ(0, lm_dump_freeze_collect(kid.pid, &d)) TH_LOG("%s", d.errmsg);
-	lm_dump_early_hook = NULL;
-	EXPECT_EQ(-1, d.smaps_early);
-	v = vma_of(&d, kid.p);
-	ASSERT_NE(NULL, v);
-	EXPECT_EQ(LM_VMA_DONTFORK, v->flags & LM_VMA_DONTFORK);
-	lm_dump_release(&d, 0);
+	dontfork_in_window(_metadata, 't');
 }
 
 TEST_F(early, stack_grew)
