@@ -16,7 +16,7 @@ FUZZ_CFLAGS := -O1 -g $(FUZZ_SAN) -D_GNU_SOURCE -Wall -Wextra -Werror \
 FUZZ_LIBS := -lz -lssl -lcrypto -lpthread
 
 FUZZERS := image dest source auth rx
-FUZZ_USER := image proto net tls lazy lazy_runs lazy_ra lazy_hugetlb lmdev pageserver stats
+FUZZ_USER := image proto net tls lazy lazy_runs lazy_ra lazy_hugetlb lmdev pageserver stats faulttrace
 FUZZ_USER_OBJS := $(patsubst %,$(FUZZ_B)/obj/%.o,$(FUZZ_USER))
 FUZZ_BINS := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZERS))
 FUZZ_HDRS := $(wildcard fuzz/*.h) $(USER_HDRS)
