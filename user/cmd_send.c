@@ -52,7 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -299,17 +298,9 @@ static int settle_stops(struct sender *sd)
  * LAZYMIG_PHASES=1: where the downtime went (bench/phases.sh), printed once
  * the destination has resumed, so the printing is not in the freeze.
  */
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static void print_phases(struct sender *sd)
 {
-	__u64 now = mono_ns();
+	__u64 now = lm_now_ns();
 	char buf[512];
 
 	if (!getenv("LAZYMIG_PHASES"))
@@ -674,10 +665,10 @@ static int run_lazy(struct sender *sd)
 	c.ctx = sd;
 	mark_lazy(&sd->d.img, sd->caps);
 	err = lm_ps_create(&c, &sd->ps);
-	sd->t_ps = mono_ns();
+	sd->t_ps = lm_now_ns();
 	if (!err)
 		err = send_meta(sd);
-	sd->t_meta = mono_ns();
+	sd->t_meta = lm_now_ns();
 	if (!err)
 		err = lm_ps_run(sd->ps);
 	if (!err) {
@@ -791,7 +782,7 @@ int cmd_send(int argc, char **argv)
 	}
 	sd.frozen = 1;
 	err = settle_stops(&sd);
-	sd.t_settled = mono_ns();
+	sd.t_settled = lm_now_ns();
 	if (!err)
 		err = lm_stream_open(&sd.s, sd.req, 1, "request channel");
 	if (!err)

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include "dump.h"
 #include "inject.h"
+#include "stats.h"
 
 #define RUN_MAX_DEFAULT	(4UL << 20)
 
@@ -557,10 +558,7 @@ static void fill_header(struct lm_dump *d)
 
 static void dump_phase(struct lm_dump *d, enum lm_dump_phase ph)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	d->phase_ns[ph] = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	d->phase_ns[ph] = lm_now_ns();
 }
 
 void lm_dump_phases(const struct lm_dump *d, char *buf, size_t len)
