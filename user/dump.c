@@ -662,22 +662,24 @@ static int freeze_collect(pid_t pid, struct lm_dump *d)
 	return 0;
 }
 
-int lm_dump_freeze_collect(pid_t pid, struct lm_dump *d)
+void lm_dump_hold_signals(sigset_t *old)
 {
-	sigset_t quiet, old;
-	int err;
+	sigset_t quiet;
 
-	/*
-	 * Dying in the middle of an injection would leave a poked syscall
-	 * instruction and a blocked signal mask in the process: hold the
-	 * usual termination signals until it is over.
-	 */
 	sigemptyset(&quiet);
 	sigaddset(&quiet, SIGINT);
 	sigaddset(&quiet, SIGTERM);
 	sigaddset(&quiet, SIGHUP);
 	sigaddset(&quiet, SIGQUIT);
-	pthread_sigmask(SIG_BLOCK, &quiet, &old);
+	pthread_sigmask(SIG_BLOCK, &quiet, old);
+}
+
+int lm_dump_freeze_collect(pid_t pid, struct lm_dump *d)
+{
+	sigset_t old;
+	int err;
+
+	lm_dump_hold_signals(&old);
 	err = freeze_collect(pid, d);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;

@@ -6,6 +6,7 @@
 #ifndef LAZYMIG_DUMP_H
 #define LAZYMIG_DUMP_H
 
+#include <signal.h>
 #include "image.h"
 #include "vmwatch.h"
 
@@ -47,6 +48,13 @@ struct lm_dump {
  * Refuses unsupported state with a message naming it in d->errmsg; on any
  * failure the process is left running, untouched.  Returns 0 or -errno.
  */
+/*
+ * Dying in the middle of an injection would leave a poked syscall
+ * instruction and a blocked signal mask in the process: hold SIGINT,
+ * SIGTERM, SIGHUP and SIGQUIT (the old mask in @old) until it is over.
+ */
+void lm_dump_hold_signals(sigset_t *old);
+
 int lm_dump_freeze_collect(pid_t pid, struct lm_dump *d);
 
 /* "frozen 0.4 ms, /proc 0.1 ms, ..." into @buf: the time of each stage. */

@@ -295,16 +295,10 @@ static int dump_tree(pid_t pid, struct lm_dump **members, unsigned int *nr,
 int lm_dump_tree(pid_t pid, struct lm_dump **members, unsigned int *nr,
 		 struct lm_tree_img *t, char *errmsg, size_t errlen)
 {
-	sigset_t quiet, old;
+	sigset_t old;
 	int err;
 
-	/* As lm_dump_freeze_collect: no dying in the middle of an injection. */
-	sigemptyset(&quiet);
-	sigaddset(&quiet, SIGINT);
-	sigaddset(&quiet, SIGTERM);
-	sigaddset(&quiet, SIGHUP);
-	sigaddset(&quiet, SIGQUIT);
-	pthread_sigmask(SIG_BLOCK, &quiet, &old);
+	lm_dump_hold_signals(&old);
 	err = dump_tree(pid, members, nr, t, errmsg, errlen);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;

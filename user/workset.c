@@ -186,17 +186,11 @@ static int wp_begin(struct lm_ws *ws, char *why, size_t len)
 	struct uffdio_api api = { .api = UFFD_API, .features = WP_FEATURES };
 	struct lm_dump d = { .pid = ws->pid, .mem_fd = -1, .pidfd = -1 };
 	struct lm_poke pk = { 0 };
-	sigset_t quiet, old;
+	sigset_t old;
 	long rfd = -1;
 	int err, pidfd;
 
-	/* no dying in the middle of an injection (as lm_dump_freeze_collect) */
-	sigemptyset(&quiet);
-	sigaddset(&quiet, SIGINT);
-	sigaddset(&quiet, SIGTERM);
-	sigaddset(&quiet, SIGHUP);
-	sigaddset(&quiet, SIGQUIT);
-	pthread_sigmask(SIG_BLOCK, &quiet, &old);
+	lm_dump_hold_signals(&old);	/* no dying in an injection */
 	err = lm_dump_check(&d);
 	if (!err)
 		err = lm_dump_freeze(&d);
