@@ -68,10 +68,11 @@ struct ps_space {
  * (its lag under EEVDF), so while faults come in it runs under
  * SCHED_IDLE: any other thread that wakes preempts it at once
  * ("pushidle"; pusher_policy).  Where no one else wants
- * the CPU it pushes as fast as before.  Nice 10 stays as the fallback,
- * and is what the pusher runs at while the request thread waits for
- * ps->lock (ps_lock): a SCHED_IDLE thread preempted while holding it on
- * a busy host could otherwise hold up a fault answer for long.
+ * the CPU it pushes as fast as before.  Nice 10 is what it runs at when
+ * no fault came for 100 ms (a busy source host must not starve the
+ * drain), and while the request thread waits for ps->lock (ps_lock): a
+ * SCHED_IDLE thread preempted while holding it on a busy host could
+ * otherwise hold up a fault answer for long.
  */
 #define PUSHER_NICE	10
 #define MAX(a, b)	((a) > (b) ? (a) : (b))
