@@ -68,20 +68,39 @@ static int step_over_syscall(pid_t tid)
 	return stops == 2 ? 0 : -EIO;
 }
 
+int lm_inject_save(pid_t tid, struct lm_inject_saved *s)
+{
+	unsigned long long all = ~0ULL;
+
+	if (ptrace(PTRACE_GETREGS, tid, 0, &s->regs) ||
+	    ptrace(PTRACE_GETSIGMASK, tid, sizeof(s->mask), &s->mask) ||
+	    ptrace(PTRACE_SETSIGMASK, tid, sizeof(all), &all))
+		return -errno;
+	return 0;
+}
+
+int lm_inject_restore(pid_t tid, const struct lm_inject_saved *s, int err)
+{
+	if (err == -ESRCH)
+		return err;
+	if (ptrace(PTRACE_SETREGS, tid, 0, &s->regs) && !err)
+		err = -errno;
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(s->mask), &s->mask) && !err)
+		err = -errno;
+	return err;
+}
+
 int lm_inject(pid_t tid, unsigned long insn, long *ret, long nr,
 	      const long args[6])
 {
-	struct user_regs_struct saved, regs;
-	unsigned long long mask, all = ~0ULL;
+	struct lm_inject_saved saved;
+	struct user_regs_struct regs;
 	int err;
 
-	if (ptrace(PTRACE_GETREGS, tid, 0, &saved))
-		return -errno;
-	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(mask), &mask))
-		return -errno;
-	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(all), &all))
-		return -errno;
-	regs = saved;
+	err = lm_inject_save(tid, &saved);
+	if (err)
+		return err;
+	regs = saved.regs;
 	regs.rip = insn;
 	regs.rax = nr;
 	regs.orig_rax = -1;	/* no syscall restart on this resume */
@@ -91,11 +110,10 @@ int lm_inject(pid_t tid, unsigned long insn, long *ret, long nr,
 	regs.r10 = args[3];
 	regs.r8 = args[4];
 	regs.r9 = args[5];
-	if (ptrace(PTRACE_SETREGS, tid, 0, &regs)) {
+	if (ptrace(PTRACE_SETREGS, tid, 0, &regs))
 		err = -errno;
-		goto out_mask;
-	}
-	err = step_over_syscall(tid);
+	if (!err)
+		err = step_over_syscall(tid);
 	if (!err) {
 		if (ptrace(PTRACE_GETREGS, tid, 0, &regs))
 			err = -errno;
@@ -104,13 +122,7 @@ int lm_inject(pid_t tid, unsigned long insn, long *ret, long nr,
 		else
 			*ret = (long)regs.rax;
 	}
-	if (err != -ESRCH && ptrace(PTRACE_SETREGS, tid, 0, &saved) && !err)
-		err = -errno;
-out_mask:
-	if (err != -ESRCH &&
-	    ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask) && !err)
-		err = -errno;
-	return err;
+	return lm_inject_restore(tid, &saved, err);
 }
 
 long lm_inject6(pid_t tid, unsigned long insn, long nr, long a1, long a2,

@@ -25,6 +25,21 @@
 int lm_inject(pid_t tid, unsigned long insn, long *ret, long nr,
 	      const long args[6]);
 
+/*
+ * What any run of injected code in a stopped thread saves and puts back:
+ * its registers and signal mask.  lm_inject_save() saves them and blocks
+ * every signal; lm_inject_restore() puts both back and returns @err, or
+ * the first error of its own if @err is 0.  After -ESRCH (the thread is
+ * gone) there is nothing to put back.
+ */
+struct lm_inject_saved {
+	struct user_regs_struct regs;
+	unsigned long long mask;
+};
+
+int lm_inject_save(pid_t tid, struct lm_inject_saved *s);
+int lm_inject_restore(pid_t tid, const struct lm_inject_saved *s, int err);
+
 /* Convenience wrappers. */
 long lm_inject0(pid_t tid, unsigned long insn, long nr);
 long lm_inject3(pid_t tid, unsigned long insn, long nr, long a1, long a2,

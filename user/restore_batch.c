@@ -13,7 +13,7 @@
  * restorer suppresses, and one that, unlike a trap, never touches the
  * process's signal actions or mask.  r12 tells how far the loop got.
  * As in rst_sys(), every signal is blocked meanwhile and every register
- * is put back afterwards.
+ * is put back afterwards (lm_inject_save/restore).
  *
  * Callers tag each call with what it does for which item, and after the
  * run report the first call whose result is wrong with the same message
@@ -30,11 +30,6 @@
 #include <sys/wait.h>
 #include "inject.h"
 #include "restore_priv.h"
-
-#ifndef PTRACE_GETSIGMASK
-#define PTRACE_GETSIGMASK 0x420a
-#define PTRACE_SETSIGMASK 0x420b
-#endif
 
 /*
  * Entry: r12 = first struct rst_call, r13 = one past the last.  Uses
@@ -197,29 +192,24 @@ static int run_chunk(struct lm_restorer *r, pid_t pid, struct rst_batch *b,
 {
 	unsigned long table = r->tramp + RST_SCRATCH_OFF + TABLE_OFF;
 	unsigned long code = r->tramp + RST_BATCH_CODE_OFF;
-	unsigned long long mask, all = ~0ULL;
-	struct user_regs_struct saved, regs;
+	struct lm_inject_saved saved;
+	struct user_regs_struct regs;
 	int err;
 
 	err = lm_remote_write(pid, table, &b->c[from], n * sizeof(*b->c));
+	if (!err)
+		err = lm_inject_save(pid, &saved);
 	if (err)
 		return err;
-	if (ptrace(PTRACE_GETREGS, pid, 0, &saved))
-		return -errno;
-	if (ptrace(PTRACE_GETSIGMASK, pid, sizeof(mask), &mask))
-		return -errno;
-	if (ptrace(PTRACE_SETSIGMASK, pid, sizeof(all), &all))
-		return -errno;
-	regs = saved;
+	regs = saved.regs;
 	regs.rip = code;
 	regs.orig_rax = -1;	/* no syscall restart on this resume */
 	regs.r12 = table;
 	regs.r13 = table + n * sizeof(*b->c);
-	if (ptrace(PTRACE_SETREGS, pid, 0, &regs)) {
+	if (ptrace(PTRACE_SETREGS, pid, 0, &regs))
 		err = -errno;
-		goto out_mask;
-	}
-	err = wait_done(pid, code + CODE_STOP);
+	if (!err)
+		err = wait_done(pid, code + CODE_STOP);
 	if (!err && ptrace(PTRACE_GETREGS, pid, 0, &regs))
 		err = -errno;
 	if (!err) {
@@ -234,13 +224,7 @@ static int run_chunk(struct lm_restorer *r, pid_t pid, struct rst_batch *b,
 	if (!err && *done)
 		err = lm_remote_read(pid, table, &b->c[from],
 				     *done * sizeof(*b->c));
-	if (err != -ESRCH && ptrace(PTRACE_SETREGS, pid, 0, &saved) && !err)
-		err = -errno;
-out_mask:
-	if (err != -ESRCH &&
-	    ptrace(PTRACE_SETSIGMASK, pid, sizeof(mask), &mask) && !err)
-		err = -errno;
-	return err;
+	return lm_inject_restore(pid, &saved, err);
 }
 
 int rst_batch_run(struct lm_restorer *r, struct rst_batch *b,
