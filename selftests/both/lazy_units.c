@@ -506,6 +506,14 @@ static void rig_free(struct rig *g)
 	munmap(src_mem, REGION);
 }
 
+/* Nothing is left lazy, and every page is counted once in the stats. */
+static void rig_all_in(struct __test_metadata *_metadata, struct rig *g)
+{
+	EXPECT_EQ(0, lm_lazy_pending(g->rl.lz));
+	EXPECT_EQ(g->st.pages_total, g->st.pages_faulted + g->st.pages_pushed +
+		  g->st.pages_zero + g->st.pages_dropped);
+}
+
 static size_t *shuffled(unsigned int seed)
 {
 	size_t *order = malloc(NPAGES * sizeof(*order)), i;
@@ -569,11 +577,9 @@ TEST(daemon_serves_region)
 		ASSERT_EQ(-1, page_bad(moved + (i - 200) * PS, i));
 	EXPECT_EQ(1, g.st.events[LM_EV_REMAP]);
 	EXPECT_EQ(1, g.st.events[LM_EV_REMOVE]);
-	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
 	EXPECT_LT(0, g.st.pages_faulted);
 	EXPECT_LT(0, g.st.pages_pushed);
-	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
-		  g.st.pages_zero + g.st.pages_dropped);
+	rig_all_in(_metadata, &g);
 	free(order);
 	rig_free(&g);
 }
@@ -608,9 +614,7 @@ TEST(daemon_remap_onto_lazy_range)
 	for (i = 200; i < 300; i++)
 		ASSERT_EQ(-1, page_bad(to + (i - 200) * PS, i));
 	EXPECT_EQ(1, g.st.events[LM_EV_REMAP]);
-	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
-	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
-		  g.st.pages_zero + g.st.pages_dropped);
+	rig_all_in(_metadata, &g);
 	rig_free(&g);
 }
 
@@ -641,9 +645,7 @@ TEST(daemon_unmap_without_event)
 	EXPECT_EQ(0, g.st.events[LM_EV_UNMAP]);
 	EXPECT_LT(0, g.st.pages_dropped);
 	EXPECT_GE(lazy, g.st.pages_dropped);
-	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
-	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
-		  g.st.pages_zero + g.st.pages_dropped);
+	rig_all_in(_metadata, &g);
 	rig_free(&g);
 }
 
@@ -692,9 +694,7 @@ TEST(daemon_remap_during_push)
 	}
 	EXPECT_EQ(400, g.st.events[LM_EV_REMAP]);
 	EXPECT_EQ(0, g.st.pages_dropped);
-	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
-	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
-		  g.st.pages_zero + g.st.pages_dropped);
+	rig_all_in(_metadata, &g);
 	rig_free(&g);
 }
 
@@ -858,9 +858,7 @@ TEST(page_server_pusher_idle)
 	for (n = 0; n < 1000 && idle_thread(); n++)
 		usleep(1000);
 	EXPECT_EQ(0, idle_thread());
-	EXPECT_EQ(0, lm_lazy_pending(g.rl.lz));
-	EXPECT_EQ(g.st.pages_total, g.st.pages_faulted + g.st.pages_pushed +
-		  g.st.pages_zero + g.st.pages_dropped);
+	rig_all_in(_metadata, &g);
 	rig_free(&g);
 }
 
