@@ -70,34 +70,33 @@ FIXTURE_TEARDOWN(push)
 	lm_net_teardown(&self->net);
 }
 
+struct tty_ns {
+	const char *ns;
+	int slave;
+};
+
+/* In the source's netns, stderr on the pty. */
+static int tty_in_ns(void *arg)
+{
+	struct tty_ns *t = arg;
+
+	if (lm_enter_netns(t->ns) || dup2(t->slave, 2) < 0)
+		return -1;
+	return 0;
+}
+
 /* send with stderr on a pty (master returned), stdout to send.log. */
 static pid_t spawn_tty(FIXTURE_DATA(push) *self, char *const argv[],
 		       int *master)
 {
-	char path[PATH_MAX];
-	int slave, fd;
+	struct tty_ns t = { .ns = self->src };
 	pid_t pid;
 
-	if (openpty(master, &slave, NULL, NULL, NULL))
+	if (openpty(master, &t.slave, NULL, NULL, NULL))
 		return -1;
-	pid = fork();
-	if (pid) {
-		close(slave);
-		return pid;
-	}
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	snprintf(path, sizeof(path), "/run/netns/%s", self->src);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET))
-		_exit(126);
-	snprintf(path, sizeof(path), "%s/send.log", self->dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	dup2(fd, 1);
-	dup2(slave, 2);
-	fd = open("/dev/null", O_RDONLY);
-	dup2(fd, 0);
-	execv(argv[0], argv);
-	_exit(127);
+	pid = lm_spawn(self->dir, "send.log", 1, tty_in_ns, &t, argv);
+	close(t.slave);
+	return pid;
 }
 
 /* Read the pty until send exits (its status) or secs pass (-1). */

@@ -36,8 +36,8 @@ void lm_reap(pid_t *pid)
 	*pid = 0;
 }
 
-pid_t lm_spawn_ns(const char *dir, const char *ns, const char *log,
-		  int pdeath, char *const argv[])
+pid_t lm_spawn(const char *dir, const char *log, int pdeath,
+	       int (*setup)(void *ctx), void *ctx, char *const argv[])
 {
 	char path[PATH_MAX];
 	pid_t pid = fork();
@@ -47,18 +47,40 @@ pid_t lm_spawn_ns(const char *dir, const char *ns, const char *log,
 		return pid;
 	if (pdeath)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET))
-		_exit(126);
 	snprintf(path, sizeof(path), "%s/%s", dir, log);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	dup2(fd, 1);
 	dup2(fd, 2);
 	fd = open("/dev/null", O_RDONLY);
 	dup2(fd, 0);
+	if (setup && setup(ctx))
+		_exit(126);
 	execv(argv[0], argv);
 	_exit(127);
+}
+
+int lm_enter_netns(const char *ns)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET))
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int enter_netns(void *ns)
+{
+	return lm_enter_netns(ns);
+}
+
+pid_t lm_spawn_ns(const char *dir, const char *ns, const char *log,
+		  int pdeath, char *const argv[])
+{
+	return lm_spawn(dir, log, pdeath, enter_netns, (void *)ns, argv);
 }
 
 int lm_wait_exit(pid_t *pid, int secs)

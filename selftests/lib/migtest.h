@@ -15,6 +15,15 @@
 int lm_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* SIGKILL and reap *pid if set; clears it. */
 void lm_reap(pid_t *pid);
+/*
+ * Fork argv with stdout+stderr to dir/log, stdin null; in the child,
+ * @setup(@ctx) (if set) runs just before the exec: nonzero exits 126.
+ * @pdeath: the child dies with the test.
+ */
+pid_t lm_spawn(const char *dir, const char *log, int pdeath,
+	       int (*setup)(void *ctx), void *ctx, char *const argv[]);
+/* setns() into network namespace ns (/run/netns/ns); 0 or -1. */
+int lm_enter_netns(const char *ns);
 /* Fork argv in network namespace ns, stdout+stderr to dir/log, stdin null. */
 pid_t lm_spawn_ns(const char *dir, const char *ns, const char *log,
 		  int pdeath, char *const argv[]);

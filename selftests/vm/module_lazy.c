@@ -126,6 +126,19 @@ FIXTURE_TEARDOWN(ml)
 		lmt_module_load();
 }
 
+/* In a mount namespace of its own where a new tmpfs hides @mnt. */
+static int hide_mnt(void *mnt)
+{
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("lmdst", mnt, "tmpfs", 0, "size=64m")) {
+		fprintf(stderr, "cannot set up the receiver's mount namespace: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Fork argv with stdout+stderr to dir/log; with @mnt, in a mount
  * namespace of its own where a new tmpfs hides the source's at @mnt.
@@ -135,29 +148,8 @@ FIXTURE_TEARDOWN(ml)
 static pid_t spawn(const char *dir, const char *log, const char *mnt,
 		   int pdeath, char *const argv[])
 {
-	char path[PATH_MAX];
-	pid_t pid = fork();
-	int fd;
-
-	if (pid)
-		return pid;
-	if (pdeath)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	snprintf(path, sizeof(path), "%s/%s", dir, log);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	dup2(fd, 1);
-	dup2(fd, 2);
-	fd = open("/dev/null", O_RDONLY);
-	dup2(fd, 0);
-	if (mnt && (unshare(CLONE_NEWNS) ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-		    mount("lmdst", mnt, "tmpfs", 0, "size=64m"))) {
-		fprintf(stderr, "cannot set up the receiver's mount namespace: %s\n",
-			strerror(errno));
-		_exit(126);
-	}
-	execv(argv[0], argv);
-	_exit(127);
+	return lm_spawn(dir, log, pdeath, mnt ? hide_mnt : NULL, (void *)mnt,
+			argv);
 }
 
 static void logs(struct __test_metadata *_metadata, FIXTURE_DATA(ml) *self)
